@@ -1,0 +1,243 @@
+"""A small, safe expression language (no ``eval``).
+
+Used for ``${...}`` in specs and for the formulas behind every number.  Python's
+``ast`` parses; this module walks the tree and allows only literals, names,
+arithmetic, comparisons, boolean logic, conditional expressions, list indexing,
+a handful of functions and the shape attributes of ``input``.  ``/`` is exact
+(fractions), so ``floor((224 + 2*3 - 7) / 2) + 1`` never suffers rounding.
+"""
+from __future__ import annotations
+
+import ast
+import math
+import operator
+from fractions import Fraction
+
+
+class ExprError(Exception):
+    def __init__(self, message: str, name: str | None = None, candidates=()):
+        super().__init__(message)
+        self.name = name
+        self.candidates = list(candidates)
+
+
+def make_divisible(v, d=8, min_value=None):
+    """MobileNet's channel rounding (torchvision.models._utils._make_divisible)."""
+    if min_value is None:
+        min_value = d
+    new_v = max(min_value, int(v + d / 2) // d * d)
+    if new_v < 0.9 * v:
+        new_v += d
+    return new_v
+
+
+def _ceil(x):
+    return math.ceil(x)
+
+
+def _floor(x):
+    return math.floor(x)
+
+
+def _round(x, n=None):
+    return round(x) if n is None else round(float(x), n)
+
+
+FUNCTIONS = {
+    "min": min,
+    "max": max,
+    "round": _round,
+    "int": lambda x: int(x),
+    "ceil": _ceil,
+    "floor": _floor,
+    "make_divisible": make_divisible,
+    "abs": abs,
+    "prod": math.prod,
+}
+
+_BIN = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+_CMP = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
+
+
+class ShapeView:
+    """What ``input`` means inside an expression: a tensor shape without batch."""
+
+    ATTRS = ("c", "h", "w", "l", "d", "shape", "f")
+
+    def __init__(self, shape):
+        self.shape = list(shape)
+
+    def attr(self, name: str):
+        s = self.shape
+        if name == "shape":
+            return list(s)
+        if name == "c":
+            return s[0]
+        if name == "f":
+            return s[-1]
+        spatial = s[1:]
+        if name == "l" and len(spatial) == 1:
+            return spatial[0]
+        if name == "h" and len(spatial) >= 2:
+            return spatial[-2]
+        if name == "w" and len(spatial) >= 2:
+            return spatial[-1]
+        if name == "d" and len(spatial) == 3:
+            return spatial[0]
+        raise ExprError(f"`input.{name}` is not defined for an input of shape {s}")
+
+
+def parse(text: str) -> ast.expr:
+    try:
+        return ast.parse(text.strip(), mode="eval").body
+    except SyntaxError as e:
+        raise ExprError(f"cannot parse expression `{text}`: {e.msg}") from None
+
+
+def _norm(v):
+    if isinstance(v, Fraction) and v.denominator == 1:
+        return int(v)
+    return v
+
+
+def evaluate(node: ast.expr | str, env: dict, exact: bool = False):
+    """Evaluate a parsed expression against ``env`` (name -> value)."""
+    if isinstance(node, str):
+        node = parse(node)
+    v = _eval(node, env)
+    if isinstance(v, Fraction):
+        if v.denominator == 1:
+            return int(v)
+        return v if exact else float(v)
+    return v
+
+
+def _eval(n, env):
+    if isinstance(n, ast.Constant):
+        if isinstance(n.value, (int, float, str, bool)) or n.value is None:
+            return n.value
+        raise ExprError(f"unsupported literal {n.value!r}")
+    if isinstance(n, ast.Name):
+        if n.id in env:
+            return env[n.id]
+        if n.id in ("True", "False", "None"):
+            return {"True": True, "False": False, "None": None}[n.id]
+        raise ExprError(f"unknown variable `{n.id}`", n.id, list(env))
+    if isinstance(n, ast.Attribute):
+        base = n.value
+        if isinstance(base, ast.Name) and isinstance(env.get(base.id), ShapeView):
+            if n.attr not in ShapeView.ATTRS:
+                raise ExprError(f"`{base.id}` has no attribute `{n.attr}`", n.attr, ShapeView.ATTRS)
+            return env[base.id].attr(n.attr)
+        raise ExprError("attribute access is only allowed on `input` (input.c, input.h, ...)")
+    if isinstance(n, ast.BinOp):
+        a, b = _eval(n.left, env), _eval(n.right, env)
+        if isinstance(n.op, ast.Div):
+            if isinstance(a, (int, Fraction)) and isinstance(b, (int, Fraction)) and not isinstance(a, bool):
+                if b == 0:
+                    raise ExprError("division by zero")
+                return Fraction(a) / Fraction(b)
+            return a / b
+        op = _BIN.get(type(n.op))
+        if op is None:
+            raise ExprError(f"operator {type(n.op).__name__} is not allowed")
+        try:
+            return _norm(op(a, b))
+        except ZeroDivisionError:
+            raise ExprError("division by zero") from None
+        except TypeError as e:
+            raise ExprError(str(e)) from None
+    if isinstance(n, ast.UnaryOp):
+        v = _eval(n.operand, env)
+        if isinstance(n.op, ast.USub):
+            return -v
+        if isinstance(n.op, ast.UAdd):
+            return +v
+        if isinstance(n.op, ast.Not):
+            return not v
+        raise ExprError("unsupported unary operator")
+    if isinstance(n, ast.BoolOp):
+        if isinstance(n.op, ast.And):
+            v = True
+            for x in n.values:
+                v = _eval(x, env)
+                if not v:
+                    return v
+            return v
+        v = False
+        for x in n.values:
+            v = _eval(x, env)
+            if v:
+                return v
+        return v
+    if isinstance(n, ast.Compare):
+        left = _eval(n.left, env)
+        for op, right_n in zip(n.ops, n.comparators):
+            right = _eval(right_n, env)
+            f = _CMP.get(type(op))
+            if f is None:
+                raise ExprError("unsupported comparison")
+            if not f(left, right):
+                return False
+            left = right
+        return True
+    if isinstance(n, ast.IfExp):
+        return _eval(n.body, env) if _eval(n.test, env) else _eval(n.orelse, env)
+    if isinstance(n, ast.Call):
+        if not isinstance(n.func, ast.Name) or n.func.id not in FUNCTIONS:
+            name = n.func.id if isinstance(n.func, ast.Name) else "?"
+            raise ExprError(f"unknown function `{name}`", name, list(FUNCTIONS))
+        args = [_eval(a, env) for a in n.args]
+        kwargs = {k.arg: _eval(k.value, env) for k in n.keywords}
+        try:
+            return _norm(FUNCTIONS[n.func.id](*args, **kwargs))
+        except (TypeError, ValueError) as e:
+            raise ExprError(f"{n.func.id}(): {e}") from None
+    if isinstance(n, (ast.List, ast.Tuple)):
+        return [_eval(x, env) for x in n.elts]
+    if isinstance(n, ast.Subscript):
+        seq = _eval(n.value, env)
+        idx = _eval(n.slice, env)
+        try:
+            return seq[idx]
+        except (IndexError, TypeError, KeyError) as e:
+            raise ExprError(f"bad index: {e}") from None
+    raise ExprError(f"`{ast.unparse(n)}` is not allowed in an expression")
+
+
+class _Subst(ast.NodeTransformer):
+    def __init__(self, env):
+        self.env = env
+
+    def visit_Name(self, node):
+        if node.id in self.env:
+            v = self.env[node.id]
+            if isinstance(v, bool):
+                v = int(v)
+            if isinstance(v, Fraction):
+                return ast.copy_location(ast.parse(f"({v.numerator}/{v.denominator})", mode="eval").body, node)
+            if isinstance(v, (int, float)) and v < 0:
+                return ast.copy_location(ast.UnaryOp(ast.USub(), ast.Constant(-v)), node)
+            return ast.copy_location(ast.Constant(v), node)
+        return node
+
+
+def substitute(formula: str, env: dict) -> str:
+    """The formula with every bound name replaced by its value."""
+    tree = parse(formula)
+    tree = _Subst(env).visit(tree)
+    return ast.unparse(tree)

@@ -1,0 +1,79 @@
+"""Activations: elementwise, shape unchanged, k operations per element (one table)."""
+from __future__ import annotations
+
+from ..figure import Figure
+from .base import Arg, Kind, KindError, Saved, Term, register
+
+INPLACE = Arg("inplace", False, "bool")
+
+# op: (rule, signature, what autograd saves for backward)
+TABLE = {
+    "ReLU": ("relu", (INPLACE,), "output"),
+    "ReLU6": ("relu6", (INPLACE,), "input"),
+    "LeakyReLU": ("leaky_relu", (Arg("negative_slope", 0.01, "float"), INPLACE), "input"),
+    "PReLU": ("prelu", (Arg("num_parameters", 1, "int"), Arg("init", 0.25, "float"), Arg("device", None),
+                        Arg("dtype", None)), "input"),
+    "RReLU": ("rrelu", (Arg("lower", 0.125, "float"), Arg("upper", 1 / 3, "float"), INPLACE), "input"),
+    "ELU": ("elu", (Arg("alpha", 1.0, "float"), INPLACE), "output"),
+    "SELU": ("selu", (INPLACE,), "output"),
+    "CELU": ("celu", (Arg("alpha", 1.0, "float"), INPLACE), "output"),
+    "GELU": ("gelu", (Arg("approximate", "none", "str", ("none", "tanh")),), "input"),
+    "SiLU": ("silu", (INPLACE,), "input"),
+    "Mish": ("mish", (INPLACE,), "input"),
+    "Sigmoid": ("sigmoid", (), "output"),
+    "Tanh": ("tanh", (), "output"),
+    "Hardswish": ("hardswish", (INPLACE,), "input"),
+    "Hardsigmoid": ("hardsigmoid", (INPLACE,), "input"),
+    "Hardtanh": ("hardtanh", (Arg("min_val", -1.0, "float"), Arg("max_val", 1.0, "float"), INPLACE), "input"),
+    "Softplus": ("softplus", (Arg("beta", 1.0, "float"), Arg("threshold", 20.0, "float")), "input"),
+    "Softmax": ("softmax", (Arg("dim", None, "optint"),), "output"),
+    "LogSoftmax": ("log_softmax", (Arg("dim", None, "optint"),), "output"),
+}
+
+
+class Activation(Kind):
+    family = "activation"
+    rule = "relu"
+    saves = "output"
+
+    def setup(self):
+        self.out_shapes = [self.in_shape]
+        if self.op == "PReLU":
+            n = self.a["num_parameters"]
+            if n not in (1, self.in_shape[0]):
+                raise KindError(f"PReLU num_parameters must be 1 or the {self.in_shape[0]} channels", "num_parameters")
+        if self.op in ("Softmax", "LogSoftmax"):
+            d = self.a["dim"]
+            if d is None:
+                raise KindError(f"`{self.op}` needs `dim` (dim 1 is the channels; dim 0 is the batch)", "dim",
+                                [f"write {self.op}: {{dim: 1}}"])
+            if d == 0 or not -len(self.in_shape) <= d <= len(self.in_shape):
+                raise KindError(f"`dim={d}` is out of range for a [N, {', '.join(map(str, self.in_shape))}] tensor "
+                                "(dim 0 is the batch)", "dim")
+        # In place: the output is the input's memory.
+        self.view = bool(self.a.get("inplace", False))
+
+    def params(self):
+        if self.op == "PReLU":
+            n = self.a["num_parameters"]
+            return Figure(n, "num_parameters", {"num_parameters": n}, "params")
+        return Figure(0, "", {}, "params")
+
+    def terms(self):
+        v = self.N * self.numel_in()
+        return [Term((self.rule,), v, Figure(v, "N*numel", {"N": self.N, "numel": self.numel_in()}, "elements"))]
+
+    def saved(self):
+        n = self.numel_in()
+        if self.op == "RReLU":
+            return [Saved("input", n, alias="input"), Saved("noise", n)]
+        return [Saved(self.saves, n, alias=self.saves)]
+
+    def torch_module(self):
+        import torch.nn as nn
+        return getattr(nn, self.op)(**self.torch_kwargs())
+
+
+for _op, (_rule, _sig, _saves) in TABLE.items():
+    register(_op)(type(_op, (Activation,), {"SIG": _sig, "rule": _rule, "saves": _saves,
+                                            "doc": f"activation ({_rule})"}))

@@ -1,0 +1,273 @@
+"""The layer-kind registry and the base class every kind derives from.
+
+A kind holds everything about one op in one place (design.md, "Define a layer
+kind once"): its torch signature, argument normalisation, output shapes,
+parameters and buffers, forward and backward work as terms, what autograd saves
+for backward, its receptive-field step, the formulas behind the numbers, and a
+builder of the real ``torch.nn`` module (torch imported inside it only).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from ..figure import Figure
+
+REQUIRED = object()   # marks an argument without default
+REGISTRY: dict[str, type["Kind"]] = {}
+
+
+class KindError(Exception):
+    """A problem with one node's arguments or inputs.  ``arg`` names the argument at fault."""
+
+    def __init__(self, message: str, arg: str | None = None, hints=None, code: str | None = None):
+        super().__init__(message)
+        self.arg = arg
+        self.hints = list(hints or [])
+        self.code = code
+
+
+def register(*names):
+    """Class decorator: register a kind under its op names; duplicates are refused."""
+    def deco(cls):
+        for n in names:
+            if n in REGISTRY:
+                raise RuntimeError(f"op {n!r} registered twice ({REGISTRY[n].__name__}, {cls.__name__})")
+            REGISTRY[n] = cls
+        cls.names = tuple(names)
+        return cls
+    return deco
+
+
+@dataclass
+class Arg:
+    name: str
+    default: object = REQUIRED
+    type: str = "any"     # int, float, bool, str, ints (int or tuple), shape, any, size
+    choices: tuple = ()
+    infer: bool = False   # may be left out and inferred from the input
+
+
+@dataclass
+class Term:
+    """One piece of work: ``count`` units of ``rules`` (most specific rule first)."""
+
+    rules: tuple
+    count: int
+    figure: Figure
+    alt: bool = False     # an alternative accounting used by another convention only
+
+
+@dataclass
+class Saved:
+    """A tensor autograd keeps for backward: what, how many elements, element size."""
+
+    what: str
+    numel: int
+    itemsize: int | None = None   # None: the model's dtype
+    alias: str | None = None      # "input"/"output" when it is that very tensor (deduplicated)
+
+
+@dataclass
+class RFStep:
+    """Per spatial axis: effective kernel extent, stride and left padding, in input units.
+
+    ``kind`` is "window" (conv/pool/identity), "global" (every output sees the
+    whole input), or "data" (data dependent: deformable conv).
+    """
+
+    kind: str = "window"
+    k: tuple = ()
+    s: tuple = ()
+    p: tuple = ()
+    formula: str = ""
+
+
+def prod(xs):
+    return math.prod(xs)
+
+
+def ntuple(v, n, name):
+    if isinstance(v, bool):
+        raise KindError(f"`{name}` must be an int or a list of {n} ints, got {v!r}", name)
+    if isinstance(v, int):
+        return (v,) * n
+    if isinstance(v, (list, tuple)):
+        if len(v) == 1 and n > 1:
+            return (int(v[0]),) * n
+        if len(v) != n or not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+            raise KindError(f"`{name}` must be an int or a list of {n} ints, got {list(v)}", name)
+        return tuple(v)
+    raise KindError(f"`{name}` must be an int or a list of {n} ints, got {v!r}", name)
+
+
+class Kind:
+    """Base of all kinds.  Subclasses set SIG and implement ``setup``."""
+
+    names: tuple = ()
+    SIG: tuple = ()           # torch's signature, in positional order
+    N_INPUTS = (1, 1)         # min, max number of inputs
+    family = "other"
+    has_module = True         # builds an nn.Module (False for tensor functions)
+    view = False              # the output aliases the input (no new memory)
+    doc = ""
+
+    def __init__(self, op: str, args: dict, in_shapes: list, batch: int = 1):
+        self.op = op
+        self.a = args
+        self.in_shapes = [tuple(s) for s in in_shapes]
+        self.N = batch
+        self.out_shapes: list[tuple] = []
+        self.setup()
+
+    # --- to override -------------------------------------------------------
+    def setup(self):
+        """Check arguments against the input, infer what may be inferred, set out_shapes."""
+        self.out_shapes = [self.in_shapes[0]]
+
+    def params(self) -> Figure:
+        return Figure(0, "", {}, "params")
+
+    def buffers(self) -> Figure:
+        return Figure(0, "", {}, "buffers")
+
+    def terms(self) -> list[Term]:
+        return []
+
+    def bwd_terms(self, needs_input_grad: bool) -> list[Term]:
+        """Backward work.  Default: as much as the forward's non-MAC work, for the input gradient."""
+        if not needs_input_grad:
+            return []
+        out = []
+        for t in self.terms():
+            if not t.alt:
+                out.append(Term(t.rules, t.count, Figure(t.count, t.figure.formula, t.figure.bindings,
+                                                         "grad_input " + t.figure.name), t.alt))
+        return out
+
+    def saved(self) -> list[Saved]:
+        return []
+
+    def rf(self) -> RFStep:
+        nd = len(self.in_shapes[0]) - 1 if self.in_shapes else 0
+        return RFStep("window", (1,) * nd, (1,) * nd, (0,) * nd, "identity")
+
+    def shape_figures(self) -> list[Figure]:
+        return []
+
+    def torch_module(self):
+        raise NotImplementedError(f"{self.op} has no torch builder")
+
+    # --- helpers -----------------------------------------------------------
+    @property
+    def in_shape(self):
+        return self.in_shapes[0]
+
+    @property
+    def out_shape(self):
+        return self.out_shapes[0]
+
+    def numel_out(self, i=0):
+        return prod(self.out_shapes[i])
+
+    def numel_in(self, i=0):
+        return prod(self.in_shapes[i])
+
+    def describe_args(self) -> str:
+        parts = []
+        for arg in self.SIG:
+            v = self.a.get(arg.name, arg.default)
+            if arg.default is not REQUIRED and v == arg.default and not arg.infer:
+                continue
+            if v is REQUIRED:
+                continue
+            parts.append(f"{arg.name}={_fmt(v)}")
+        return f"{self.op}(" + ", ".join(parts) + ")"
+
+    def torch_kwargs(self, skip=()):
+        kw = {}
+        for arg in self.SIG:
+            if arg.name in skip or arg.name in ("device", "dtype"):
+                continue
+            v = self.a.get(arg.name, arg.default)
+            if v is REQUIRED:
+                continue
+            kw[arg.name] = v
+        return kw
+
+
+def _fmt(v):
+    if isinstance(v, tuple):
+        return "(" + ", ".join(_fmt(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+    if isinstance(v, Fraction):
+        return str(v)
+    return repr(v)
+
+
+def bind_args(cls: type[Kind], op: str, positional: list, keywords: dict):
+    """Map positional and keyword arguments onto the kind's torch signature."""
+    sig = cls.SIG
+    names = [a.name for a in sig]
+    bound: dict = {}
+    if len(positional) > len(sig):
+        raise KindError(f"`{op}` takes at most {len(sig)} positional arguments ({', '.join(names)}), "
+                        f"got {len(positional)}", None)
+    for a, v in zip(sig, positional):
+        bound[a.name] = v
+    for k, v in keywords.items():
+        if k not in names:
+            from ..errors import suggest
+            hints = []
+            s = suggest(k, names)
+            if s:
+                hints.append("did you mean " + " or ".join(f"`{x}`" for x in s) + "?")
+            hints.append(f"`{op}` takes: " + ", ".join(n for n in names if n not in ("device", "dtype")))
+            raise KindError(f"`{op}` has no argument `{k}`", k, hints, code="unknown-argument")
+        if k in bound:
+            raise KindError(f"`{op}` got `{k}` both positionally and by name", k)
+        bound[k] = v
+    return bound
+
+
+def check_types(cls: type[Kind], op: str, bound: dict, inferable_ok=True) -> dict:
+    """Type-check bound arguments and fill defaults.  Missing inferable ones stay absent."""
+    out = {}
+    for a in cls.SIG:
+        if a.name not in bound:
+            if a.default is REQUIRED:
+                if a.infer and inferable_ok:
+                    continue
+                raise KindError(f"`{op}` needs `{a.name}`", a.name, code="missing-argument")
+            out[a.name] = a.default
+            continue
+        v = bound[a.name]
+        t = a.type
+        if t == "bool":
+            if not isinstance(v, bool):
+                raise KindError(f"`{a.name}` must be true or false, got {v!r}", a.name,
+                                ["YAML 1.2: `yes`/`no`/`on`/`off` are strings; write true or false"])
+        elif t == "int":
+            if isinstance(v, float) and v.is_integer():
+                v = int(v)
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise KindError(f"`{a.name}` must be an integer, got {v!r}", a.name)
+        elif t == "float":
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise KindError(f"`{a.name}` must be a number, got {v!r}", a.name)
+        elif t == "str":
+            if not isinstance(v, str):
+                raise KindError(f"`{a.name}` must be a string, got {v!r}", a.name)
+            if a.choices and v not in a.choices:
+                from ..errors import suggest
+                s = suggest(v, a.choices)
+                raise KindError(f"`{a.name}` must be one of {', '.join(map(repr, a.choices))}, got {v!r}",
+                                a.name, [f"did you mean `{s[0]}`?"] if s else [])
+            v = str(v)
+        elif t == "optint":
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
+                raise KindError(f"`{a.name}` must be an integer or null, got {v!r}", a.name)
+        if isinstance(v, list):
+            v = tuple(tuple(x) if isinstance(x, list) else x for x in v)
+        out[a.name] = v
+    return out

@@ -1,0 +1,337 @@
+"""Convolutions: standard, grouped, depthwise, dilated, 1x1, transposed, deformable; 1D/2D/3D."""
+from __future__ import annotations
+
+from ..figure import Figure
+from .base import REQUIRED, Arg, Kind, KindError, RFStep, Saved, Term, ntuple, prod, register
+
+AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def _conv_sig(lazy: bool, transposed: bool):
+    sig = [] if lazy else [Arg("in_channels", REQUIRED, "int", infer=True)]
+    sig += [Arg("out_channels", REQUIRED, "int"), Arg("kernel_size", REQUIRED, "ints"),
+            Arg("stride", 1, "ints"), Arg("padding", 0, "any")]
+    if transposed:
+        sig += [Arg("output_padding", 0, "ints"), Arg("groups", 1, "int"), Arg("bias", True, "bool"),
+                Arg("dilation", 1, "ints")]
+    else:
+        sig += [Arg("dilation", 1, "ints"), Arg("groups", 1, "int"), Arg("bias", True, "bool")]
+    sig += [Arg("padding_mode", "zeros", "str", ("zeros", "reflect", "replicate", "circular")),
+            Arg("device", None), Arg("dtype", None)]
+    return tuple(sig)
+
+
+class ConvBase(Kind):
+    family = "conv"
+    nd = 2
+    transposed = False
+    lazy = False
+
+    def _common(self):
+        nd = self.nd
+        x = self.in_shape
+        if len(x) != nd + 1:
+            raise KindError(f"`{self.op}` needs a [C, {', '.join(AXES[nd])}] input, got {list(x)}",
+                            None, [f"use Conv{len(x) - 1}d for a {len(x) - 1}D input"] if 2 <= len(x) <= 4 else [])
+        c_in = x[0]
+        given = self.a.get("in_channels")
+        if given is not None and given != c_in:
+            raise KindError(f"`in_channels={given}` given but the input has {c_in} channels "
+                            f"(input shape {list(x)})", "in_channels",
+                            [f"write in_channels: {c_in}, or leave it out to infer it"], code="in-channels")
+        self.a["in_channels"] = c_in
+        a = self.a
+        a["kernel_size"] = ntuple(a["kernel_size"], nd, "kernel_size")
+        a["stride"] = ntuple(a["stride"], nd, "stride")
+        a["dilation"] = ntuple(a["dilation"], nd, "dilation")
+        g = a["groups"]
+        if g < 1 or c_in % g or a["out_channels"] % g:
+            raise KindError(f"groups={g} must divide in_channels={c_in} and out_channels={a['out_channels']}",
+                            "groups")
+        if a["out_channels"] < 1:
+            raise KindError("`out_channels` must be positive", "out_channels")
+        if min(a["kernel_size"]) < 1 or min(a["stride"]) < 1 or min(a["dilation"]) < 1:
+            raise KindError("kernel_size, stride and dilation must be positive")
+
+    def param_figure(self):
+        a = self.a
+        K = prod(a["kernel_size"])
+        b = 1 if a["bias"] else 0
+        if self.transposed:
+            v = a["in_channels"] * (a["out_channels"] // a["groups"]) * K + b * a["out_channels"]
+            return Figure(v, "C_in*(C_out/G*" + self._kform() + ") + bias*C_out",
+                          {"C_in": a["in_channels"], "C_out": a["out_channels"], "G": a["groups"],
+                           "bias": b, **self._kbind()}, "params")
+        v = a["out_channels"] * (a["in_channels"] // a["groups"] * K + b)
+        return Figure(v, "C_out*(C_in/G*" + self._kform() + " + bias)",
+                      {"C_out": a["out_channels"], "C_in": a["in_channels"], "G": a["groups"], "bias": b,
+                       **self._kbind()}, "params")
+
+    def _kform(self):
+        return "*".join(f"K_{ax.lower()}" for ax in AXES[self.nd])
+
+    def _kbind(self):
+        return {f"K_{ax.lower()}": k for ax, k in zip(AXES[self.nd], self.a["kernel_size"])}
+
+    def params(self):
+        return self.param_figure()
+
+    def _out_sp_form(self):
+        return "*".join(f"{ax}_out" for ax in AXES[self.nd])
+
+    def _out_sp_bind(self):
+        return {f"{ax}_out": v for ax, v in zip(AXES[self.nd], self.out_shape[1:])}
+
+    def _in_sp_form(self):
+        return "*".join(f"{ax}_in" for ax in AXES[self.nd])
+
+    def _in_sp_bind(self):
+        return {f"{ax}_in": v for ax, v in zip(AXES[self.nd], self.in_shape[1:])}
+
+    def mac_figure(self):
+        a = self.a
+        K = prod(a["kernel_size"])
+        if self.transposed:
+            v = self.N * a["in_channels"] * prod(self.in_shape[1:]) * (a["out_channels"] // a["groups"]) * K
+            return Figure(v, f"N*C_in*{self._in_sp_form()}*(C_out/G)*{self._kform()}",
+                          {"N": self.N, "C_in": a["in_channels"], **self._in_sp_bind(),
+                           "C_out": a["out_channels"], "G": a["groups"], **self._kbind()}, "MACs",
+                          note="counted on input positions: each input value scatters a kernel-sized patch")
+        v = self.N * a["out_channels"] * prod(self.out_shape[1:]) * (a["in_channels"] // a["groups"]) * K
+        return Figure(v, f"N*C_out*{self._out_sp_form()}*(C_in/G)*{self._kform()}",
+                      {"N": self.N, "C_out": a["out_channels"], **self._out_sp_bind(),
+                       "C_in": a["in_channels"], "G": a["groups"], **self._kbind()}, "MACs")
+
+    def bias_figure(self):
+        v = self.N * self.numel_out()
+        return Figure(v, f"N*C_out*{self._out_sp_form()}",
+                      {"N": self.N, "C_out": self.a["out_channels"], **self._out_sp_bind()}, "bias adds")
+
+    def terms(self):
+        rule = "conv_transpose" if self.transposed else "conv"
+        t = [Term((rule,), None, self.mac_figure())]
+        t[0].count = t[0].figure.value
+        if self.a["bias"]:
+            f = self.bias_figure()
+            t.append(Term(("bias",), f.value, f))
+        return t
+
+    def bwd_terms(self, needs_input_grad):
+        rule = "conv_transpose" if self.transposed else "conv"
+        m = self.mac_figure()
+        out = []
+        if needs_input_grad:
+            out.append(Term((rule,), m.value, Figure(m.value, m.formula, m.bindings, "grad_input MACs")))
+        out.append(Term((rule,), m.value, Figure(m.value, m.formula, m.bindings, "grad_weight MACs")))
+        if self.a["bias"]:
+            f = self.bias_figure()
+            out.append(Term(("bias",), f.value, Figure(f.value, f.formula, f.bindings, "grad_bias adds")))
+        return out
+
+    def saved(self):
+        return [Saved("input", self.numel_in(), alias="input")]
+
+
+def _conv_setup(self):
+    self._common()
+    a = self.a
+    nd = self.nd
+    pad = a["padding"]
+    k, s, d = a["kernel_size"], a["stride"], a["dilation"]
+    if isinstance(pad, str):
+        if pad not in ("same", "valid"):
+            raise KindError(f"`padding` must be an int, a list of ints, 'same' or 'valid', got {pad!r}", "padding")
+        if pad == "same" and max(s) != 1:
+            raise KindError("padding='same' is not supported for strided convolutions (as in torch)", "padding",
+                            ["give the padding explicitly, e.g. padding: (kernel_size - 1) // 2"])
+        total = [dd * (kk - 1) for kk, dd in zip(k, d)] if pad == "same" else [0] * nd
+        self.pad_lr = tuple((t // 2, t - t // 2) for t in total)
+    else:
+        p = ntuple(pad, nd, "padding")
+        a["padding"] = p
+        self.pad_lr = tuple((pp, pp) for pp in p)
+    out = [a["out_channels"]]
+    for ax, L, kk, ss, dd, (pl, pr) in zip(AXES[nd], self.in_shape[1:], k, s, d, self.pad_lr):
+        span = dd * (kk - 1) + 1
+        n = (L + pl + pr - span) // ss + 1
+        if L + pl + pr < span:
+            raise KindError(f"{ax}: the kernel spans {span} (dilation {dd} * (kernel {kk} - 1) + 1) but the "
+                            f"padded input is only {L} + {pl + pr} = {L + pl + pr}", "kernel_size",
+                            ["use a smaller kernel, more padding, or a larger input"], code="shape")
+        out.append(n)
+    self.out_shapes = [tuple(out)]
+
+
+def _conv_shape_figures(self):
+    figs = []
+    a = self.a
+    for i, ax in enumerate(AXES[self.nd]):
+        pl, pr = self.pad_lr[i]
+        b = {f"{ax}_in": self.in_shape[i + 1], "P": pl, "D": a["dilation"][i], "K": a["kernel_size"][i],
+             "S": a["stride"][i]}
+        if pl == pr:
+            f = f"floor(({ax}_in + 2*P - D*(K-1) - 1) / S) + 1"
+        else:
+            f = f"floor(({ax}_in + P + P_r - D*(K-1) - 1) / S) + 1"
+            b["P_r"] = pr
+        figs.append(Figure(self.out_shape[i + 1], f, b, f"{ax}_out"))
+    figs.insert(0, Figure(a["out_channels"], "C_out", {"C_out": a["out_channels"]}, "C_out"))
+    return figs
+
+
+def _conv_rf(self):
+    a = self.a
+    k = tuple(dd * (kk - 1) + 1 for kk, dd in zip(a["kernel_size"], a["dilation"]))
+    return RFStep("window", k, a["stride"], tuple(pl for pl, _ in self.pad_lr), "conv")
+
+
+def _conv_torch(self):
+    import torch.nn as nn
+    a = self.a
+    cls = getattr(nn, f"Conv{self.nd}d")
+    pad = a["padding"]
+    return cls(a["in_channels"], a["out_channels"], a["kernel_size"], stride=a["stride"], padding=pad,
+               dilation=a["dilation"], groups=a["groups"], bias=a["bias"], padding_mode=a["padding_mode"])
+
+
+def _tconv_setup(self):
+    self._common()
+    a = self.a
+    nd = self.nd
+    if isinstance(a["padding"], str):
+        raise KindError("transposed convolution takes an int or list padding", "padding")
+    a["padding"] = ntuple(a["padding"], nd, "padding")
+    a["output_padding"] = ntuple(a["output_padding"], nd, "output_padding")
+    if a["padding_mode"] != "zeros":
+        raise KindError("transposed convolution supports only padding_mode='zeros' (as in torch)", "padding_mode")
+    out = [a["out_channels"]]
+    for ax, L, kk, ss, dd, pp, op in zip(AXES[nd], self.in_shape[1:], a["kernel_size"], a["stride"],
+                                         a["dilation"], a["padding"], a["output_padding"]):
+        if op >= max(ss, dd):
+            raise KindError(f"output_padding ({op}) must be smaller than stride or dilation", "output_padding")
+        n = (L - 1) * ss - 2 * pp + dd * (kk - 1) + op + 1
+        if n < 1:
+            raise KindError(f"{ax}: output size (L_in-1)*S - 2*P + D*(K-1) + output_padding + 1 = {n} < 1",
+                            "padding", code="shape")
+        out.append(n)
+    self.out_shapes = [tuple(out)]
+    self.pad_lr = tuple((p, p) for p in a["padding"])
+
+
+def _tconv_shape_figures(self):
+    a = self.a
+    figs = [Figure(a["out_channels"], "C_out", {"C_out": a["out_channels"]}, "C_out")]
+    for i, ax in enumerate(AXES[self.nd]):
+        figs.append(Figure(self.out_shape[i + 1], f"({ax}_in - 1)*S - 2*P + D*(K-1) + OP + 1",
+                           {f"{ax}_in": self.in_shape[i + 1], "S": a["stride"][i], "P": a["padding"][i],
+                            "D": a["dilation"][i], "K": a["kernel_size"][i], "OP": a["output_padding"][i]},
+                           f"{ax}_out"))
+    return figs
+
+
+def _tconv_rf(self):
+    from fractions import Fraction
+    a = self.a
+    # Output o reads inputs i with i*S = o + P - D*k for taps k in [0, K-1]: in input units the
+    # field spans D*(K-1)/S, the jump shrinks by S, and unit 0 starts at (P - D*(K-1))/S.
+    k = tuple(Fraction(dd * (kk - 1), ss) + 1 for kk, dd, ss in zip(a["kernel_size"], a["dilation"], a["stride"]))
+    s = tuple(Fraction(1, ss) for ss in a["stride"])
+    p = tuple(Fraction(dd * (kk - 1) - pp, ss) for kk, dd, ss, pp in
+              zip(a["kernel_size"], a["dilation"], a["stride"], a["padding"]))
+    return RFStep("window", k, s, p, "transposed conv")
+
+
+def _tconv_torch(self):
+    import torch.nn as nn
+    a = self.a
+    cls = getattr(nn, f"ConvTranspose{self.nd}d")
+    return cls(a["in_channels"], a["out_channels"], a["kernel_size"], stride=a["stride"], padding=a["padding"],
+               output_padding=a["output_padding"], groups=a["groups"], bias=a["bias"], dilation=a["dilation"])
+
+
+for _nd in (1, 2, 3):
+    for _lazy in (False, True):
+        for _tr in (False, True):
+            _name = ("Lazy" if _lazy else "") + ("ConvTranspose" if _tr else "Conv") + f"{_nd}d"
+            _cls = type(_name, (ConvBase,), {
+                "nd": _nd, "transposed": _tr, "lazy": _lazy, "SIG": _conv_sig(_lazy, _tr),
+                "setup": _tconv_setup if _tr else _conv_setup,
+                "shape_figures": _tconv_shape_figures if _tr else _conv_shape_figures,
+                "rf": _tconv_rf if _tr else _conv_rf,
+                "torch_module": _tconv_torch if _tr else _conv_torch,
+                "doc": ("transposed " if _tr else "") + f"{_nd}D convolution",
+            })
+            register(_name)(_cls)
+            globals()[_name] = _cls
+
+
+@register("DeformConv2d")
+class DeformConv2d(ConvBase):
+    """torchvision.ops.DeformConv2d: `from: [x, offset]` or `[x, offset, mask]`."""
+
+    nd = 2
+    N_INPUTS = (2, 3)
+    SIG = (Arg("in_channels", REQUIRED, "int", infer=True), Arg("out_channels", REQUIRED, "int"),
+           Arg("kernel_size", REQUIRED, "ints"), Arg("stride", 1, "ints"), Arg("padding", 0, "ints"),
+           Arg("dilation", 1, "ints"), Arg("groups", 1, "int"), Arg("bias", True, "bool"))
+    doc = "deformable convolution (torchvision.ops.DeformConv2d)"
+
+    def setup(self):
+        self.a.setdefault("padding_mode", "zeros")
+        _conv_setup(self)
+        self.a.pop("padding_mode", None)
+        kh, kw = self.a["kernel_size"]
+        off = self.in_shapes[1]
+        if len(off) != 3 or off[0] % (2 * kh * kw) or off[1:] != self.out_shape[1:]:
+            raise KindError(f"the offset input must be [2*offset_groups*{kh}*{kw}, {self.out_shape[1]}, "
+                            f"{self.out_shape[2]}], got {list(off)}", None,
+                            [f"make the offset a Conv2d of x with {2 * kh * kw} output channels and the same "
+                             "kernel, stride, padding and dilation"], code="shape")
+        self.offset_groups = off[0] // (2 * kh * kw)
+        self.has_mask = len(self.in_shapes) == 3
+
+    def _samples(self):
+        a = self.a
+        v = self.N * a["in_channels"] * prod(a["kernel_size"]) * prod(self.out_shape[1:])
+        return Figure(v, "N*C_in*K_h*K_w*H_out*W_out",
+                      {"N": self.N, "C_in": a["in_channels"], **self._kbind(), **self._out_sp_bind()},
+                      "bilinear samples")
+
+    def terms(self):
+        m = self.mac_figure()
+        t = [Term(("deform_conv",), m.value, m)]
+        smp = self._samples()
+        t.append(Term(("deform_sample",), smp.value, smp))
+        if self.has_mask:
+            t.append(Term(("deform_mask",), smp.value, smp))
+        if self.a["bias"]:
+            f = self.bias_figure()
+            t.append(Term(("bias",), f.value, f))
+        return t
+
+    def bwd_terms(self, needs_input_grad):
+        m = self.mac_figure()
+        out = [Term(("deform_conv",), m.value, m)]
+        if needs_input_grad:
+            out.append(Term(("deform_conv",), m.value, m))
+            smp = self._samples()
+            out.append(Term(("deform_sample",), smp.value, smp))
+        return out
+
+    def saved(self):
+        s = [Saved("input", self.numel_in(0), alias="input"), Saved("offset", self.numel_in(1), alias="input1")]
+        if self.has_mask:
+            s.append(Saved("mask", self.numel_in(2), alias="input2"))
+        return s
+
+    def rf(self):
+        st = _conv_rf(self)
+        return RFStep("data", st.k, st.s, st.p, "deformable: offsets are data dependent")
+
+    shape_figures = _conv_shape_figures
+
+    def torch_module(self):
+        from torchvision.ops import DeformConv2d as D
+        a = self.a
+        return D(a["in_channels"], a["out_channels"], a["kernel_size"], stride=a["stride"], padding=a["padding"],
+                 dilation=a["dilation"], groups=a["groups"], bias=a["bias"])

@@ -1,0 +1,96 @@
+"""Fully connected layers."""
+from __future__ import annotations
+
+from ..figure import Figure
+from .base import REQUIRED, Arg, Kind, KindError, RFStep, Saved, Term, prod, register
+
+
+class LinearBase(Kind):
+    family = "linear"
+
+    def setup(self):
+        x = self.in_shape
+        if len(x) >= 3:
+            raise KindError(f"`{self.op}` needs a flat input but got {list(x)}", None,
+                            ["insert `- Flatten` before it (nn.Flatten: [C, H, W] -> "
+                             f"[{prod(x)}])"], code="needs-flat")
+        f = x[-1]
+        given = self.a.get("in_features")
+        if given is not None and given != f:
+            hints = [f"write in_features: {f}, or leave it out to infer it"]
+            if "out_features" not in self.a:
+                hints = [f"`{self.op}`'s first positional argument is `in_features`; write "
+                         f"`LazyLinear: {given}` or `Linear: {{out_features: {given}}}`"]
+            raise KindError(f"`in_features={given}` given but the input has {f} features (shape {list(x)})",
+                            "in_features", hints, code="in-features")
+        self.a["in_features"] = f
+        if self.a.get("out_features", 0) < 1:
+            raise KindError("`out_features` must be positive", "out_features")
+        self.out_shapes = [tuple(x[:-1]) + (self.a["out_features"],)]
+
+    def params(self):
+        a = self.a
+        b = 1 if a["bias"] else 0
+        return Figure(a["out_features"] * (a["in_features"] + b), "F_out*(F_in + bias)",
+                      {"F_out": a["out_features"], "F_in": a["in_features"], "bias": b}, "params")
+
+    def _rows(self):
+        return self.N * prod(self.in_shape[:-1])
+
+    def mac_figure(self):
+        a = self.a
+        rows = self._rows()
+        if len(self.in_shape) == 1:
+            return Figure(rows * a["in_features"] * a["out_features"], "N*F_in*F_out",
+                          {"N": self.N, "F_in": a["in_features"], "F_out": a["out_features"]}, "MACs")
+        return Figure(rows * a["in_features"] * a["out_features"], "N*L*F_in*F_out",
+                      {"N": self.N, "L": prod(self.in_shape[:-1]), "F_in": a["in_features"],
+                       "F_out": a["out_features"]}, "MACs")
+
+    def terms(self):
+        m = self.mac_figure()
+        t = [Term(("linear",), m.value, m)]
+        if self.a["bias"]:
+            v = self.N * self.numel_out()
+            t.append(Term(("bias",), v, Figure(v, "N*F_out" if len(self.in_shape) == 1 else "N*L*F_out",
+                                               {"N": self.N, "F_out": self.a["out_features"],
+                                                "L": prod(self.in_shape[:-1])}, "bias adds")))
+        return t
+
+    def bwd_terms(self, needs_input_grad):
+        m = self.mac_figure()
+        out = []
+        if needs_input_grad:
+            out.append(Term(("linear",), m.value, Figure(m.value, m.formula, m.bindings, "grad_input MACs")))
+        out.append(Term(("linear",), m.value, Figure(m.value, m.formula, m.bindings, "grad_weight MACs")))
+        if self.a["bias"]:
+            v = self.N * self.numel_out()
+            out.append(Term(("bias",), v, Figure(v, "N*numel_out", {"N": self.N, "numel_out": self.numel_out()},
+                                                 "grad_bias adds")))
+        return out
+
+    def saved(self):
+        return [Saved("input", self.numel_in(), alias="input")]
+
+    def rf(self):
+        return RFStep("global", formula="fully connected: every output sees every input")
+
+    def shape_figures(self):
+        return [Figure(self.a["out_features"], "F_out", {"F_out": self.a["out_features"]}, "F_out")]
+
+    def torch_module(self):
+        import torch.nn as nn
+        return nn.Linear(self.a["in_features"], self.a["out_features"], bias=self.a["bias"])
+
+
+@register("Linear")
+class Linear(LinearBase):
+    SIG = (Arg("in_features", REQUIRED, "int", infer=True), Arg("out_features", REQUIRED, "int"),
+           Arg("bias", True, "bool"), Arg("device", None), Arg("dtype", None))
+    doc = "fully connected layer y = x W^T + b"
+
+
+@register("LazyLinear")
+class LazyLinear(LinearBase):
+    SIG = (Arg("out_features", REQUIRED, "int"), Arg("bias", True, "bool"), Arg("device", None), Arg("dtype", None))
+    doc = "fully connected layer with in_features inferred"

@@ -1,0 +1,344 @@
+"""Shape ops, dropout, upsampling, shuffles, padding and losses."""
+from __future__ import annotations
+
+from fractions import Fraction
+
+from ..figure import Figure
+from .base import REQUIRED, Arg, Kind, KindError, RFStep, Saved, Term, ntuple, prod, register
+from .conv import AXES
+from .tensor import _flatten_shape
+
+
+def _torch(self):
+    import torch.nn as nn
+    return getattr(nn, self.op)(**self.torch_kwargs())
+
+
+@register("Flatten")
+class Flatten(Kind):
+    family = "shape"
+    SIG = (Arg("start_dim", 1, "int"), Arg("end_dim", -1, "int"))
+    view = True
+    doc = "nn.Flatten: [C, H, W] -> [C*H*W]"
+    torch_module = _torch
+
+    def setup(self):
+        self.out_shapes = [_flatten_shape(self.in_shape, self.a["start_dim"], self.a["end_dim"], "Flatten")]
+
+    def shape_figures(self):
+        return [Figure(prod(self.in_shape), "*".join(f"d{i}" for i in range(len(self.in_shape))),
+                       {f"d{i}": v for i, v in enumerate(self.in_shape)}, "features")]
+
+    def rf(self):
+        if len(self.in_shape) > 1 and self.a["start_dim"] == 1:
+            return RFStep("global", formula="flatten: spatial axes merged")
+        return super().rf()
+
+
+@register("Unflatten")
+class Unflatten(Kind):
+    family = "shape"
+    SIG = (Arg("dim", REQUIRED, "int"), Arg("unflattened_size", REQUIRED, "any"))
+    view = True
+    doc = "nn.Unflatten"
+    torch_module = _torch
+
+    def setup(self):
+        d = self.a["dim"]
+        r = len(self.in_shape) + 1
+        if d < 0:
+            d += r
+        if not 0 < d < r:
+            raise KindError("`dim` out of range (dim 0 is the batch)", "dim")
+        sz = tuple(self.a["unflattened_size"])
+        self.a["unflattened_size"] = sz
+        if prod(sz) != self.in_shape[d - 1]:
+            raise KindError(f"unflattened_size {list(sz)} does not multiply to {self.in_shape[d - 1]}",
+                            "unflattened_size")
+        self.out_shapes = [tuple(self.in_shape[:d - 1]) + sz + tuple(self.in_shape[d:])]
+
+
+@register("Identity")
+class Identity(Kind):
+    family = "shape"
+    SIG = ()
+    view = True
+    doc = "nn.Identity"
+
+    def torch_module(self):
+        import torch.nn as nn
+        return nn.Identity()
+
+
+class DropoutBase(Kind):
+    family = "dropout"
+    SIG = (Arg("p", 0.5, "float"), Arg("inplace", False, "bool"))
+    doc = "dropout: identity in eval mode; in training a mask multiplies the input"
+    torch_module = _torch
+
+    def setup(self):
+        if not 0 <= self.a["p"] <= 1:
+            raise KindError(f"dropout probability must be in [0, 1], got {self.a['p']}", "p")
+        self.out_shapes = [self.in_shape]
+        self.view = bool(self.a["inplace"])
+
+    def terms(self):
+        v = self.N * self.numel_in()
+        return [Term(("dropout",), v, Figure(v, "N*numel", {"N": self.N, "numel": self.numel_in()}, "elements"))]
+
+    def bwd_terms(self, needs_input_grad):
+        return []
+
+    def saved(self):
+        # nn.Dropout in training saves a bool mask (1 byte per element); Dropout2d an x-shaped float mask
+        # per channel (torch builds it with the input's dtype and broadcasts).
+        if self.op in ("Dropout1d", "Dropout2d", "Dropout3d"):
+            return [Saved("mask", self.in_shape[0])]
+        return [Saved("mask", self.numel_in(), 1)]
+
+
+for _n in ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout"):
+    register(_n)(type(_n, (DropoutBase,), {}))
+
+
+_MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "nearest-exact", "area")
+
+
+class UpsampleBase(Kind):
+    family = "upsample"
+
+    def setup(self):
+        x = self.in_shape
+        nd = len(x) - 1
+        if nd < 1:
+            raise KindError(f"`{self.op}` needs a [C, ...spatial] input, got {list(x)}", None)
+        a = self.a
+        mode = a["mode"]
+        need = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}.get(mode)
+        if need and need != nd:
+            raise KindError(f"mode '{mode}' needs {need} spatial dims, the input has {nd}", "mode")
+        if (a["size"] is None) == (a["scale_factor"] is None):
+            raise KindError(f"`{self.op}` needs exactly one of `size` and `scale_factor`", "size")
+        if a["size"] is not None:
+            out = ntuple(a["size"], nd, "size")
+            self.scale = tuple(Fraction(o, i) for o, i in zip(out, x[1:]))
+        else:
+            sf = a["scale_factor"]
+            sf = (sf,) * nd if isinstance(sf, (int, float)) else tuple(sf)
+            out = tuple(int(i * f) for i, f in zip(x[1:], sf))   # torch: floor(input * scale)
+            self.scale = tuple(Fraction(f).limit_denominator(1000) for f in sf)
+        self.out_shapes = [(x[0],) + tuple(out)]
+
+    def rule(self):
+        return {"nearest": "upsample_nearest", "nearest-exact": "upsample_nearest", "linear": "upsample_linear",
+                "bilinear": "upsample_bilinear", "bicubic": "upsample_bicubic", "trilinear": "upsample_trilinear",
+                "area": "adaptive_avg_pool"}[self.a["mode"]]
+
+    def terms(self):
+        nd = len(self.in_shape) - 1
+        r = self.rule()
+        v = self.N * self.numel_out()
+        return [Term((f"{r}{nd}d", r), v, Figure(v, "N*numel_out", {"N": self.N, "numel_out": self.numel_out()},
+                                                 "output elements"))]
+
+    def shape_figures(self):
+        figs = []
+        nd = len(self.in_shape) - 1
+        for i, ax in enumerate(AXES.get(nd, tuple(f"X{j}" for j in range(nd)))):
+            if self.a["size"] is not None:
+                figs.append(Figure(self.out_shape[i + 1], "size", {"size": self.out_shape[i + 1]}, f"{ax}_out"))
+            else:
+                figs.append(Figure(self.out_shape[i + 1], f"floor({ax}_in*scale)",
+                                   {f"{ax}_in": self.in_shape[i + 1], "scale": self.scale[i]}, f"{ax}_out"))
+        return figs
+
+    def rf(self):
+        nd = len(self.in_shape) - 1
+        s = tuple(1 / f for f in self.scale)
+        if self.a["mode"] in ("nearest", "nearest-exact"):
+            return RFStep("window", (1,) * nd, s, (0,) * nd, "nearest upsampling: jump / scale")
+        taps = {"bicubic": 4}.get(self.a["mode"], 2)
+        # source coordinate (o + 0.5)/f - 0.5 (align_corners=False) reads `taps` neighbours
+        return RFStep("window", (taps,) * nd, s,
+                      tuple(Fraction(taps // 2) - (Fraction(1, 2) - Fraction(1, 2) / f) for f in self.scale),
+                      "interpolating upsampling: jump / scale, 2 (bicubic 4) taps")
+
+    def saved(self):
+        return []
+
+    def bwd_terms(self, needs_input_grad):
+        return super().bwd_terms(needs_input_grad)
+
+
+@register("Upsample")
+class Upsample(UpsampleBase):
+    SIG = (Arg("size", None, "any"), Arg("scale_factor", None, "any"), Arg("mode", "nearest", "str", _MODES),
+           Arg("align_corners", None, "any"), Arg("recompute_scale_factor", None, "any"))
+    doc = "nn.Upsample"
+    torch_module = _torch
+
+
+@register("interpolate")
+class Interpolate(UpsampleBase):
+    SIG = (Arg("size", None, "any"), Arg("scale_factor", None, "any"), Arg("mode", "nearest", "str", _MODES),
+           Arg("align_corners", None, "any"), Arg("recompute_scale_factor", None, "any"),
+           Arg("antialias", False, "bool"))
+    has_module = False
+    doc = "torch.nn.functional.interpolate"
+
+    def torch_module(self):
+        return None
+
+    def torch_call(self, mod, xs):
+        import torch.nn.functional as F
+        return F.interpolate(xs[0], **self.torch_kwargs())
+
+
+@register("PixelShuffle")
+class PixelShuffle(Kind):
+    family = "shape"
+    SIG = (Arg("upscale_factor", REQUIRED, "int"),)
+    doc = "nn.PixelShuffle: [C*r*r, H, W] -> [C, H*r, W*r]"
+    torch_module = _torch
+
+    def setup(self):
+        r = self.a["upscale_factor"]
+        c, *sp = self.in_shape
+        if len(sp) != 2 or c % (r * r):
+            raise KindError(f"PixelShuffle({r}) needs [C*{r * r}, H, W], got {list(self.in_shape)}", "upscale_factor")
+        self.out_shapes = [(c // (r * r), sp[0] * r, sp[1] * r)]
+
+    def rf(self):
+        r = self.a["upscale_factor"]
+        return RFStep("window", (1, 1), (Fraction(1, r),) * 2, (0, 0), "pixel shuffle")
+
+
+@register("PixelUnshuffle")
+class PixelUnshuffle(Kind):
+    family = "shape"
+    SIG = (Arg("downscale_factor", REQUIRED, "int"),)
+    doc = "nn.PixelUnshuffle: [C, H*r, W*r] -> [C*r*r, H, W]"
+    torch_module = _torch
+
+    def setup(self):
+        r = self.a["downscale_factor"]
+        c, *sp = self.in_shape
+        if len(sp) != 2 or sp[0] % r or sp[1] % r:
+            raise KindError(f"PixelUnshuffle({r}) needs H and W divisible by {r}, got {list(self.in_shape)}",
+                            "downscale_factor")
+        self.out_shapes = [(c * r * r, sp[0] // r, sp[1] // r)]
+
+    def rf(self):
+        r = self.a["downscale_factor"]
+        return RFStep("window", (r, r), (r, r), (0, 0), "pixel unshuffle")
+
+
+@register("ChannelShuffle")
+class ChannelShuffle(Kind):
+    family = "shape"
+    SIG = (Arg("groups", REQUIRED, "int"),)
+    doc = "nn.ChannelShuffle (ShuffleNet): a permutation of channels, no arithmetic"
+    torch_module = _torch
+
+    def setup(self):
+        if self.in_shape[0] % self.a["groups"]:
+            raise KindError(f"groups={self.a['groups']} must divide the {self.in_shape[0]} channels", "groups")
+        self.out_shapes = [self.in_shape]
+
+
+class PadBase(Kind):
+    family = "pad"
+    nd = 2
+
+    def setup(self):
+        p = self.a["padding"]
+        n = 2 * self.nd
+        p = (p,) * n if isinstance(p, int) else tuple(p)
+        if len(p) != n:
+            raise KindError(f"`padding` must be an int or {n} ints (left, right, top, bottom...)", "padding")
+        self.a["padding"] = p
+        x = self.in_shape
+        if len(x) != self.nd + 1:
+            raise KindError(f"`{self.op}` needs {self.nd} spatial dims, got {list(x)}", None)
+        # torch order: last dim first: (left, right, top, bottom, front, back)
+        out = list(x)
+        for i in range(self.nd):
+            lo, hi = p[2 * i], p[2 * i + 1]
+            out[len(x) - 1 - i] += lo + hi
+        self.out_shapes = [tuple(out)]
+
+    def rf(self):
+        p = self.a["padding"]
+        left = tuple(p[2 * (self.nd - 1 - i)] for i in range(self.nd))
+        return RFStep("window", (1,) * self.nd, (1,) * self.nd, left, "padding")
+
+    torch_module = _torch
+
+
+for _nd in (1, 2, 3):
+    for _kind, _extra in (("Zero", ()), ("Constant", (Arg("value", REQUIRED, "float"),)), ("Reflection", ()),
+                          ("Replication", ())):
+        _n = f"{_kind}Pad{_nd}d"
+        register(_n)(type(_n, (PadBase,), {"nd": _nd, "SIG": (Arg("padding", REQUIRED, "any"),) + _extra,
+                                           "doc": f"{_kind.lower()} padding"}))
+
+
+class LossBase(Kind):
+    family = "loss"
+    per_element = 3
+    target = "same"   # "class" for CE/NLL (class indices)
+
+    def setup(self):
+        if len(self.in_shapes) == 2 and self.target == "same" and self.in_shapes[1] != self.in_shape:
+            raise KindError(f"`{self.op}`: prediction {list(self.in_shape)} and target {list(self.in_shapes[1])} differ",
+                            None, code="shape")
+        red = self.a.get("reduction", "mean")
+        self.out_shapes = [() if red != "none" else (self.in_shape if self.target == "same" else self.in_shape[1:])]
+
+    def terms(self):
+        v = self.N * self.numel_in() * self.per_element
+        return [Term(("loss",), v, Figure(v, "N*numel*ops", {"N": self.N, "numel": self.numel_in(),
+                                                            "ops": self.per_element}, "operations",
+                                          note=self.doc))]
+
+    def saved(self):
+        return [Saved("input", self.numel_in(), alias="input")]
+
+    def rf(self):
+        return RFStep("global", formula="loss")
+
+    torch_module = _torch
+
+    def torch_call(self, mod, xs):
+        import torch
+        if len(xs) == 2:
+            return mod(xs[0], xs[1])
+        x = xs[0]
+        if self.target == "class":
+            t = torch.zeros((x.shape[0],) + tuple(x.shape[2:]), dtype=torch.long, device=x.device)
+        else:
+            t = torch.zeros_like(x).detach()
+            if self.op == "BCELoss":
+                x = x.clamp(0, 1)
+        return mod(x, t)
+
+
+_RED = Arg("reduction", "mean", "str", ("mean", "sum", "none"))
+_LOSSES = {
+    "CrossEntropyLoss": (5, "class", (Arg("weight", None), Arg("size_average", None), Arg("ignore_index", -100, "int"),
+                                      Arg("reduce", None), _RED, Arg("label_smoothing", 0.0, "float")),
+                         "log-softmax (3 per element) + pick, negate and average (~2 per element)"),
+    "NLLLoss": (1, "class", (Arg("weight", None), Arg("size_average", None), Arg("ignore_index", -100, "int"),
+                             Arg("reduce", None), _RED), "pick and average (1 per element)"),
+    "MSELoss": (3, "same", (Arg("size_average", None), Arg("reduce", None), _RED), "subtract, square, sum"),
+    "L1Loss": (3, "same", (Arg("size_average", None), Arg("reduce", None), _RED), "subtract, abs, sum"),
+    "SmoothL1Loss": (4, "same", (Arg("size_average", None), Arg("reduce", None), _RED, Arg("beta", 1.0, "float")),
+                     "subtract, abs, compare, square-or-linear"),
+    "BCELoss": (6, "same", (Arg("weight", None), Arg("size_average", None), Arg("reduce", None), _RED),
+                "two logs, two multiplies, add, sum"),
+    "BCEWithLogitsLoss": (8, "same", (Arg("weight", None), Arg("size_average", None), Arg("reduce", None), _RED,
+                                      Arg("pos_weight", None)), "log-sigmoid then BCE"),
+}
+for _n, (_k, _t, _sig, _doc) in _LOSSES.items():
+    register(_n)(type(_n, (LossBase,), {"per_element": _k, "target": _t, "SIG": _sig, "doc": _doc,
+                                        "N_INPUTS": (1, 2)}))

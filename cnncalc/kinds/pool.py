@@ -1,0 +1,237 @@
+"""Pooling: max, average, LP, adaptive, global; 1D/2D/3D.  Shares the convolution's geometry."""
+from __future__ import annotations
+
+import math
+
+from ..figure import Figure
+from .base import REQUIRED, Arg, Kind, KindError, RFStep, Saved, Term, ntuple, prod, register
+from .conv import AXES
+
+
+def pool_out(L, k, s, p, d, ceil_mode):
+    """torch's pooling output size, ceil_mode included (the last window must start inside)."""
+    span = d * (k - 1) + 1
+    num = L + 2 * p - span
+    if ceil_mode:
+        n = -(-num // s) + 1
+        if (n - 1) * s >= L + p:
+            n -= 1
+    else:
+        n = num // s + 1
+    return n
+
+
+class PoolBase(Kind):
+    family = "pool"
+    nd = 2
+    rule = "max_pool"
+
+    def setup(self):
+        nd = self.nd
+        x = self.in_shape
+        if len(x) != nd + 1:
+            raise KindError(f"`{self.op}` needs a [C, {', '.join(AXES[nd])}] input, got {list(x)}", None)
+        a = self.a
+        a["kernel_size"] = ntuple(a["kernel_size"], nd, "kernel_size")
+        a["stride"] = a["kernel_size"] if a.get("stride") in (None, [], ()) else ntuple(a["stride"], nd, "stride")
+        a["padding"] = ntuple(a.get("padding", 0), nd, "padding")
+        dil = ntuple(a.get("dilation", 1), nd, "dilation")
+        if "dilation" in a:
+            a["dilation"] = dil
+        self.dil = dil
+        out = [x[0]]
+        for ax, L, k, s, p, d in zip(AXES[nd], x[1:], a["kernel_size"], a["stride"], a["padding"], dil):
+            if p * 2 > k:
+                raise KindError(f"padding ({p}) must be at most half the kernel size ({k}), as torch requires",
+                                "padding")
+            if L + 2 * p < d * (k - 1) + 1:
+                raise KindError(f"{ax}: the window spans {d * (k - 1) + 1} but the padded input is {L + 2 * p}",
+                                "kernel_size", code="shape")
+            out.append(pool_out(L, k, s, p, d, a.get("ceil_mode", False)))
+        self.out_shapes = [tuple(out)]
+
+    def shape_figures(self):
+        figs = []
+        a = self.a
+        rnd = "ceil" if a.get("ceil_mode") else "floor"
+        for i, ax in enumerate(AXES[self.nd]):
+            b = {f"{ax}_in": self.in_shape[i + 1], "P": a["padding"][i], "D": self.dil[i],
+                 "K": a["kernel_size"][i], "S": a["stride"][i]}
+            f = Figure(self.out_shape[i + 1], f"{rnd}(({ax}_in + 2*P - D*(K-1) - 1) / S) + 1", b, f"{ax}_out")
+            if a.get("ceil_mode") and f.evaluate() != f.value:
+                f.formula = f"{rnd}(({ax}_in + 2*P - D*(K-1) - 1) / S)"
+                f.note = "ceil_mode: a last window starting in the right padding is dropped"
+            figs.append(f)
+        return figs
+
+    def window(self):
+        return prod(self.a["kernel_size"])
+
+    def terms(self):
+        K = self.window()
+        n = self.N * self.numel_out()
+        if self.rule == "max_pool":
+            v = n * (K - 1)
+            return [Term(("max_pool",), v, Figure(v, "N*numel_out*(K - 1)", {"N": self.N, "numel_out": self.numel_out(),
+                                                                          "K": K}, "comparisons"))]
+        v = n * K
+        return [Term((self.rule,), v, Figure(v, "N*numel_out*K", {"N": self.N, "numel_out": self.numel_out(), "K": K},
+                                             "operations"))]
+
+    def rf(self):
+        k = tuple(d * (kk - 1) + 1 for kk, d in zip(self.a["kernel_size"], self.dil))
+        return RFStep("window", k, self.a["stride"], self.a["padding"], "pool")
+
+
+def _max_saved(self):
+    return [Saved("input", self.numel_in(), alias="input"), Saved("indices", self.numel_out(), 8)]
+
+
+def _avg_saved(self):
+    return []
+
+
+def _torch(self):
+    import torch.nn as nn
+    return getattr(nn, self.op)(**self.torch_kwargs())
+
+
+def _maxsig():
+    return (Arg("kernel_size", REQUIRED, "ints"), Arg("stride", None, "any"), Arg("padding", 0, "ints"),
+            Arg("dilation", 1, "ints"), Arg("return_indices", False, "bool"), Arg("ceil_mode", False, "bool"))
+
+
+for _nd in (1, 2, 3):
+    _n = f"MaxPool{_nd}d"
+    register(_n)(type(_n, (PoolBase,), {"nd": _nd, "SIG": _maxsig(), "rule": "max_pool", "saved": _max_saved,
+                                        "torch_module": _torch, "doc": "max pooling"}))
+    _sig = (Arg("kernel_size", REQUIRED, "ints"), Arg("stride", None, "any"), Arg("padding", 0, "ints"),
+            Arg("ceil_mode", False, "bool"), Arg("count_include_pad", True, "bool"))
+    if _nd > 1:
+        _sig += (Arg("divisor_override", None, "optint"),)
+    _n = f"AvgPool{_nd}d"
+    register(_n)(type(_n, (PoolBase,), {"nd": _nd, "SIG": _sig, "rule": "avg_pool", "saved": _avg_saved,
+                                        "torch_module": _torch, "doc": "average pooling"}))
+
+
+class LPPoolBase(PoolBase):
+    rule = "lp_pool"
+
+    def setup(self):
+        self.a["padding"] = 0
+        super().setup()
+        self.a.pop("padding", None)
+        self._pad = (0,) * self.nd
+
+    def shape_figures(self):
+        self.a["padding"] = self._pad
+        try:
+            return super().shape_figures()
+        finally:
+            self.a.pop("padding", None)
+
+    def rf(self):
+        return RFStep("window", self.a["kernel_size"], self.a["stride"], self._pad, "pool")
+
+    def terms(self):
+        K = self.window()
+        v = self.N * self.numel_out() * 2 * K
+        return [Term(("lp_pool",), v, Figure(v, "N*numel_out*2*K", {"N": self.N, "numel_out": self.numel_out(),
+                                                                   "K": K}, "operations"))]
+
+    def saved(self):
+        return [Saved("input", self.numel_in(), alias="input"), Saved("output", self.numel_out(), alias="output")]
+
+
+for _nd in (1, 2):
+    _n = f"LPPool{_nd}d"
+    register(_n)(type(_n, (LPPoolBase,), {"nd": _nd, "SIG": (Arg("norm_type", REQUIRED, "float"),
+                                                             Arg("kernel_size", REQUIRED, "ints"),
+                                                             Arg("stride", None, "any"), Arg("ceil_mode", False, "bool")),
+                                          "torch_module": _torch, "doc": "power-average pooling"}))
+
+
+def _adaptive_windows(L, n):
+    """Sizes of torch's adaptive windows: [floor(i*L/n), ceil((i+1)*L/n))."""
+    return [math.ceil((i + 1) * L / n) - (i * L) // n for i in range(n)]
+
+
+class AdaptiveBase(Kind):
+    family = "pool"
+    nd = 2
+    is_max = False
+
+    def setup(self):
+        x = self.in_shape
+        nd = self.nd
+        if len(x) != nd + 1:
+            raise KindError(f"`{self.op}` needs a [C, {', '.join(AXES[nd])}] input, got {list(x)}", None)
+        o = self.a["output_size"]
+        if isinstance(o, int) or o is None:
+            o = (o,) * nd
+        o = tuple(L if v is None else v for v, L in zip(o, x[1:]))
+        if len(o) != nd:
+            raise KindError(f"`output_size` must have {nd} values", "output_size")
+        self.a["output_size"] = o
+        self.out_shapes = [(x[0],) + o]
+
+    def _wsum(self):
+        """Sum over output positions of the window volume (exact, windows may overlap)."""
+        total = 1
+        for L, n in zip(self.in_shape[1:], self.a["output_size"]):
+            total *= sum(_adaptive_windows(L, n))
+        return total
+
+    def terms(self):
+        c = self.in_shape[0]
+        ws = self._wsum()
+        if self.is_max:
+            v = self.N * c * (ws - prod(self.a["output_size"]))
+            return [Term(("adaptive_max_pool",), v, Figure(v, "N*C*(window_sum - numel_out_per_channel)",
+                                                           {"N": self.N, "C": c, "window_sum": ws,
+                                                            "numel_out_per_channel": prod(self.a["output_size"])},
+                                                           "comparisons"))]
+        v = self.N * c * ws
+        t = [Term(("adaptive_avg_pool",), v, Figure(v, "N*C*window_sum", {"N": self.N, "C": c, "window_sum": ws},
+                                                    "operations", note="window_sum: sum of the adaptive windows' sizes"))]
+        vin = self.N * self.numel_in()
+        t.append(Term((f"adaptive_avg_pool{self.nd}d_in",), vin, Figure(vin, "N*numel_in", {"N": self.N,
+                                                                                          "numel_in": self.numel_in()}),
+                      alt=True))
+        return t
+
+    def saved(self):
+        if self.is_max:
+            return [Saved("input", self.numel_in(), alias="input"), Saved("indices", self.numel_out(), 8)]
+        return []
+
+    def rf(self):
+        x = self.in_shape[1:]
+        if all(o == 1 for o in self.a["output_size"]):
+            return RFStep("global", formula="global pooling")
+        # Uniform windows when the input divides evenly: a plain window of L/n.
+        if all(L % n == 0 for L, n in zip(x, self.a["output_size"])):
+            k = tuple(L // n for L, n in zip(x, self.a["output_size"]))
+            return RFStep("window", k, k, (0,) * self.nd, "adaptive pool (even windows)")
+        k = tuple(max(_adaptive_windows(L, n)) for L, n in zip(x, self.a["output_size"]))
+        from fractions import Fraction
+        s = tuple(Fraction(L, n) for L, n in zip(x, self.a["output_size"]))
+        return RFStep("window", k, s, (0,) * self.nd, "adaptive pool (uneven windows: largest window, mean stride)")
+
+    def shape_figures(self):
+        return [Figure(v, "output_size", {"output_size": v}, f"{ax}_out")
+                for ax, v in zip(AXES[self.nd], self.a["output_size"])]
+
+    def torch_module(self):
+        import torch.nn as nn
+        return getattr(nn, self.op)(self.a["output_size"])
+
+
+for _nd in (1, 2, 3):
+    _n = f"AdaptiveAvgPool{_nd}d"
+    register(_n)(type(_n, (AdaptiveBase,), {"nd": _nd, "SIG": (Arg("output_size", REQUIRED, "any"),),
+                                            "doc": "adaptive average pooling"}))
+    _n = f"AdaptiveMaxPool{_nd}d"
+    register(_n)(type(_n, (AdaptiveBase,), {"nd": _nd, "is_max": True, "doc": "adaptive max pooling",
+                                            "SIG": (Arg("output_size", REQUIRED, "any"),
+                                                    Arg("return_indices", False, "bool"))}))

@@ -1,0 +1,326 @@
+"""Tensor functions under their torch names: add, sub, mul, div, abs, cat, stack, chunk, split,
+flatten, reshape, permute, mean, amax.  Dims follow torch: dim 0 is the batch."""
+from __future__ import annotations
+
+from ..figure import Figure
+from .base import REQUIRED, Arg, Kind, KindError, RFStep, Saved, Term, prod, register
+
+
+def broadcast(shapes, op):
+    rank = max(len(s) for s in shapes)
+    out = []
+    for i in range(rank):
+        dims = {s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0}
+        dims.discard(1)
+        if len(dims) > 1:
+            raise KindError(f"`{op}`: shapes {' and '.join(str(list(s)) for s in shapes)} do not broadcast "
+                            f"(dim {i + 1 + (0)} differs: {sorted(dims)})", None, code="shape")
+        out.append(dims.pop() if dims else 1)
+    return tuple(out)
+
+
+def _dim(d, rank_with_batch, op, name="dim"):
+    """A torch dim (batch = 0) as an index into the batch-less shape."""
+    if not isinstance(d, int) or isinstance(d, bool):
+        raise KindError(f"`{name}` must be an integer", name)
+    if d < 0:
+        d += rank_with_batch
+    if d == 0:
+        raise KindError(f"`{op}`: {name}=0 is the batch dimension", name,
+                        ["dims count the batch as 0: dim 1 is the channels"])
+    if not 0 < d < rank_with_batch:
+        raise KindError(f"`{op}`: {name} out of range for a tensor of {rank_with_batch} dims (batch included)", name)
+    return d - 1
+
+
+class TensorFn(Kind):
+    family = "tensor"
+    has_module = False
+
+    def torch_module(self):
+        return None
+
+    def torch_call(self, mod, xs):
+        raise NotImplementedError
+
+
+class Binary(TensorFn):
+    N_INPUTS = (2, 8)
+    SIG = (Arg("alpha", 1, "float"),)
+    fn = "add"
+
+    def setup(self):
+        self.out_shapes = [broadcast(self.in_shapes, self.op)]
+
+    def terms(self):
+        k = len(self.in_shapes) - 1
+        v = self.N * self.numel_out() * k
+        return [Term(("elementwise",), v, Figure(v, "N*numel_out*(inputs - 1)", {"N": self.N, "numel_out": self.numel_out(),
+                                                                              "inputs": k + 1}, "operations"))]
+
+    def bwd_terms(self, needs_input_grad):
+        return []
+
+    def saved(self):
+        if self.op == "mul":
+            return [Saved(f"input{i}", prod(s), alias=f"input{i}" if i else "input")
+                    for i, s in enumerate(self.in_shapes)]
+        if self.op == "div":
+            return [Saved("input1", prod(self.in_shapes[1]), alias="input1"),
+                    Saved("input0", prod(self.in_shapes[0]), alias="input")]
+        return []
+
+    def rf(self):
+        return RFStep("merge", formula="elementwise merge")
+
+    def torch_call(self, mod, xs):
+        import torch
+        out = xs[0]
+        for x in xs[1:]:
+            if self.fn == "add":
+                out = torch.add(out, x, alpha=self.a.get("alpha", 1))
+            else:
+                out = getattr(torch, self.fn)(out, x)
+        return out
+
+
+for _n in ("add", "sub", "mul", "div"):
+    register(_n)(type(_n, (Binary,), {"fn": _n, "SIG": (Arg("alpha", 1, "float"),) if _n in ("add", "sub") else (),
+                                      "doc": f"torch.{_n}, broadcasting"}))
+
+
+@register("abs")
+class Abs(TensorFn):
+    SIG = ()
+    doc = "torch.abs"
+
+    def terms(self):
+        v = self.N * self.numel_in()
+        return [Term(("elementwise",), v, Figure(v, "N*numel", {"N": self.N, "numel": self.numel_in()}, "operations"))]
+
+    def saved(self):
+        return [Saved("input", self.numel_in(), alias="input")]
+
+    def torch_call(self, mod, xs):
+        return xs[0].abs()
+
+
+@register("cat")
+class Cat(TensorFn):
+    N_INPUTS = (1, 1000)
+    SIG = (Arg("dim", 1, "int"),)
+    doc = "torch.cat (dim defaults to 1, the channels: the one departure from torch)"
+
+    def setup(self):
+        r = len(self.in_shape) + 1
+        for s in self.in_shapes:
+            if len(s) != len(self.in_shape):
+                raise KindError(f"`cat`: inputs have different ranks: {[list(x) for x in self.in_shapes]}", None,
+                                code="shape")
+        d = _dim(self.a["dim"], r, "cat")
+        self.d = d
+        out = list(self.in_shape)
+        out[d] = sum(s[d] for s in self.in_shapes)
+        self.out_shapes = [tuple(out)]
+        # mismatch outside dim is reported by the loader (which knows the branches' names)
+        for s in self.in_shapes:
+            if any(a != b for i, (a, b) in enumerate(zip(s, self.in_shape)) if i != d):
+                raise KindError("cat: shapes differ outside the concatenated dim", None, code="cat-mismatch")
+
+    def rf(self):
+        return RFStep("merge", formula="concatenation")
+
+    def torch_call(self, mod, xs):
+        import torch
+        return torch.cat(xs, dim=self.a["dim"])
+
+
+@register("stack")
+class Stack(TensorFn):
+    N_INPUTS = (1, 1000)
+    SIG = (Arg("dim", 1, "int"),)
+    doc = "torch.stack (dim 1 by default here, since dim 0 is the batch)"
+
+    def setup(self):
+        if len(set(self.in_shapes)) != 1:
+            raise KindError(f"`stack` needs equal shapes, got {[list(s) for s in self.in_shapes]}", None, code="shape")
+        d = _dim(self.a["dim"], len(self.in_shape) + 2, "stack")
+        out = list(self.in_shape)
+        out.insert(d, len(self.in_shapes))
+        self.out_shapes = [tuple(out)]
+
+    def rf(self):
+        return RFStep("merge", formula="stack")
+
+    def torch_call(self, mod, xs):
+        import torch
+        return torch.stack(xs, dim=self.a["dim"])
+
+
+@register("chunk")
+class Chunk(TensorFn):
+    SIG = (Arg("chunks", REQUIRED, "int"), Arg("dim", 0, "int"))
+    view = True
+    doc = "torch.chunk: several outputs, referenced as name:0, name:1, ..."
+
+    def setup(self):
+        d = _dim(self.a["dim"], len(self.in_shape) + 1, "chunk")
+        L = self.in_shape[d]
+        n = self.a["chunks"]
+        size = -(-L // n)
+        sizes = []
+        left = L
+        while left > 0:
+            sizes.append(min(size, left))
+            left -= size
+        self.out_shapes = [tuple(s if i != d else sz for i, s in enumerate(self.in_shape)) for sz in sizes]
+
+    def torch_call(self, mod, xs):
+        import torch
+        return list(torch.chunk(xs[0], self.a["chunks"], dim=self.a["dim"]))
+
+
+@register("split")
+class Split(TensorFn):
+    SIG = (Arg("split_size_or_sections", REQUIRED, "any"), Arg("dim", 0, "int"))
+    view = True
+    doc = "torch.split"
+
+    def setup(self):
+        d = _dim(self.a["dim"], len(self.in_shape) + 1, "split")
+        L = self.in_shape[d]
+        s = self.a["split_size_or_sections"]
+        if isinstance(s, int):
+            sizes = [min(s, L - i) for i in range(0, L, s)]
+        else:
+            sizes = list(s)
+            if sum(sizes) != L:
+                raise KindError(f"split sections {sizes} sum to {sum(sizes)}, not {L}", "split_size_or_sections")
+        self.out_shapes = [tuple(x if i != d else sz for i, x in enumerate(self.in_shape)) for sz in sizes]
+
+    def torch_call(self, mod, xs):
+        import torch
+        s = self.a["split_size_or_sections"]
+        return list(torch.split(xs[0], list(s) if not isinstance(s, int) else s, dim=self.a["dim"]))
+
+
+def _flatten_shape(shape, start, end, op):
+    r = len(shape) + 1
+    if start < 0:
+        start += r
+    if end < 0:
+        end += r
+    if start == 0:
+        raise KindError(f"`{op}` with start_dim=0 would flatten the batch", "start_dim",
+                        ["use start_dim: 1 (nn.Flatten's default)"])
+    s, e = start - 1, end - 1
+    if not 0 <= s <= e < len(shape):
+        raise KindError(f"`{op}`: dims {start}..{end} out of range for {list(shape)}", "start_dim")
+    return tuple(shape[:s]) + (prod(shape[s:e + 1]),) + tuple(shape[e + 1:])
+
+
+@register("flatten")
+class FlattenFn(TensorFn):
+    SIG = (Arg("start_dim", 0, "int"), Arg("end_dim", -1, "int"))
+    view = True
+    doc = "torch.flatten (start_dim defaults to 0 as in torch, which is refused: it is the batch)"
+
+    def setup(self):
+        self.out_shapes = [_flatten_shape(self.in_shape, self.a["start_dim"], self.a["end_dim"], "flatten")]
+
+    def rf(self):
+        return RFStep("global", formula="flatten: spatial axes merged")
+
+    def torch_call(self, mod, xs):
+        return xs[0].flatten(self.a["start_dim"], self.a["end_dim"])
+
+
+@register("reshape")
+class Reshape(TensorFn):
+    SIG = (Arg("shape", REQUIRED, "any"),)
+    view = True
+    doc = "torch.reshape; `shape` excludes the batch (one entry may be -1)"
+
+    def setup(self):
+        shp = list(self.a["shape"]) if not isinstance(self.a["shape"], int) else [self.a["shape"]]
+        n = self.numel_in()
+        if shp.count(-1) > 1:
+            raise KindError("at most one -1 in `shape`", "shape")
+        if -1 in shp:
+            rest = prod(x for x in shp if x != -1)
+            if n % rest:
+                raise KindError(f"cannot reshape {list(self.in_shape)} ({n} elements) to {shp}", "shape")
+            shp[shp.index(-1)] = n // rest
+        if prod(shp) != n:
+            raise KindError(f"cannot reshape {list(self.in_shape)} ({n} elements) to {shp} ({prod(shp)})", "shape",
+                            ["`shape` excludes the batch"])
+        self.out_shapes = [tuple(shp)]
+
+    def rf(self):
+        return RFStep("global", formula="reshape")
+
+    def torch_call(self, mod, xs):
+        return xs[0].reshape((xs[0].shape[0],) + self.out_shape)
+
+
+@register("permute")
+class Permute(TensorFn):
+    SIG = (Arg("dims", REQUIRED, "any"),)
+    view = True
+    doc = "torch.permute; dims include the batch, which must stay first"
+
+    def setup(self):
+        d = list(self.a["dims"])
+        if sorted(d) != list(range(len(self.in_shape) + 1)) or d[0] != 0:
+            raise KindError(f"`dims` must be a permutation of 0..{len(self.in_shape)} keeping 0 (the batch) first",
+                            "dims")
+        self.out_shapes = [tuple(self.in_shape[i - 1] for i in d[1:])]
+
+    def rf(self):
+        return RFStep("global", formula="permute")
+
+    def torch_call(self, mod, xs):
+        return xs[0].permute(*self.a["dims"])
+
+
+class Reduce(TensorFn):
+    SIG = (Arg("dim", REQUIRED, "any"), Arg("keepdim", False, "bool"))
+
+    def setup(self):
+        dims = self.a["dim"]
+        dims = [dims] if isinstance(dims, int) else list(dims)
+        r = len(self.in_shape) + 1
+        ds = sorted({_dim(x, r, self.op) for x in dims})
+        self.ds = ds
+        if self.a["keepdim"]:
+            out = tuple(1 if i in ds else s for i, s in enumerate(self.in_shape))
+        else:
+            out = tuple(s for i, s in enumerate(self.in_shape) if i not in ds)
+        self.out_shapes = [out]
+
+    def terms(self):
+        v = self.N * self.numel_in()
+        return [Term(("reduce",), v, Figure(v, "N*numel_in", {"N": self.N, "numel_in": self.numel_in()}, "operations"))]
+
+    def rf(self):
+        sp = [i - 1 for i in self.ds if i >= 1]
+        if sp:
+            return RFStep("global", formula="reduction over spatial axes")
+        return RFStep("merge", formula="reduction over channels")
+
+    def torch_call(self, mod, xs):
+        import torch
+        return getattr(torch, self.op)(xs[0], dim=self.a["dim"], keepdim=self.a["keepdim"])
+
+
+@register("mean")
+class Mean(Reduce):
+    doc = "torch.mean over dims"
+
+
+@register("amax")
+class Amax(Reduce):
+    doc = "torch.amax over dims"
+
+    def saved(self):
+        return [Saved("input", self.numel_in(), alias="input"), Saved("output", self.numel_out(), alias="output")]

@@ -1,0 +1,174 @@
+"""YAML 1.2 loading that keeps every position and refuses duplicate keys.
+
+PyYAML implements YAML 1.1 (where ``no`` is false and ``1e-5`` is a string), so
+we let it compose the node tree and resolve scalars ourselves with the YAML 1.2
+core schema.  Mappings and sequences become :class:`YMap` / :class:`YList`,
+which remember where each key and value stood.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+import yaml
+
+from ..errors import Loc, SpecError, SpecErrors, Diagnostic
+
+
+class YMap(dict):
+    loc: Loc
+    key_locs: dict
+    val_locs: dict
+
+    def kloc(self, key) -> Loc:
+        return self.key_locs.get(key, self.loc)
+
+    def vloc(self, key) -> Loc:
+        return self.val_locs.get(key, self.loc)
+
+
+class YList(list):
+    loc: Loc
+    locs: list
+
+    def iloc(self, i) -> Loc:
+        return self.locs[i] if 0 <= i < len(self.locs) else self.loc
+
+
+class YStr(str):
+    """A string scalar that remembers where it stood and whether it was quoted."""
+
+    loc: Loc
+    quoted: bool = False
+
+
+_INT = re.compile(r"^[-+]?[0-9]+$")
+_OCT = re.compile(r"^0o[0-7]+$")
+_HEX = re.compile(r"^0x[0-9a-fA-F]+$")
+_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
+_INF = re.compile(r"^[-+]?\.(inf|Inf|INF)$")
+_NAN = re.compile(r"^\.(nan|NaN|NAN)$")
+
+
+def resolve_scalar(text: str, plain: bool):
+    """YAML 1.2 core schema resolution of one scalar."""
+    if not plain:
+        return text
+    if text in ("", "~", "null", "Null", "NULL"):
+        return None
+    if text in ("true", "True", "TRUE"):
+        return True
+    if text in ("false", "False", "FALSE"):
+        return False
+    if _INT.match(text):
+        return int(text)
+    if _OCT.match(text):
+        return int(text[2:], 8)
+    if _HEX.match(text):
+        return int(text[2:], 16)
+    if _FLOAT.match(text):
+        return float(text)
+    if _INF.match(text):
+        return -math.inf if text.startswith("-") else math.inf
+    if _NAN.match(text):
+        return math.nan
+    return text
+
+
+def _loc(file: str, mark) -> Loc:
+    return Loc(file, mark.line + 1, mark.column + 1)
+
+
+def _convert(node, file: str, errors: list):
+    loc = _loc(file, node.start_mark)
+    if isinstance(node, yaml.ScalarNode):
+        plain = node.style is None or node.style == ""
+        v = resolve_scalar(node.value, plain)
+        if isinstance(v, str):
+            s = YStr(v)
+            s.loc = loc
+            s.quoted = not plain
+            return s
+        return v
+    if isinstance(node, yaml.SequenceNode):
+        out = YList()
+        out.loc = loc
+        out.locs = []
+        for item in node.value:
+            out.append(_convert(item, file, errors))
+            out.locs.append(_loc(file, item.start_mark))
+        return out
+    if isinstance(node, yaml.MappingNode):
+        out = YMap()
+        out.loc = loc
+        out.key_locs = {}
+        out.val_locs = {}
+        for knode, vnode in node.value:
+            key = _convert(knode, file, errors)
+            if isinstance(key, (YMap, YList)):
+                errors.append(Diagnostic("error", "a mapping key must be a plain name",
+                                         _loc(file, knode.start_mark)))
+                continue
+            if key is None:
+                key = YStr("")
+                key.loc = _loc(file, knode.start_mark)
+            kloc = _loc(file, knode.start_mark)
+            if key in out:
+                first = out.key_locs[key]
+                errors.append(Diagnostic(
+                    "error", f"duplicate key `{key}` (first given at line {first.line})", kloc,
+                    [f"remove one of the two `{key}` entries"], code="duplicate-key"))
+                continue
+            out[key] = _convert(vnode, file, errors)
+            out.key_locs[key] = kloc
+            out.val_locs[key] = _loc(file, vnode.start_mark)
+        return out
+    raise SpecError(f"unsupported YAML node {type(node).__name__}", loc)  # aliases resolved by compose
+
+
+def _syntax_hints(text: str, line: int, problem: str) -> tuple[int, int, list[str], str]:
+    """Targeted hints for the common YAML traps.  Returns (line, col, hints, message)."""
+    lines = text.splitlines()
+    hints: list[str] = []
+    message = f"YAML syntax error: {problem}"
+    here = lines[line - 1] if 0 < line <= len(lines) else ""
+    # Trap 1: a bare op followed by more keys: `- BatchNorm2d` then `name: bn1`.
+    if "mapping values are not allowed" in problem or "could not find expected ':'" in problem:
+        for back in range(line - 1, max(0, line - 4), -1):
+            prev = lines[back - 1] if back - 1 < len(lines) else ""
+            m = re.match(r"^(\s*)-\s+([A-Za-z_][\w.]*)\s*(#.*)?$", prev)
+            if m:
+                op = m.group(2)
+                col = len(m.group(1)) + 3
+                hints.append(f"a bare op followed by more keys needs a colon: write `- {op}:`")
+                return back, col, hints, f"YAML syntax error: `{op}` is followed by more keys but has no colon"
+    # Trap 2: an unquoted ${...} inside a flow collection.
+    if "${" in here and ("{" in here.split("${")[0] or "[" in here.split("${")[0]):
+        col = here.index("${") + 1
+        hints.append("inside `{...}` or `[...]` an expression must be quoted: '${...}'")
+        return line, col, hints, message
+    return line, 0, hints, message
+
+
+def load_yaml(text: str, file: str):
+    """Parse YAML text into YMap/YList/scalars; raise SpecErrors with positions."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else 1
+        col = mark.column + 1 if mark else 1
+        problem = e.problem or str(e)
+        hline, hcol, hints, message = _syntax_hints(text, line, problem)
+        if hline != line or hcol:
+            line, col = hline, (hcol or col)
+        raise SpecErrors([Diagnostic("error", message, Loc(file, line, col), hints,
+                                     code="yaml-syntax")]) from None
+    except yaml.YAMLError as e:  # pragma: no cover - defensive
+        raise SpecErrors([Diagnostic("error", f"YAML error: {e}", Loc(file, 1, 1))]) from None
+    if node is None:
+        raise SpecErrors([Diagnostic("error", "the file is empty", Loc(file, 1, 1),
+                                     ["a spec needs at least `input:` and `layers:`"])])
+    errors: list = []
+    data = _convert(node, file, errors)
+    return data, errors
