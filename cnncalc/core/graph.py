@@ -48,6 +48,7 @@ class Graph:
     outputs: list = field(default_factory=list)     # (node id, index)
     expects: list = field(default_factory=list)
     batch: int = 1
+    spec_batch: int = 1        # the batch the spec's expects are written for
     dtype: str = "float32"
     conventions: object = None
     groups: dict = field(default_factory=dict)      # path -> [node ids], for --depth and explain

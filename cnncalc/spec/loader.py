@@ -128,6 +128,7 @@ class Loader:
             self.err(f"`batch` must be a positive integer, got {batch!r}", data.vloc("batch"))
             batch = 1
         g.batch = batch
+        g.spec_batch = data.get("batch", 1) if isinstance(data.get("batch", 1), int) else 1
         dtype = self.dtype_override or data.get("dtype", "float32")
         if dtype not in DTYPES:
             self.err(f"unknown dtype `{dtype}`", data.vloc("dtype"), did_you_mean(str(dtype), DTYPES))
@@ -374,9 +375,12 @@ class Loader:
                     raise SpecError(str(e), loc) from None
                 return dict(op=op, pos=pos, kw=kw, keys=YMap(), name=name, loc=loc, argsrc=None)
             if not re.match(r"^[A-Za-z_][\w]*$", rest):
-                raise SpecError(f"`{text}` is not an op name or a call", loc,
-                                ["a node is an op name (`- ReLU`), a mapping (`- Conv2d: {...}`), or a call "
-                                 "(`- Conv2d(3, 64, 3)`)"])
+                hints = ["a node is an op name (`- ReLU`), a mapping (`- Conv2d: {...}`), or a call "
+                         "(`- Conv2d(3, 64, 3)`)"]
+                if "(" in rest and ")" not in rest:
+                    hints.insert(0, "inside `[...]` YAML splits a call at its commas: quote it, "
+                                    "`['Conv2d(3, 64, 3)']`")
+                raise SpecError(f"`{text}` is not an op name or a call", loc, hints)
             return dict(op=rest, pos=[], kw={}, keys=YMap(), name=name, loc=loc, argsrc=None)
         if isinstance(item, YMap):
             opkeys = [k for k in item if k not in RESERVED]
@@ -814,7 +818,21 @@ class Loader:
             grp = self.graph.groups.get(tgt)
             orig_mpath = tgt if grp is None else self._group_module_prefix(tgt)
         before = len(self.graph.nodes)
-        v = self.expand_op(tspec, path, orig_mpath, tscope, vals, tscope.env)
+        nerr = len(self.errors)
+        hint = (f"`share: {target}` calls the module(s) of `{tgt}` again, which were built for their first input; "
+                "the shared call's input must have the same channels")
+        try:
+            v = self.expand_op(tspec, path, orig_mpath, tscope, vals, tscope.env)
+        except (SpecError, Poison) as e:
+            if isinstance(e, SpecError):
+                e.diagnostic.hints.append(hint)
+                e.diagnostic.loc = tloc
+                raise
+            for d in self.errors[nerr:]:
+                d.message = f"in the shared call `{path}`: {d.message}"
+                d.hints.append(hint)
+                d.loc = tloc
+            raise
         # parameters must be those of the original: same kinds and arguments
         orig = [n for n in self.graph.nodes[:before] if n.module == orig_mpath or
                 n.module.startswith(orig_mpath + ".")]

@@ -152,8 +152,9 @@ def _syntax_hints(text: str, line: int, problem: str) -> tuple[int, int, list[st
 
 def load_yaml(text: str, file: str):
     """Parse YAML text into YMap/YList/scalars; raise SpecErrors with positions."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml: ~10x faster, same marks
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=loader)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 1

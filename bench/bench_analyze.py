@@ -1,0 +1,84 @@
+"""Benchmark: whole-process time and peak memory of `cnncalc analyze`, and analysis alone on a huge graph.
+
+    python bench/bench_analyze.py            # prints a table; figures are recorded in docs/performance.md
+
+Not a test: timings depend on the machine.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def whole_process(args, runs=7):
+    times = []
+    peak = 0
+    for _ in range(runs):
+        t = time.perf_counter()
+        p = subprocess.run([sys.executable, "-m", "cnncalc", *args], capture_output=True, cwd=ROOT)
+        times.append(time.perf_counter() - t)
+        peak = max(peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+        if p.returncode not in (0, 1):
+            raise SystemExit(p.stderr.decode())
+    return statistics.median(times), peak / 1024
+
+
+def generated_spec(n_layers: int) -> str:
+    """A plain chain of conv/BN/ReLU triples with a residual add every 6 layers."""
+    lines = ["cnncalc: 1", "name: chain", "input: [16, 32, 32]", "layers:"]
+    count = 0
+    i = 0
+    while count < n_layers:
+        lines += [f"  - Conv2d: {{out_channels: 16, kernel_size: 3, padding: 1, bias: false}}",
+                  f"    name: c{i}", f"  - BatchNorm2d", f"  - ReLU:", f"    name: r{i}"]
+        count += 3
+        if i % 2 == 1:
+            lines += [f"  - add:", f"    from: [r{i}, r{i - 1}]"]
+            count += 1
+        i += 1
+    return "\n".join(lines) + "\n"
+
+
+def analysis_only(n_layers: int, runs=3):
+    from cnncalc.api import analysis_for
+    text = generated_spec(n_layers)
+    ts = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        a = analysis_for("gen.yaml", text=text)
+        a.report()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts), len(a.g.nodes) - 1
+
+
+def main():
+    spec = ROOT / "specs" / "resnet50.yaml"
+    if not spec.exists():
+        spec = ROOT.parent / "shared" / "examples" / "resnet18.yaml"
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    t, m = whole_process(["--help"])
+    print(f"{'cnncalc --help (start-up)':48s} median {t:.3f} s  peak RSS {m:.0f} MiB")
+    t, m = whole_process(["analyze", str(spec), "--format", "json"])
+    print(f"{'cnncalc analyze ' + spec.name + ' --format json':48s} median {t:.3f} s  peak RSS {m:.0f} MiB")
+    t, m = whole_process(["analyze", str(spec)])
+    print(f"{'cnncalc analyze ' + spec.name + ' (table)':48s} median {t:.3f} s  peak RSS {m:.0f} MiB")
+    for n in (1000, 2500, 5000, 10000):
+        t, nodes = analysis_only(n)
+        print(f"analysis alone, generated spec of {nodes:6d} layers      median {t:.3f} s  "
+              f"({t / nodes * 1e6:.0f} us/layer)")
+    specs = sorted((ROOT / "specs").glob("*.yaml"))
+    if specs:
+        worst = max(((whole_process(["analyze", str(s), "--format", "json"], runs=3)[0], s.name) for s in specs))
+        print(f"slowest shipped spec, whole process: {worst[1]} {worst[0]:.3f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""One small valid use of every registered kind: (node text, input shapes).  Shared by tests."""
+
+def _samples():
+    s = {}
+    for nd, shp in ((1, [4, 12]), (2, [4, 10, 9]), (3, [4, 6, 7, 5])):
+        s[f"Conv{nd}d"] = (f"Conv{nd}d(4, 6, 3, stride=2, padding=1, dilation=1, groups=2)", [shp])
+        s[f"LazyConv{nd}d"] = (f"LazyConv{nd}d(6, 3, padding=2, dilation=2, bias=False)", [shp])
+        s[f"ConvTranspose{nd}d"] = (f"ConvTranspose{nd}d(4, 6, 3, stride=2, padding=1, output_padding=1)", [shp])
+        s[f"LazyConvTranspose{nd}d"] = (f"LazyConvTranspose{nd}d(4, 2, stride=2, groups=2)", [shp])
+        s[f"BatchNorm{nd}d"] = (f"BatchNorm{nd}d(4)", [shp])
+        s[f"LazyBatchNorm{nd}d"] = (f"LazyBatchNorm{nd}d()", [shp])
+        s[f"InstanceNorm{nd}d"] = (f"InstanceNorm{nd}d(4, affine=True)", [shp])
+        s[f"MaxPool{nd}d"] = (f"MaxPool{nd}d(3, stride=2, padding=1, ceil_mode=True)", [shp])
+        s[f"AvgPool{nd}d"] = (f"AvgPool{nd}d(2, ceil_mode=True, count_include_pad=False)", [shp])
+        s[f"AdaptiveAvgPool{nd}d"] = (f"AdaptiveAvgPool{nd}d(3)", [shp])
+        s[f"AdaptiveMaxPool{nd}d"] = (f"AdaptiveMaxPool{nd}d(2)", [shp])
+        s[f"ZeroPad{nd}d"] = (f"ZeroPad{nd}d({list(range(1, 2 * nd + 1))})", [shp])
+        s[f"ConstantPad{nd}d"] = (f"ConstantPad{nd}d(1, 0.5)", [shp])
+        s[f"ReflectionPad{nd}d"] = (f"ReflectionPad{nd}d(2)", [shp])
+        s[f"ReplicationPad{nd}d"] = (f"ReplicationPad{nd}d(1)", [shp])
+        s[f"Dropout{nd}d"] = (f"Dropout{nd}d(0.3)", [shp])
+    s["BatchNorm1d"] = ("BatchNorm1d(4)", [[4]])
+    s["LPPool1d"] = ("LPPool1d(2, 3, stride=2)", [[4, 12]])
+    s["LPPool2d"] = ("LPPool2d(2, 2)", [[4, 10, 9]])
+    s["DeformConv2d"] = None   # needs two inputs: covered by a dedicated test
+    s["Linear"] = ("Linear(12, 5)", [[12]])
+    s["LazyLinear"] = ("LazyLinear(5, bias=False)", [[3, 12]])
+    s["GroupNorm"] = ("GroupNorm(2, 4)", [[4, 10, 9]])
+    s["LayerNorm"] = ("LayerNorm([10, 9])", [[4, 10, 9]])
+    s["LocalResponseNorm"] = ("LocalResponseNorm(3)", [[4, 10, 9]])
+    for a in ("ReLU", "ReLU6", "LeakyReLU", "RReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Sigmoid",
+              "Tanh", "Hardswish", "Hardsigmoid", "Hardtanh", "Softplus"):
+        s[a] = (f"{a}()", [[4, 10, 9]])
+    s["PReLU"] = ("PReLU(4)", [[4, 10, 9]])
+    s["Softmax"] = ("Softmax(dim=1)", [[4, 10, 9]])
+    s["LogSoftmax"] = ("LogSoftmax(dim=1)", [[10]])
+    s["Dropout"] = ("Dropout(0.2)", [[4, 10, 9]])
+    s["AlphaDropout"] = ("AlphaDropout(0.2)", [[4, 10, 9]])
+    s["Flatten"] = ("Flatten()", [[4, 10, 9]])
+    s["Unflatten"] = ("Unflatten(1, [2, 6])", [[12]])
+    s["Identity"] = ("Identity()", [[4, 10, 9]])
+    s["Upsample"] = ("Upsample(scale_factor=2, mode='bilinear')", [[4, 10, 9]])
+    s["interpolate"] = ("interpolate(size=[5, 7], mode='nearest')", [[4, 10, 9]])
+    s["PixelShuffle"] = ("PixelShuffle(2)", [[8, 5, 4]])
+    s["PixelUnshuffle"] = ("PixelUnshuffle(2)", [[2, 10, 8]])
+    s["ChannelShuffle"] = ("ChannelShuffle(2)", [[4, 10, 9]])
+    s["CrossEntropyLoss"] = ("CrossEntropyLoss()", [[10]])
+    s["NLLLoss"] = ("NLLLoss()", [[10]])
+    for l in ("MSELoss", "L1Loss", "SmoothL1Loss", "BCEWithLogitsLoss"):
+        s[l] = (f"{l}()", [[10]])
+    s["BCELoss"] = ("BCELoss()", [[10]])
+    for b in ("add", "sub", "mul", "div"):
+        s[b] = (b, [[4, 10, 9], [4, 1, 1]])
+    s["abs"] = ("abs", [[4, 10, 9]])
+    s["cat"] = ("cat", [[4, 10, 9], [3, 10, 9]])
+    s["stack"] = ("stack(dim=1)", [[4, 10, 9], [4, 10, 9]])
+    s["chunk"] = ("chunk(2, dim=1)", [[4, 10, 9]])
+    s["split"] = ("split([1, 3], dim=1)", [[4, 10, 9]])
+    s["flatten"] = ("flatten(start_dim=1)", [[4, 10, 9]])
+    s["reshape"] = ("reshape([2, 2, 90])", [[4, 10, 9]])
+    s["permute"] = ("permute([0, 2, 3, 1])", [[4, 10, 9]])
+    s["mean"] = ("mean(dim=[2, 3], keepdim=True)", [[4, 10, 9]])
+    s["amax"] = ("amax(dim=1)", [[4, 10, 9]])
+    return s
+
+
+SAMPLES = _samples()
+
+
+def spec_text(node, shapes):
+    """A spec whose last node applies `node` to graph inputs of the given shapes."""
+    ins = ", ".join(f"x{i}: {list(s)}" for i, s in enumerate(shapes))
+    lines = ["cnncalc: 1", f"inputs: {{{ins}}}", "layers:"]
+    frm = "[" + ", ".join(f"x{i}" for i in range(len(shapes))) + "]"
+    lines += [f"  - {node}:" if "(" in node else f"  - {node}:", f"    from: {frm}", "    name: n"]
+    return "\n".join(lines) + "\n"
