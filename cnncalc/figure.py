@@ -30,12 +30,13 @@ class Figure:
 
     def render(self, ascii_only: bool = True) -> str:
         parts = [self.name] if self.name else []
-        if self.formula:
+        value = f"{self.value:,}" if isinstance(self.value, int) else f"{self.value:g}"
+        if self.formula and self.formula != self.name:
             parts.append(self.formula)
             sub = self.substituted()
-            if sub != self.formula:
+            if sub != self.formula and sub.replace(",", "") != value.replace(",", ""):
                 parts.append(sub)
-        parts.append(f"{self.value:,}" if isinstance(self.value, int) else f"{self.value:g}")
+        parts.append(value)
         text = " = ".join(parts)
         if not ascii_only:
             text = _unicode_floor(text)

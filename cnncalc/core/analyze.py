@@ -16,12 +16,19 @@ from ..spec.loader import DTYPES
 from .units import match_number, parse_number
 
 SCHEMA_VERSION = 1
+BATCH_LINEAR = ("macs", "flops", "activations", "memory", "saved", "bwd_flops")
 
 
 def _num(x):
     if isinstance(x, Fraction):
         return int(x) if x.denominator == 1 else float(x)
     return x
+
+
+def _frac_val(x):
+    """An exact value for a Figure: int when whole, else the Fraction."""
+    x = Fraction(x)
+    return int(x) if x.denominator == 1 else x
 
 
 def _frac_text(x):
@@ -153,10 +160,20 @@ class Analysis:
         self.storage_size = size
 
     # ------------------------------------------------------------------ receptive field
+    # Definitions (Araujo, Norris & Sim, "Computing Receptive Fields of Convolutional Neural
+    # Networks", Distill 2019), per node, per spatial axis, in the coordinates of a network input:
+    #   r      size of the field of one unit (input pixels)
+    #   j      effective stride (jump): input distance between neighbouring units
+    #   start  left edge of unit 0's field; the effective padding is p = -start
+    #   centre of unit 0 = start + (r - 1) / 2
+    # A layer with effective kernel k (= D*(K-1) + 1), stride s and left padding P maps
+    #   r_out = r_in + (k - 1) * j_in,   j_out = j_in * s,   p_out = p_in + P * j_in.
+    # Values are exact Fractions: upsampling and transposed convolutions give fractional jumps.
     def _rf(self):
         g = self.g
-        state = {}   # node id -> {input name: dict(r, j, start, global, data)}
+        state = {}   # (node id, output index) -> {input name: dict(r, j, start, glob, data, extent)}
         self.rf_notes = []
+        self.rf_trace = {}   # node id -> (step, [input states], output state)
         for n in g.nodes:
             if n.is_input:
                 nd = len(n.out_shapes[0]) - 1
@@ -166,55 +183,85 @@ class Analysis:
             k = n.kind
             step = k.rf()
             ins = [state.get(r, {}) for r in n.inputs]
-            if step.kind == "merge" or len(n.inputs) > 1 and step.kind != "data":
-                merged = {}
-                for src, fields in self._merge(n, ins).items():
-                    merged[src] = fields
-                out = merged
-            else:
+            if step.kind == "merge":
+                out = self._merge(n, ins)
+            elif step.kind == "global":
+                # every output unit sees all of every input (a loss with its target, Linear, flatten)
                 out = {}
-                for src, f in ins[0].items():
-                    out[src] = self._apply(f, step, k)
+                for d in ins:
+                    for src, f in d.items():
+                        g_f = self._apply(f, step, k)
+                        if src in out:
+                            g_f = dict(g_f, data=g_f["data"] or out[src]["data"])
+                        out[src] = g_f
+            else:
+                # window or data dependent: the first input carries the data (DeformConv2d's
+                # offsets and mask steer where it samples; they are not what it samples)
+                base = self._merge(n, ins) if len(ins) > 1 and step.kind != "data" else (ins[0] if ins else {})
+                out = {src: self._apply(f, step, k) for src, f in base.items()}
             for i in range(len(n.out_shapes)):
                 state[(n.id, i)] = out
+            self.rf_trace[n.id] = (step, ins, out)
             self.layer[n.id]["rf"] = self._rf_json(out)
         self.rf_state = state
+        self._rf_review()
+
+    @staticmethod
+    def _global(f):
+        return dict(f, glob=True, r=tuple(f["extent"]), start=(0,) * len(f["extent"]))
 
     def _apply(self, f, step, k):
         if f["glob"] or step.kind == "global":
-            return dict(f, glob=True, r=f["extent"], j=f["j"], start=(0,) * len(f["extent"]))
+            return self._global(f)
         nd = len(f["r"])
         if len(step.k) != nd:
-            return dict(f, glob=True, r=f["extent"], start=(0,) * len(f["extent"]))
+            return self._global(f)
         r = tuple(Fraction(ri) + (Fraction(kk) - 1) * ji for ri, kk, ji in zip(f["r"], step.k, f["j"]))
         start = tuple(Fraction(si) - Fraction(pp) * ji for si, pp, ji in zip(f["start"], step.p, f["j"]))
         j = tuple(Fraction(ji) * Fraction(ss) for ji, ss in zip(f["j"], step.s))
         return dict(f, r=r, j=j, start=start, data=f["data"] or step.kind == "data")
 
+    @staticmethod
+    def _centre(f):
+        return tuple(Fraction(s) + (Fraction(r) - 1) / 2 for s, r in zip(f["start"], f["r"]))
+
     def _merge(self, n, ins):
+        """Union of the inputs' fields, per network input; a diagnostic when they are not aligned
+        (different jumps or different centres of unit 0), as google-research/receptive_field checks."""
         out = {}
-        for src in {s for d in ins for s in d}:
+        srcs = []
+        for d in ins:
+            for s in d:
+                if s not in srcs:
+                    srcs.append(s)
+        for src in srcs:
             fields = [d[src] for d in ins if src in d]
             if len(fields) == 1:
                 out[src] = fields[0]
                 continue
-            if any(f["glob"] for f in fields):
-                out[src] = dict(fields[0], glob=True, r=fields[0]["extent"], start=(0,) * len(fields[0]["extent"]))
+            data = any(f["data"] for f in fields)
+            if any(f["glob"] for f in fields) or len({len(f["r"]) for f in fields}) > 1:
+                out[src] = dict(self._global(fields[0]), data=data)
                 continue
-            if len({len(f["r"]) for f in fields}) > 1:
-                out[src] = dict(fields[0], glob=True)
-                continue
-            js = {f["j"] for f in fields}
-            centres = {tuple(Fraction(s) + (Fraction(r) - 1) / 2 for s, r in zip(f["start"], f["r"])) for f in fields}
+            js = {tuple(Fraction(x) for x in f["j"]) for f in fields}
+            centres = {self._centre(f) for f in fields}
             if len(js) > 1 or len(centres) > 1:
-                what = "strides" if len(js) > 1 else "centres"
+                if len(js) > 1:
+                    what = "different effective strides " + ", ".join(
+                        "x".join(_frac_text(x) for x in jj) for jj in sorted(js))
+                else:
+                    what = "different centres of unit 0 " + ", ".join(
+                        "(" + ", ".join(_frac_text(x) for x in c) + ")" for c in sorted(centres))
                 self.diagnostics.append(Diagnostic(
                     "warning", f"{n.name} ({n.op}): the receptive fields of its inputs are not aligned "
-                    f"(different {what}); reporting their union", n.loc, node=n.name, code="rf-not-aligned"))
-            start = tuple(min(f["start"][a] for f in fields) for a in range(len(fields[0]["r"])))
-            end = tuple(max(Fraction(f["start"][a]) + f["r"][a] for f in fields) for a in range(len(fields[0]["r"])))
+                    f"({what}, in `{src}` coordinates); reporting their union", n.loc,
+                    ["equal strides and symmetric padding ('same' padding, odd kernels) on every branch keep "
+                     "branches aligned"], node=n.name, code="rf-not-aligned"))
+            nd = len(fields[0]["r"])
+            start = tuple(min(Fraction(f["start"][a]) for f in fields) for a in range(nd))
+            end = tuple(max(Fraction(f["start"][a]) + f["r"][a] for f in fields) for a in range(nd))
             out[src] = dict(fields[0], r=tuple(e - s for s, e in zip(start, end)), start=start,
-                            j=max(js), data=any(f["data"] for f in fields))
+                            j=tuple(max(Fraction(f["j"][a]) for f in fields) for a in range(nd)), data=data)
         return out
 
     def _rf_json(self, fields):
@@ -223,13 +270,136 @@ class Analysis:
         res = {}
         for src, f in fields.items():
             res[src] = {"size": [_num(x) for x in f["r"]], "stride": [_num(x) for x in f["j"]],
-                        "padding": [_num(-Fraction(x)) for x in f["start"]], "global": bool(f["glob"]),
+                        "padding": [_num(-Fraction(x)) for x in f["start"]],
+                        "center": [_num(x) for x in self._centre(f)], "global": bool(f["glob"]),
                         "data_dependent": bool(f["data"])}
         first = next(iter(res.values()))
         out = dict(first)
         if len(res) > 1:
             out["per_input"] = res
         return out
+
+    def _rf_final(self):
+        """Per graph output and network input: the last node whose field is still local (the final
+        feature map before a global step such as global pooling or a Linear on the flattened map)."""
+        found = []
+        seen = set()
+        for ref in self.g.outputs:
+            stack = [ref[0]]
+            visited = set()
+            while stack:
+                nid = stack.pop()
+                if nid in visited:
+                    continue
+                visited.add(nid)
+                node = self.g.nodes[nid]
+                if node.is_input:
+                    continue
+                fields = self.rf_trace.get(nid, (None, None, {}))[2]
+                local = {s: f for s, f in fields.items() if not f["glob"]}
+                for s, f in local.items():
+                    if (nid, s) not in seen:
+                        seen.add((nid, s))
+                        found.append((nid, s, f))
+                if len(local) < len(fields) or not fields:
+                    stack.extend(i for i, _ in node.inputs)
+        return found
+
+    def _rf_review(self):
+        """Design review: the final field far smaller than the input, or more than 4x larger."""
+        if self.has_errors:
+            return
+        inputs = {self.g.nodes[i].name for i in self.g.inputs}
+        for nid, src, f in self._rf_final():
+            if src not in inputs or not f["extent"]:
+                continue
+            n = self.g.nodes[nid]
+            r = [Fraction(x) for x in f["r"]]
+            ext = list(f["extent"])
+            rt = "x".join(_frac_text(x) for x in r)
+            et = "x".join(str(x) for x in ext)
+            dd = " (nominal: deformable sampling makes it data dependent)" if f["data"] else ""
+            if any(ri < e for ri, e in zip(r, ext)):
+                self.diagnostics.append(Diagnostic(
+                    "note", f"{n.name}: each unit of the final feature map sees {rt} of the {et} input "
+                    f"`{src}`{dd}: no unit sees the whole input", n.loc,
+                    ["fine for dense prediction; a classifier relies on its global pooling or fully connected "
+                     "layers to combine distant regions",
+                     "more or larger-stride layers, or dilation, enlarge the field"],
+                    node=n.name, code="rf-smaller-than-input"))
+            elif any(ri > 4 * e for ri, e in zip(r, ext)):
+                self.diagnostics.append(Diagnostic(
+                    "note", f"{n.name}: each unit of the final feature map sees {rt}, more than 4x the {et} "
+                    f"input `{src}`{dd}: most of the field lies in the padding", n.loc,
+                    ["the network may be deeper than this input size needs, or the input could be larger"],
+                    node=n.name, code="rf-much-larger-than-input"))
+
+    def rf_figures(self, nid):
+        """The receptive-field recurrence of one node as Figures, per network input and axis:
+        [(input name, axis name, [Figure, ...]), ...].  Read by `cnncalc explain`."""
+        from ..figure import Figure
+        step, ins, out = self.rf_trace.get(nid, (None, [], {}))
+        res = []
+        if step is None:
+            return res
+        names = [self.g.nodes[i].name for i, _ in self.g.nodes[nid].inputs]
+        for src, f in out.items():
+            nd = len(f["r"])
+            axes = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}.get(nd, tuple(f"x{a}" for a in range(nd)))
+            for a, ax in enumerate(axes):
+                figs = []
+                fin = [(nm, d[src]) for nm, d in zip(names, ins) if src in d]
+                if f["glob"]:
+                    why = step.formula or step.kind
+                    if step.kind != "global" and fin and all(x["glob"] for _, x in fin):
+                        why = "an input is already global"
+                    elif step.kind == "merge":
+                        why = "merge with a global input"
+                    figs.append(Figure(f["extent"][a], f"{ax}_input", {f"{ax}_input": f["extent"][a]}, "r_out",
+                                       note=f"global ({why}): every unit sees the whole input"))
+                    figs.append(Figure(0, "0", {}, "p_out", note="global"))
+                    res.append((src, ax, figs))
+                    continue
+                if step.kind == "merge" or (len(fin) > 1 and step.kind not in ("data",)):
+                    if len(fin) == 1:
+                        figs.append(Figure(_frac_val(f["r"][a]), "r_in", {"r_in": _frac_val(f["r"][a])}, "r_out",
+                                           note=f"{step.formula or 'merge'}: one input carries `{src}`"))
+                    else:
+                        b = {}
+                        rs, ps = [], []
+                        for i, (_, x) in enumerate(fin):
+                            b[f"r_{i}"] = _frac_val(x["r"][a])
+                            b[f"p_{i}"] = _frac_val(-Fraction(x["start"][a]))
+                            rs.append(f"r_{i} - p_{i}")
+                            ps.append(f"p_{i}")
+                        mp = "max(" + ", ".join(ps) + ")"
+                        figs.append(Figure(_frac_val(-Fraction(f["start"][a])), mp,
+                                           {k2: v for k2, v in b.items() if k2.startswith("p_")}, "p_out",
+                                           note="union of " + ", ".join(nm for nm, _ in fin)))
+                        figs.append(Figure(_frac_val(f["r"][a]), "max(" + ", ".join(rs) + ") + " + mp, dict(b),
+                                           "r_out", note="union: rightmost end minus leftmost start"))
+                        figs.append(Figure(_frac_val(f["j"][a]), "max(" + ", ".join(
+                            f"j_{i}" for i in range(len(fin))) + ")",
+                            {f"j_{i}": _frac_val(x["j"][a]) for i, (_, x) in enumerate(fin)}, "j_out"))
+                else:
+                    x = fin[0][1] if fin else f
+                    k, s, p = step.k[a], step.s[a], step.p[a]
+                    r_in, j_in, p_in = x["r"][a], x["j"][a], -Fraction(x["start"][a])
+                    figs.extend(step.figures.get(ax, []))
+                    figs.append(Figure(_frac_val(f["r"][a]), "r_in + (k_eff - 1)*j_in",
+                                       {"r_in": _frac_val(r_in), "k_eff": _frac_val(k), "j_in": _frac_val(j_in)},
+                                       "r_out"))
+                    figs.append(Figure(_frac_val(f["j"][a]), "j_in*s", {"j_in": _frac_val(j_in),
+                                                                        "s": _frac_val(s)}, "j_out"))
+                    figs.append(Figure(_frac_val(-Fraction(f["start"][a])), "p_in + P*j_in",
+                                       {"p_in": _frac_val(p_in), "P": _frac_val(p), "j_in": _frac_val(j_in)},
+                                       "p_out", note=f"unit 0's field starts at {_frac_text(Fraction(f['start'][a]))}"))
+                c = self._centre(f)[a]
+                figs.append(Figure(_frac_val(c), "(r - 1)/2 - p", {"r": _frac_val(f["r"][a]),
+                                                                   "p": _frac_val(-Fraction(f["start"][a]))},
+                                   "centre", note="centre of unit 0's field"))
+                res.append((src, ax, figs))
+        return res
 
     # ------------------------------------------------------------------ totals
     def totals(self):
@@ -242,6 +412,10 @@ class Analysis:
         flops = sum(v["flops"] for v in L.values())
         bwd = sum(v["bwd_flops"] for v in L.values())
         act = sum(v["alloc_bytes"] for v in L.values())
+        mem = None
+        if not self.has_errors:
+            from .memory import breakdown
+            mem = breakdown(self)
         return {
             "params": params + 0,
             "trainable_params": trainable,
@@ -254,6 +428,10 @@ class Analysis:
             "bwd_flops": _num(bwd),
             "train_step_flops": _num(flops + bwd),
             "param_bytes": (params + buffers) * self.itemsize,
+            # memory.py: peaks with the default optimizer (adam) in the graph's dtype; None with errors
+            "inference_peak_bytes": mem["inference_peak"] if mem else None,
+            "training_peak_bytes": mem["training_peak"] if mem else None,
+            "train_flops_per_sample": _num(Fraction(flops + bwd) / g.batch),
         }
 
     def group_values(self, ids, out_ref=None):
@@ -317,8 +495,13 @@ class Analysis:
                     res["message"] = "the spec has errors: totals are incomplete"
                     results.append(res)
                     continue
+                if key in BATCH_LINEAR and isinstance(got, (int, float)) and self.g.batch != self.g.spec_batch:
+                    # expects are written for the spec's own batch; all of these grow linearly with it
+                    got = got * self.g.spec_batch // self.g.batch
+                    res["actual"] = got
+                    res["note"] = f"checked at the spec's batch {self.g.spec_batch}"
                 try:
-                    ok = check_value(key, want, got, self.g.batch, tol)
+                    ok = check_value(key, want, got, self.g.spec_batch, tol)
                     res["verdict"] = "pass" if ok else "fail"
                 except ValueError as err:
                     res["verdict"] = "error"
@@ -332,6 +515,8 @@ class Analysis:
         g = self.g
         layers = []
         names = {n.id: n.name for n in g.nodes}
+        from . import memory as M
+        split = {} if self.has_errors else {r["name"]: r for r in M.layer_rows(self)}
         for n in g.nodes:
             if n.is_input:
                 continue
@@ -350,6 +535,8 @@ class Analysis:
                 "macs": v["macs"],
                 "flops": v["flops"],
                 "bwd_flops": v["bwd_flops"],
+                "bwd_input_flops": split[n.name]["bwd_input_flops"] if n.name in split else None,
+                "bwd_weight_flops": split[n.name]["bwd_weight_flops"] if n.name in split else None,
                 "output_bytes": v["output_bytes"],
                 "saved_bytes": v["saved_bytes"],
                 "rf": v.get("rf"),
@@ -371,6 +558,7 @@ class Analysis:
             "layers": layers,
             "expect": self.expect_results,
             "diagnostics": [d.to_dict() for d in self.diagnostics],
+            "memory": None if self.has_errors else M.report_memory(self),
         }
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..figure import Figure
-from .base import Arg, Kind, KindError, Saved, Term, register
+from .base import Arg, Kind, KindError, RFStep, Saved, Term, register
 
 INPLACE = Arg("inplace", False, "bool")
 
@@ -68,6 +68,16 @@ class Activation(Kind):
         if self.op == "RReLU":
             return [Saved("input", n, alias="input"), Saved("noise", n)]
         return [Saved(self.saves, n, alias=self.saves)]
+
+    def rf(self):
+        """Elementwise: the identity step; a softmax over a spatial dim mixes the whole axis."""
+        if self.op in ("Softmax", "LogSoftmax"):
+            d = self.a["dim"]
+            rank = len(self.in_shape) + 1
+            d = d + rank if d < 0 else d
+            if d >= 2 and len(self.in_shape) >= 2:
+                return RFStep("global", formula=f"{self.op} over a spatial dim")
+        return super().rf()
 
     def torch_module(self):
         import torch.nn as nn

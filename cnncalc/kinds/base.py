@@ -67,6 +67,7 @@ class Saved:
     numel: int
     itemsize: int | None = None   # None: the model's dtype
     alias: str | None = None      # "input"/"output" when it is that very tensor (deduplicated)
+    batched: bool = True          # False: `numel` is the whole tensor, not per sample (a scalar, a bias)
 
 
 @dataclass
@@ -82,6 +83,7 @@ class RFStep:
     s: tuple = ()
     p: tuple = ()
     formula: str = ""
+    figures: dict = field(default_factory=dict)   # axis name -> [Figure] for k_eff, s, P (explain)
 
 
 def prod(xs):

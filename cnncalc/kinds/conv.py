@@ -179,10 +179,22 @@ def _conv_shape_figures(self):
     return figs
 
 
+def window_rf_figures(axes, kernel, dilation, stride, pad_left):
+    """The per-axis figures of a sliding window's receptive-field step (for `explain`)."""
+    figs = {}
+    for ax, kk, dd, ss, pl in zip(axes, kernel, dilation, stride, pad_left):
+        figs[ax] = [Figure(dd * (kk - 1) + 1, "D*(K-1) + 1", {"D": dd, "K": kk}, "k_eff",
+                           note="effective kernel extent (dilation spreads the taps)"),
+                    Figure(ss, "S", {"S": ss}, "s"), Figure(pl, "P", {"P": pl}, "P", note="left padding")]
+    return figs
+
+
 def _conv_rf(self):
     a = self.a
     k = tuple(dd * (kk - 1) + 1 for kk, dd in zip(a["kernel_size"], a["dilation"]))
-    return RFStep("window", k, a["stride"], tuple(pl for pl, _ in self.pad_lr), "conv")
+    pl = tuple(p for p, _ in self.pad_lr)
+    return RFStep("window", k, a["stride"], pl, "conv",
+                  window_rf_figures(AXES[self.nd], a["kernel_size"], a["dilation"], a["stride"], pl))
 
 
 def _conv_torch(self):
@@ -238,7 +250,19 @@ def _tconv_rf(self):
     s = tuple(Fraction(1, ss) for ss in a["stride"])
     p = tuple(Fraction(dd * (kk - 1) - pp, ss) for kk, dd, ss, pp in
               zip(a["kernel_size"], a["dilation"], a["stride"], a["padding"]))
-    return RFStep("window", k, s, p, "transposed conv")
+    figs = {}
+    for i, ax in enumerate(AXES[self.nd]):
+        kk, dd, ss, pp = a["kernel_size"][i], a["dilation"][i], a["stride"][i], a["padding"][i]
+        figs[ax] = [Figure(_fv(k[i]), "D*(K-1)/S + 1", {"D": dd, "K": kk, "S": ss}, "k_eff",
+                           note="output o reads inputs (o + P - D*t)/S, taps t = 0..K-1: a span of D*(K-1)/S"),
+                    Figure(_fv(s[i]), "1/S", {"S": ss}, "s", note="fractional stride"),
+                    Figure(_fv(p[i]), "(D*(K-1) - P)/S", {"D": dd, "K": kk, "P": pp, "S": ss}, "P",
+                           note="unit 0 reads from input (P - D*(K-1))/S")]
+    return RFStep("window", k, s, p, "transposed conv", figs)
+
+
+def _fv(x):
+    return int(x) if x.denominator == 1 else x
 
 
 def _tconv_torch(self):
@@ -322,6 +346,10 @@ class DeformConv2d(ConvBase):
         s = [Saved("input", self.numel_in(0), alias="input"), Saved("offset", self.numel_in(1), alias="input1")]
         if self.has_mask:
             s.append(Saved("mask", self.numel_in(2), alias="input2"))
+        else:   # torchvision passes a zeros [N, 1] mask, which its autograd function saves
+            s.append(Saved("mask (zeros placeholder)", 1))
+        if not self.a["bias"]:   # and a zeros bias of out_channels
+            s.append(Saved("bias (zeros placeholder)", self.a["out_channels"], batched=False))
         return s
 
     def rf(self):

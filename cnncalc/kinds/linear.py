@@ -52,9 +52,11 @@ class LinearBase(Kind):
         t = [Term(("linear",), m.value, m)]
         if self.a["bias"]:
             v = self.N * self.numel_out()
-            t.append(Term(("bias",), v, Figure(v, "N*F_out" if len(self.in_shape) == 1 else "N*L*F_out",
-                                               {"N": self.N, "F_out": self.a["out_features"],
-                                                "L": prod(self.in_shape[:-1])}, "bias adds")))
+            bb = {"N": self.N, "F_out": self.a["out_features"]}
+            if len(self.in_shape) > 1:
+                bb["L"] = prod(self.in_shape[:-1])
+            t.append(Term(("bias",), v, Figure(v, "N*F_out" if len(self.in_shape) == 1 else "N*L*F_out", bb,
+                                               "bias adds")))
         return t
 
     def bwd_terms(self, needs_input_grad):

@@ -9,6 +9,11 @@ from .conv import AXES
 from .tensor import _flatten_shape
 
 
+def _fv(x):
+    x = Fraction(x)
+    return int(x) if x.denominator == 1 else x
+
+
 def _torch(self):
     import torch.nn as nn
     return getattr(nn, self.op)(**self.torch_kwargs())
@@ -90,11 +95,13 @@ class DropoutBase(Kind):
         return []
 
     def saved(self):
-        # nn.Dropout in training saves a bool mask (1 byte per element); Dropout2d an x-shaped float mask
-        # per channel (torch builds it with the input's dtype and broadcasts).
+        # Dropout2d keeps a per-channel noise tensor [N, C, 1, 1] in the input's dtype (input * noise).
+        # nn.Dropout and AlphaDropout on the CPU compute input * noise with an input-shaped noise tensor
+        # in the input's dtype, which is saved (measured by `cnncalc verify`); on CUDA, nn.Dropout's fused
+        # kernel keeps a 1-byte bool mask instead: 1/4 of this at float32.
         if self.op in ("Dropout1d", "Dropout2d", "Dropout3d"):
             return [Saved("mask", self.in_shape[0])]
-        return [Saved("mask", self.numel_in(), 1)]
+        return [Saved("mask", self.numel_in())]
 
 
 for _n in ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout"):
@@ -153,15 +160,43 @@ class UpsampleBase(Kind):
         return figs
 
     def rf(self):
+        """Upsampling by f: the jump shrinks by f (exact Fractions).  Output o reads source
+        coordinate x = (o + 1/2)/f - 1/2 (align_corners=False) or o*(L_in-1)/(L_out-1) (True), and
+        its `taps` neighbours (nearest 1, linear 2, bicubic 4), modelled as a window of `taps`
+        centred on x: unit 0's window starts at x_0 - (taps - 1)/2."""
         nd = len(self.in_shape) - 1
+        mode = self.a["mode"]
+        axes = AXES.get(nd, tuple(f"X{j}" for j in range(nd)))
+        figs = {}
+        if mode in ("nearest", "nearest-exact"):
+            s = tuple(1 / f for f in self.scale)
+            for ax, f in zip(axes, self.scale):
+                figs[ax] = [Figure(1, "1", {}, "k_eff", note="nearest: one source pixel"),
+                            Figure(_fv(1 / f), "1/scale", {"scale": f}, "s", note="output o reads floor(o/scale)"),
+                            Figure(0, "0", {}, "P")]
+            return RFStep("window", (1,) * nd, s, (0,) * nd, "nearest upsampling: jump / scale", figs)
+        taps = {"bicubic": 4, "area": 1}.get(mode, 2)
+        if self.a.get("align_corners"):
+            s, p = [], []
+            for ax, L, O in zip(axes, self.in_shape[1:], self.out_shape[1:]):
+                sv = Fraction(L - 1, O - 1) if O > 1 else Fraction(1)
+                s.append(sv)
+                p.append(Fraction(taps - 1, 2))
+                figs[ax] = [Figure(taps, "taps", {"taps": taps}, "k_eff"),
+                            Figure(_fv(sv), "(L_in - 1)/(L_out - 1)", {"L_in": L, "L_out": O}, "s",
+                                   note="align_corners: the corner pixels coincide")
+                            if O > 1 else Figure(1, "1", {}, "s"),
+                            Figure(_fv(p[-1]), "(taps - 1)/2", {"taps": taps}, "P", note="unit 0 is centred on x = 0")]
+            return RFStep("window", (taps,) * nd, tuple(s), tuple(p),
+                          f"interpolating upsampling (align_corners): {taps} taps", figs)
         s = tuple(1 / f for f in self.scale)
-        if self.a["mode"] in ("nearest", "nearest-exact"):
-            return RFStep("window", (1,) * nd, s, (0,) * nd, "nearest upsampling: jump / scale")
-        taps = {"bicubic": 4}.get(self.a["mode"], 2)
-        # source coordinate (o + 0.5)/f - 0.5 (align_corners=False) reads `taps` neighbours
-        return RFStep("window", (taps,) * nd, s,
-                      tuple(Fraction(taps // 2) - (Fraction(1, 2) - Fraction(1, 2) / f) for f in self.scale),
-                      "interpolating upsampling: jump / scale, 2 (bicubic 4) taps")
+        p = tuple(Fraction(taps, 2) - Fraction(1, 2) / f for f in self.scale)
+        for ax, f, pv in zip(axes, self.scale, p):
+            figs[ax] = [Figure(taps, "taps", {"taps": taps}, "k_eff", note=f"{mode}: {taps} neighbours per axis"),
+                        Figure(_fv(1 / f), "1/scale", {"scale": f}, "s", note="fractional stride"),
+                        Figure(_fv(pv), "taps/2 - 1/(2*scale)", {"taps": taps, "scale": f}, "P",
+                               note="unit 0 reads around x_0 = 1/(2*scale) - 1/2")]
+        return RFStep("window", (taps,) * nd, s, p, f"interpolating upsampling: jump / scale, {taps} taps", figs)
 
     def saved(self):
         return []
@@ -210,7 +245,10 @@ class PixelShuffle(Kind):
 
     def rf(self):
         r = self.a["upscale_factor"]
-        return RFStep("window", (1, 1), (Fraction(1, r),) * 2, (0, 0), "pixel shuffle")
+        figs = {ax: [Figure(1, "1", {}, "k_eff"), Figure(Fraction(1, r), "1/r", {"r": r}, "s",
+                                                          note="output o reads input floor(o/r)"),
+                     Figure(0, "0", {}, "P")] for ax in ("H", "W")}
+        return RFStep("window", (1, 1), (Fraction(1, r),) * 2, (0, 0), "pixel shuffle", figs)
 
 
 @register("PixelUnshuffle")
@@ -230,7 +268,9 @@ class PixelUnshuffle(Kind):
 
     def rf(self):
         r = self.a["downscale_factor"]
-        return RFStep("window", (r, r), (r, r), (0, 0), "pixel unshuffle")
+        figs = {ax: [Figure(r, "r", {"r": r}, "k_eff"), Figure(r, "r", {"r": r}, "s"), Figure(0, "0", {}, "P")]
+                for ax in ("H", "W")}
+        return RFStep("window", (r, r), (r, r), (0, 0), "pixel unshuffle", figs)
 
 
 @register("ChannelShuffle")
@@ -270,7 +310,17 @@ class PadBase(Kind):
     def rf(self):
         p = self.a["padding"]
         left = tuple(p[2 * (self.nd - 1 - i)] for i in range(self.nd))
-        return RFStep("window", (1,) * self.nd, (1,) * self.nd, left, "padding")
+        figs = {ax: [Figure(1, "1", {}, "k_eff"), Figure(1, "1", {}, "s"),
+                     Figure(v, "P_left", {"P_left": v}, "P",
+                            note="torch's padding order is (left, right, top, bottom, front, back)")]
+                for ax, v in zip(AXES[self.nd], left)}
+        return RFStep("window", (1,) * self.nd, (1,) * self.nd, left, "padding: shifts p, not r", figs)
+
+    def saved(self):
+        # reflection/replication padding's backward takes the input; constant padding needs nothing
+        if self.op.startswith(("Reflection", "Replication")):
+            return [Saved("input", self.numel_in(), alias="input")]
+        return []
 
     torch_module = _torch
 
@@ -302,7 +352,27 @@ class LossBase(Kind):
                                           note=self.doc))]
 
     def saved(self):
-        return [Saved("input", self.numel_in(), alias="input")]
+        """What torch's loss functions keep (measured by `cnncalc verify`)."""
+        x = self.in_shape
+        n = self.numel_in()
+        given = len(self.in_shapes) == 2        # the target is a declared input
+        target = Saved("target", prod(self.in_shapes[1]), alias="input1") if given else None
+        if self.op == "CrossEntropyLoss":
+            # log_softmax keeps its output; nll_loss that output (same storage), the target, total_weight;
+            # with a float (probability) target: log_softmax's output and the target
+            out = [Saved("log_softmax output", n)]
+            if given:
+                return out + [target]
+            return out + [Saved("target (class indices)", prod(x[1:]), 8), Saved("total_weight", 1, batched=False)]
+        if self.op == "NLLLoss":
+            out = [Saved("input", n, alias="input")]
+            if given:
+                return out + [target, Saved("total_weight", 1, batched=False)]
+            return out + [Saved("target (class indices)", prod(x[1:]), 8), Saved("total_weight", 1, batched=False)]
+        if self.op == "L1Loss":
+            return [Saved("input - target", n)]      # (input - target).abs(): abs keeps the difference
+        # mse_loss, smooth_l1_loss, binary_cross_entropy(_with_logits) keep the input and the target
+        return [Saved("input", n, alias="input"), target or Saved("target", n)]
 
     def rf(self):
         return RFStep("global", formula="loss")
@@ -318,8 +388,10 @@ class LossBase(Kind):
             t = torch.zeros((x.shape[0],) + tuple(x.shape[2:]), dtype=torch.long, device=x.device)
         else:
             t = torch.zeros_like(x).detach()
-            if self.op == "BCELoss":
-                x = x.clamp(0, 1)
+            if self.op == "BCELoss" and bool(((x < 0) | (x > 1)).any()):
+                # BCELoss needs probabilities (a Sigmoid before it); keep x's values in [0, 1] without
+                # an op that saves anything for backward
+                x = x - (x - x.clamp(0, 1)).detach()
         return mod(x, t)
 
 

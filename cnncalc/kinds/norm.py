@@ -36,6 +36,10 @@ class BatchNormBase(Kind):
     def terms(self):
         v = self.N * self.numel_in()
         rules = ("batch_norm",) if self.a["affine"] else ("batch_norm_noaffine", "batch_norm")
+        if not self.a["track_running_stats"]:
+            # no running statistics: batch statistics at inference too, a full normalisation
+            # (fvcore counts it as such: its batch_norm handler sees training=True)
+            rules = ("norm",) if self.a["affine"] else ("norm_noaffine",)
         return [Term(rules, v, Figure(v, "N*numel", {"N": self.N, "numel": self.numel_in()}, "elements"))]
 
     def saved(self):
@@ -78,8 +82,15 @@ class InstanceNormBase(BatchNormBase):
 
     def saved(self):
         c = self.a["num_features"]
-        return [Saved("input", self.numel_in(), alias="input"),
-                Saved("save_mean", self.N * c, 4), Saved("save_invstd", self.N * c, 4)]
+        # torch's instance_norm runs batch_norm on a [1, N*C, ...] view, with the affine weight and the
+        # running statistics repeated N times: those copies are saved too
+        out = [Saved("input", self.numel_in(), alias="input"),
+               Saved("save_mean", self.N * c, 4), Saved("save_invstd", self.N * c, 4)]
+        if self.a["affine"]:
+            out.append(Saved("weight, repeated per sample", c))
+        if self.a["track_running_stats"]:
+            out += [Saved("running_mean, repeated per sample", c), Saved("running_var, repeated per sample", c)]
+        return out
 
     def torch_module(self):
         import torch.nn as nn
@@ -188,8 +199,12 @@ class LocalResponseNorm(Kind):
                                                                    "size": self.a["size"]}, "operations"))]
 
     def saved(self):
-        return [Saved("input", self.numel_in(), alias="input"), Saved("output", self.numel_out(), alias="output"),
-                Saved("div", self.numel_in())]
+        # torch's local_response_norm: x*x -> pad over channels -> avg_pool3d -> *alpha + k -> **beta -> x / div;
+        # autograd keeps x, the padded squares (avg_pool's input: C + size - 1 channels), pow's input and div
+        x = self.in_shape
+        padded = (x[0] + self.a["size"] - 1) * prod(x[1:])
+        return [Saved("input", self.numel_in(), alias="input"), Saved("padded squares", padded),
+                Saved("k + alpha*avg(x^2)", self.numel_in()), Saved("div", self.numel_in())]
 
     def torch_module(self):
         import torch.nn as nn

@@ -5,7 +5,7 @@ import math
 
 from ..figure import Figure
 from .base import REQUIRED, Arg, Kind, KindError, RFStep, Saved, Term, ntuple, prod, register
-from .conv import AXES
+from .conv import AXES, window_rf_figures
 
 
 def pool_out(L, k, s, p, d, ceil_mode):
@@ -79,8 +79,11 @@ class PoolBase(Kind):
                                              "operations"))]
 
     def rf(self):
+        # ceil_mode only adds a last, partial window: r, j and p are those of floor mode
         k = tuple(d * (kk - 1) + 1 for kk, d in zip(self.a["kernel_size"], self.dil))
-        return RFStep("window", k, self.a["stride"], self.a["padding"], "pool")
+        return RFStep("window", k, self.a["stride"], self.a["padding"], "pool",
+                      window_rf_figures(AXES[self.nd], self.a["kernel_size"], self.dil, self.a["stride"],
+                                        self.a["padding"]))
 
 
 def _max_saved(self):
@@ -88,12 +91,14 @@ def _max_saved(self):
 
 
 def _avg_saved(self):
-    return []
+    # avg_pool{1,2,3}d's backward takes the input (torch saves it: measured by `cnncalc verify`)
+    return [Saved("input", self.numel_in(), alias="input")]
 
 
 def _torch(self):
     import torch.nn as nn
-    return getattr(nn, self.op)(**self.torch_kwargs())
+    kw = {k: (v[0] if isinstance(v, tuple) and len(v) == 1 else v) for k, v in self.torch_kwargs().items()}
+    return getattr(nn, self.op)(**kw)
 
 
 def _maxsig():
@@ -131,7 +136,9 @@ class LPPoolBase(PoolBase):
             self.a.pop("padding", None)
 
     def rf(self):
-        return RFStep("window", self.a["kernel_size"], self.a["stride"], self._pad, "pool")
+        return RFStep("window", self.a["kernel_size"], self.a["stride"], self._pad, "pool",
+                      window_rf_figures(AXES[self.nd], self.a["kernel_size"], (1,) * self.nd, self.a["stride"],
+                                        self._pad))
 
     def terms(self):
         K = self.window()
@@ -140,7 +147,12 @@ class LPPoolBase(PoolBase):
                                                                    "K": K}, "operations"))]
 
     def saved(self):
-        return [Saved("input", self.numel_in(), alias="input"), Saved("output", self.numel_out(), alias="output")]
+        # torch's lp_pool: avg_pool(x.pow(p)) -> sign(o) * relu(abs(o)) -> mul(K) -> pow(1/p); autograd
+        # keeps x, x**p (avg_pool's input), abs's input o, relu's output, sign(o), pow's input and output
+        n_in, n_out = self.numel_in(), self.numel_out()
+        return [Saved("input", n_in, alias="input"), Saved("input ** p", n_in),
+                Saved("pooled", n_out), Saved("relu(abs(pooled))", n_out), Saved("sign(pooled)", n_out),
+                Saved("output", n_out, alias="output")]
 
 
 for _nd in (1, 2):
@@ -203,7 +215,9 @@ class AdaptiveBase(Kind):
     def saved(self):
         if self.is_max:
             return [Saved("input", self.numel_in(), alias="input"), Saved("indices", self.numel_out(), 8)]
-        return []
+        if all(o == 1 for o in self.a["output_size"]):
+            return []   # torch computes a global average as input.mean(spatial dims): nothing saved
+        return [Saved("input", self.numel_in(), alias="input")]
 
     def rf(self):
         x = self.in_shape[1:]

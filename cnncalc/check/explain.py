@@ -1,0 +1,227 @@
+"""How a number was computed, as `formula = substituted = value` lines.
+
+Every line renders a :class:`~cnncalc.figure.Figure` that the layer kind itself
+produced (``params()``, ``shape_figures()``, ``terms()``), or one built here from
+values the analysis computed (memory = elements x bytes per element).
+"""
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+from ..figure import Figure
+
+MAC_RULES = ("conv", "conv_transpose", "linear", "matmul", "deform_conv")
+
+
+def render(f) -> str:
+    """Figure.render, without repeating a formula that is only the figure's own name (`C_out = C_out`)."""
+    if f.formula and f.formula == f.name:
+        g = type(f)(f.value, "", {}, f.name, f.unit, f.note)
+        return g.render()
+    return f.render()
+
+
+def _n(v):
+    if isinstance(v, Fraction):
+        v = int(v) if v.denominator == 1 else float(v)
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return f"{v:,}" if isinstance(v, int) else f"{v:g}"
+
+
+def shape_text(s):
+    return "[" + ", ".join(str(x) for x in s) + "]"
+
+
+def dims_figure(shape, N, itemsize=None, name=""):
+    """N*C*H*W (x bytes): the elements (or bytes) of one tensor of ``shape`` for a batch of N."""
+    names = {1: ("F",), 2: ("C", "L"), 3: ("C", "H", "W"), 4: ("C", "D", "H", "W")}.get(len(shape))
+    if names is None:
+        names = tuple(f"d{i}" for i in range(len(shape)))
+    b = {"N": N, **dict(zip(names, shape))}
+    formula = "N*" + "*".join(names)
+    v = N * math.prod(shape)
+    if itemsize is not None:
+        formula += "*bytes_per_element"
+        b["bytes_per_element"] = itemsize
+        v *= itemsize
+    return Figure(v, formula, b, name)
+
+
+def output_lines(kind):
+    figs = kind.shape_figures()
+    if not figs:
+        s = kind.out_shape
+        same = kind.in_shapes and tuple(s) == tuple(kind.in_shape)
+        return [f"output = {shape_text(s)}" + ("  (same shape as the input)" if same else "")]
+    lines = [render(f) for f in figs]
+    lines.append(f"output = {shape_text(kind.out_shape)}")
+    return lines
+
+
+def work_lines(kind, conv, key, terms=None, unit_name="FLOPs"):
+    """MACs or FLOPs of one kind under a convention, one line per term, then the sum."""
+    terms = kind.terms() if terms is None else terms
+    lines, parts, total = [], [], 0
+    for t in terms:
+        if t.alt:
+            continue
+        c = conv.cost(t.rules)
+        is_mac = t.rules[0] in MAC_RULES
+        if key == "macs":
+            if is_mac and conv.counts_macs(t.rules[0]):
+                lines.append(render(t.figure))
+                parts.append(_n(t.count))
+                total += t.count
+            continue
+        if c is None:
+            if t.count:
+                lines.append(render(t.figure) + f"   (not counted by the `{conv.name}` convention)")
+            continue
+        lines.append(render(t.figure) + f"   (x {_n(c)} FLOP{'s' if c != 1 else ''} each)")
+        parts.append(f"{_n(c)}*{_n(t.count)}" if c != 1 else _n(t.count))
+        total += t.count * c
+    name = "MACs" if key == "macs" else unit_name
+    if not parts:
+        lines.append(f"{name} = 0")
+    elif len(parts) > 1 or (key != "macs" and parts[0] != _n(total)):
+        lines.append(f"{name} = " + " + ".join(parts) + f" = {_n(total)}")
+    return lines
+
+
+def saved_lines(kind, N, itemsize):
+    lines = []
+    total = 0
+    for sv in kind.saved():
+        if sv.alias:
+            shape = kind.out_shape if sv.alias == "output" else kind.in_shapes[0 if sv.alias == "input" else
+                                                                                int(sv.alias[5:])]
+            f = dims_figure(shape, N, itemsize, sv.what)
+        else:
+            per = sv.itemsize if sv.itemsize is not None else itemsize
+            n = sv.numel if sv.what in ("save_mean", "save_invstd", "mean", "rstd") else N * sv.numel
+            f = Figure(n * per, "numel*bytes", {"numel": n, "bytes": per}, sv.what)
+        lines.append(f.render())
+        total += f.value
+    if not lines:
+        return ["nothing saved for backward"]
+    if len(lines) > 1:
+        lines.append(f"saved = {_n(total)} bytes before sharing with other layers")
+    return lines
+
+
+def rf_lines(kind, rf_in, key):
+    """r_out = r_in + (K-1)*j_in and j_out = j_in*S, per axis, from the kind's receptive-field step."""
+    step = kind.rf()
+    if step.kind == "global" or rf_in is None:
+        return [f"receptive field: {step.formula or step.kind}"]
+    f = next(iter(rf_in.values()))
+    if f.get("glob"):
+        return ["receptive field: the whole input (an earlier layer is global)"]
+    lines = []
+    axes = ("H", "W") if len(step.k) == 2 else tuple(f"axis{i}" for i in range(len(step.k)))
+    if len(step.k) == 1:
+        axes = ("L",)
+    if len(step.k) == 3:
+        axes = ("D", "H", "W")
+    for i, ax in enumerate(axes):
+        r, j = Fraction(f["r"][i]), Fraction(f["j"][i])
+        k, s = Fraction(step.k[i]), Fraction(step.s[i])
+        if key == "rf_stride":
+            lines.append(Figure(_q(j * s), "j_in*S", {"j_in": _q(j), "S": _q(s)}, f"{ax}: j_out").render())
+        else:
+            lines.append(Figure(_q(r + (k - 1) * j), "r_in + (K - 1)*j_in", {"r_in": _q(r), "K": _q(k), "j_in": _q(j)},
+                                f"{ax}: r_out").render())
+    return lines
+
+
+def _q(x):
+    x = Fraction(x)
+    return int(x) if x.denominator == 1 else float(x)
+
+
+def node_lines(analysis, node, key):
+    """The explanation of one layer's value for an expect key."""
+    kind = node.kind
+    a = analysis
+    N = kind.N
+    if key == "output":
+        return output_lines(kind)
+    if key in ("params", "trainable_params"):
+        f = kind.params()
+        lines = [f.render() if f.formula else f"params = {_n(f.value)}"]
+        if node.shared_call:
+            lines.append(f"(a second call of `{node.module}`: the weights are the same tensors)")
+        return lines
+    if key == "buffers":
+        f = kind.buffers()
+        return [f.render() if f.formula else f"buffers = {_n(f.value)}"]
+    if key in ("macs", "flops"):
+        return work_lines(kind, a.conv, key)
+    if key == "bwd_flops":
+        ng = a.layer[node.id].get("needs_input_grad", True)
+        return work_lines(kind, a.conv, "flops", kind.bwd_terms(ng), "backward FLOPs")
+    if key == "activations":
+        return [dims_figure(kind.out_shape, N, None, "activations").render()]
+    if key == "memory":
+        return [dims_figure(kind.out_shape, N, a.itemsize, "memory").render() + " bytes"]
+    if key == "saved":
+        return saved_lines(kind, N, a.itemsize)
+    if key in ("rf", "rf_stride", "rf_padding"):
+        rf_in = a.rf_state.get(node.inputs[0]) if node.inputs else None
+        return rf_lines(kind, rf_in, key)
+    return []
+
+
+def sum_lines(analysis, ids, key, value):
+    """A group's or the network's total as the sum of its layers' values."""
+    a = analysis
+    g = a.g
+    parts = []
+    seen = set()
+    for i in ids:
+        n = g.nodes[i]
+        if n.is_input:
+            continue
+        L = a.layer[i]
+        if key in ("params", "trainable_params"):
+            if n.module in seen:
+                continue
+            seen.add(n.module)
+            v = L["module_params"]
+        elif key == "buffers":
+            if n.module in seen:
+                continue
+            seen.add(n.module)
+            v = n.kind.buffers().value
+        elif key == "saved":
+            v = L["saved_bytes"]
+        elif key in ("macs", "flops", "bwd_flops"):
+            v = L[key]
+        else:
+            return []
+        if v:
+            parts.append(f"{_n(v)} ({n.name})")
+    if not parts:
+        return [f"{key} = 0"]
+    shown = parts if len(parts) <= 12 else parts[:10] + [f"... ({len(parts) - 10} more layers)"]
+    return [f"{key} = " + " + ".join(shown) + f" = {_n(value)}"]
+
+
+def explain(analysis, expect, key, value):
+    """Lines explaining ``value`` (the right answer) of one expect key."""
+    g = analysis.g
+    ids = [i for i in expect.node_ids if not g.nodes[i].is_input]
+    if key in ("output", "activations", "memory", "rf", "rf_stride", "rf_padding"):
+        if expect.output is None:
+            return []
+        n = g.nodes[expect.output[0]]
+        if n.is_input:
+            return [f"{key}: the input itself"]
+        return node_lines(analysis, n, key)
+    if expect.scope != "total" and len(ids) == 1:
+        return node_lines(analysis, g.nodes[ids[0]], key)
+    if expect.scope == "total":
+        ids = [n.id for n in g.nodes]
+    return sum_lines(analysis, ids, key, value)

@@ -1,0 +1,103 @@
+"""`cnncalc layer`: every number of one layer, each as formula = substituted = value."""
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+from ..figure import Figure
+from .explain import dims_figure, output_lines, saved_lines, shape_text, work_lines
+
+LAYER_FILE = "<layer>"
+
+
+def spec_text(call: str, input_shape, batch=1) -> str:
+    """A one-node spec around a call string (quoted as a YAML string, so any call text is safe)."""
+    return (f"cnncalc: 1\nname: layer\ninput: {list(input_shape)}\nbatch: {int(batch)}\nlayers:\n"
+            f"  - {json.dumps(call.strip())}\n")
+
+
+def layer_report(call: str, input_shape, batch=1, dtype=None, convention=None) -> dict:
+    from ..api import analysis_for
+    a = analysis_for(LAYER_FILE, text=spec_text(call, input_shape, batch), dtype=dtype, convention=convention)
+    nodes = [n for n in a.g.nodes if not n.is_input]
+    errs = [d for d in a.diagnostics if d.severity == "error"]
+    if errs or not nodes:
+        from ..errors import SpecErrors
+        raise SpecErrors(errs or [])
+    n = nodes[-1]
+    k = n.kind
+    L = a.layer[n.id]
+    N = k.N
+    sections = []
+
+    def sec(key, title, value, summary, lines):
+        sections.append({"key": key, "title": title, "value": value, "summary": summary, "lines": lines})
+
+    sec("output", "output shape", list(k.out_shape), shape_text(k.out_shape) + " (batch excluded)", output_lines(k))
+    p = k.params()
+    plines = [p.render() if p.formula else f"params = {p.value:,}"]
+    b = k.buffers()
+    if b.value:
+        plines.append(b.render() + "   (buffers: saved with the model, not trained)")
+    sec("params", "parameters", p.value, f"{p.value:,}", plines)
+    sec("macs", "MACs", L["macs"], f"{L['macs']:,}", work_lines(k, a.conv, "macs"))
+    sec("flops", "FLOPs", L["flops"], f"{_n(L['flops'])}  ({a.conv.name} convention)", work_lines(k, a.conv, "flops"))
+    mem = dims_figure(k.out_shape, N, a.itemsize, "memory")
+    sec("memory", "output memory", mem.value, f"{mem.value:,} bytes", [mem.render() + " bytes"])
+    sec("saved", "saved for backward", L["saved_bytes"], f"{L['saved_bytes']:,} bytes", saved_lines(k, N, a.itemsize))
+    bwd = _work(k.bwd_terms(True), a.conv)
+    first = _work(k.bwd_terms(False), a.conv) if p.value else 0
+    sec("bwd_flops", "backward FLOPs", bwd, f"{_n(bwd)}  (inside a network; {_n(first)} as the first layer)",
+        work_lines(k, a.conv, "flops", k.bwd_terms(True), "backward FLOPs")
+        + ["as the first layer its input needs no gradient: only the weight (and bias) gradients, "
+           f"{_n(first)} FLOPs"])
+    rf_sum, rf_lines = rf_step_lines(k)
+    sec("rf", "receptive-field step", rf_sum["k"], rf_sum["text"], rf_lines)
+    return {"layer": k.describe_args(), "call": call, "input": list(k.in_shape), "batch": N, "dtype": a.g.dtype,
+            "conventions": a.conv.name, "sections": sections,
+            "diagnostics": [d.to_dict() for d in a.diagnostics]}
+
+
+def _work(terms, conv):
+    total = 0
+    for t in terms:
+        c = conv.cost(t.rules)
+        if c is not None and not t.alt:
+            total += t.count * c
+    return total
+
+
+def _n(v):
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return f"{v:,}" if isinstance(v, int) else f"{v:g}"
+
+
+def _q(x):
+    x = Fraction(x)
+    return int(x) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
+
+
+def rf_step_lines(kind):
+    """Kernel extent, stride and padding per axis, and how they compose along a network."""
+    step = kind.rf()
+    if step.kind == "global":
+        return {"k": "global", "text": "global: every output sees the whole input"}, [step.formula or "global"]
+    nd = len(step.k)
+    axes = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}.get(nd, tuple(f"axis{i}" for i in range(nd)))
+    a = kind.a
+    lines = []
+    dil = a.get("dilation") if isinstance(a.get("dilation"), tuple) else getattr(kind, "dil", None)
+    for i, ax in enumerate(axes):
+        if "kernel_size" in a and dil is not None and not getattr(kind, "transposed", False):
+            lines.append(Figure(step.k[i], "D*(K - 1) + 1", {"D": dil[i], "K": a["kernel_size"][i]},
+                                f"{ax}: k").render() + f",  s = {_q(step.s[i])},  p = {_q(step.p[i])}")
+        else:
+            lines.append(f"{ax}: k = {_q(step.k[i])},  s = {_q(step.s[i])},  p = {_q(step.p[i])}")
+    lines.append("along a network: r_out = r_in + (k - 1)*j_in,  j_out = j_in*s  (r = receptive field, "
+                 "j = jump in input pixels)")
+    if step.kind == "data":
+        lines.append("deformable: the sampling offsets are data dependent")
+    ks = [_q(x) for x in step.k]
+    text = "x".join(str(x) for x in ks) + " window, stride " + "x".join(str(_q(x)) for x in step.s)
+    return {"k": ks, "text": text}, lines

@@ -1,0 +1,434 @@
+"""The catalogue of common mistakes, each a way to recompute a layer's numbers wrongly.
+
+A mistake is a small object with hooks that the recomputation
+(:mod:`cnncalc.check.recompute`) calls for every layer it applies to:
+
+``rebuild(node, op, args, batch, rc)``
+    change the arguments (or the batch) the kind is rebuilt from: ``bias=False``,
+    ``groups=1``, ``dilation=1``, ``padding=0``, ``ceil_mode=False``, batch 1;
+``shape(node, kind, rc)``
+    compute the output size with a wrong formula (``ceil`` for ``floor``, padding on
+    one side only, ``input / stride``); returns the shapes and the wrong formula as
+    :class:`~cnncalc.figure.Figure` objects, so the diagnosis can show it;
+``terms(node, kind, terms, rc)``
+    count the work differently (a transposed convolution counted on output positions);
+``values(node, kind, values, rc)``
+    change one per-layer quantity (MACs given as FLOPs, BN running statistics counted
+    as parameters, elements given as bytes);
+``convention(conv, rc)``
+    switch the counting convention (only multiply-accumulates counted in FLOPs);
+``answer(key, correct, want)``
+    a mistake in writing the answer down (MB for MiB);
+``per_call_params`` / ``rf_mode``
+    shared weights counted at every call; receptive-field arithmetic done wrongly.
+
+Every hook has a do-nothing default, so each mistake states only what it changes.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..figure import Figure
+from ..kinds.base import Term, prod
+from ..kinds.conv import AXES, ConvBase
+from ..kinds.norm import BatchNormBase
+from ..kinds.pool import PoolBase
+
+
+class Mistake:
+    id = ""
+    title = ""
+    why = ""                 # what is wrong, for the student
+    per_call_params = False
+    rf_mode = None
+    answer_level = False
+    rank = 0                 # lower is tried (and named) first
+
+    def rebuild(self, node, op, args, batch, rc):
+        return op, args, batch
+
+    def shape(self, node, kind, rc):
+        return None
+
+    def terms(self, node, kind, terms, rc):
+        return terms
+
+    def values(self, node, kind, v, rc):
+        return v
+
+    def convention(self, conv, rc):
+        return conv
+
+    def answer(self, key, correct, want):
+        return None
+
+    def __repr__(self):
+        return f"<mistake {self.id}>"
+
+
+# ----------------------------------------------------------------------------- geometry helpers
+def is_conv(kind):
+    return isinstance(kind, ConvBase) and not kind.transposed
+
+
+def is_tconv(kind):
+    return isinstance(kind, ConvBase) and kind.transposed
+
+
+def is_window_pool(kind):
+    return isinstance(kind, PoolBase)
+
+
+def geometry(kind):
+    """Per spatial axis (axis, L_in, K, S, D, P_left, P_right) of a convolution or pooling window."""
+    a = kind.a
+    nd = kind.nd
+    if is_conv(kind):
+        pads = kind.pad_lr
+        dil = a["dilation"]
+    elif is_window_pool(kind):
+        p = a.get("padding", (0,) * nd)
+        p = p if isinstance(p, tuple) else (p,) * nd
+        pads = tuple((x, x) for x in p)
+        dil = kind.dil
+    else:
+        return None
+    return [(ax, L, k, s, d, pl, pr) for ax, L, k, s, d, (pl, pr) in
+            zip(AXES[nd], kind.in_shape[1:], a["kernel_size"], a["stride"], dil, pads)]
+
+
+class ShapeMistake(Mistake):
+    """A wrong output-size formula for convolutions and pooling windows."""
+
+    formula = ""
+
+    def size(self, L, K, S, D, pl, pr, kind):
+        raise NotImplementedError
+
+    def wants(self, kind):
+        return is_conv(kind) or (is_window_pool(kind) and not kind.a.get("ceil_mode"))
+
+    def shape(self, node, kind, rc):
+        if not self.wants(kind):
+            return None
+        geo = geometry(kind)
+        if geo is None:
+            return None
+        out = [kind.out_shape[0]]
+        figs = []
+        for ax, L, K, S, D, pl, pr in geo:
+            v = self.size(L, K, S, D, pl, pr, kind)
+            if v is None:
+                return None
+            out.append(v)
+            b = {f"{ax}_in": L, "K": K, "S": S, "D": D, "P": pl}
+            figs.append(Figure(v, self.formula.replace("{ax}", ax), b, f"{ax}_out"))
+        if tuple(out) == tuple(kind.out_shape):
+            return None
+        return [tuple(out)] + list(kind.out_shapes[1:]), figs
+
+
+# ----------------------------------------------------------------------------- output size
+class CeilForFloor(ShapeMistake):
+    id = "ceil_for_floor"
+    title = "ceil instead of floor"
+    why = "the output size rounds down: floor((L + 2P - D(K-1) - 1)/S) + 1; a window that does not fit is dropped"
+    formula = "ceil(({ax}_in + 2*P - D*(K-1) - 1) / S) + 1"
+
+    def size(self, L, K, S, D, pl, pr, kind):
+        return -(-(L + pl + pr - D * (K - 1) - 1) // S) + 1
+
+
+class FloorForCeil(Mistake):
+    id = "floor_for_ceil"
+    title = "floor instead of ceil (ceil_mode=True)"
+    why = "with ceil_mode=True pooling rounds up: a last, partial window is kept"
+
+    def rebuild(self, node, op, args, batch, rc):
+        if args.get("ceil_mode") is True:
+            args = dict(args, ceil_mode=False)
+        return op, args, batch
+
+
+class PaddingOneSide(ShapeMistake):
+    id = "padding_one_side"
+    title = "padding counted on one side only"
+    why = "padding=P adds P zeros on each side: the padded length is L + 2P"
+    formula = "floor(({ax}_in + P - D*(K-1) - 1) / S) + 1"
+
+    def size(self, L, K, S, D, pl, pr, kind):
+        if pl + pr == 0:
+            return None
+        return (L + pl - D * (K - 1) - 1) // S + 1
+
+
+class TotalPaddingPerSide(ShapeMistake):
+    id = "total_padding_per_side"
+    title = "total padding used as per-side padding"
+    why = ("d2l writes p_h for the total padding (both sides together); torch's padding=P is per side, "
+           "so the total is 2P: putting the total into the per-side formula counts it twice")
+    formula = "floor(({ax}_in + 2*(2*P) - D*(K-1) - 1) / S) + 1"
+
+    def size(self, L, K, S, D, pl, pr, kind):
+        if pl + pr == 0:
+            return None
+        return (L + 2 * (pl + pr) - D * (K - 1) - 1) // S + 1
+
+
+class PaddingIgnored(Mistake):
+    id = "padding_ignored"
+    title = "padding ignored"
+    why = "padding=P adds P zeros on each side before the window slides"
+
+    def rebuild(self, node, op, args, batch, rc):
+        k = node.kind
+        if (is_conv(k) or is_window_pool(k)) and any(pl or pr for *_, pl, pr in geometry(k)):
+            args = dict(args, padding=0)
+        return op, args, batch
+
+
+class InputOverStride(ShapeMistake):
+    id = "input_over_stride"
+    title = "output size computed as input / stride"
+    why = "the kernel, padding and dilation matter too: floor((L + 2P - D(K-1) - 1)/S) + 1"
+    formula = "floor({ax}_in / S)"
+
+    def size(self, L, K, S, D, pl, pr, kind):
+        return L // S
+
+
+class InputOverStrideCeil(ShapeMistake):
+    id = "input_over_stride_ceil"
+    title = "output size computed as input / stride, rounded up"
+    why = "the kernel, padding and dilation matter too: floor((L + 2P - D(K-1) - 1)/S) + 1"
+    formula = "ceil({ax}_in / S)"
+
+    def size(self, L, K, S, D, pl, pr, kind):
+        if L % S == 0:
+            return None
+        return -(-L // S)
+
+
+class DilationIgnored(Mistake):
+    id = "dilation_ignored"
+    title = "dilation ignored"
+    why = "a dilated kernel spans D*(K-1) + 1 input positions, not K"
+
+    def rebuild(self, node, op, args, batch, rc):
+        d = args.get("dilation")
+        if d is not None and d != 1 and any(x != 1 for x in (d if isinstance(d, tuple) else (d,))):
+            args = dict(args, dilation=1)
+        return op, args, batch
+
+
+# ----------------------------------------------------------------------------- parameters
+class BiasForgotten(Mistake):
+    id = "bias_forgotten"
+    title = "bias forgotten"
+    why = "bias=True (torch's default) adds one parameter per output channel and one add per output element"
+
+    def rebuild(self, node, op, args, batch, rc):
+        if args.get("bias") is True:
+            args = dict(args, bias=False)
+        return op, args, batch
+
+
+class BiasAdded(Mistake):
+    id = "bias_added"
+    title = "bias added where the layer has none"
+    why = "this layer is built with bias=False (usual before a BatchNorm): no bias parameters, no bias adds"
+
+    def rebuild(self, node, op, args, batch, rc):
+        if args.get("bias") is False:
+            args = dict(args, bias=True)
+        return op, args, batch
+
+
+class GroupsIgnored(Mistake):
+    id = "groups_ignored"
+    title = "groups ignored"
+    why = "with groups=G each filter sees only C_in/G input channels: weights and MACs are divided by G"
+
+    def rebuild(self, node, op, args, batch, rc):
+        if isinstance(node.kind, ConvBase) and args.get("groups", 1) != 1:
+            args = dict(args, groups=1)
+        return op, args, batch
+
+
+class BNStatsAsParams(Mistake):
+    id = "bn_running_stats"
+    title = "BN running statistics counted as parameters (Keras's convention)"
+    why = ("BatchNorm's running_mean and running_var are buffers, not parameters, in PyTorch; "
+           "Keras's model.summary() counts them as non-trainable parameters (4*C instead of 2*C)")
+
+    def values(self, node, kind, v, rc):
+        if isinstance(kind, BatchNormBase) and kind.a.get("track_running_stats"):
+            v = dict(v, params=v["params"] + 2 * kind.a["num_features"])
+        return v
+
+
+class SharedTwice(Mistake):
+    id = "shared_twice"
+    title = "shared weights counted twice"
+    why = "a module called again (share:) reuses its weights: its parameters count once"
+    per_call_params = True
+
+
+class BatchInParams(Mistake):
+    id = "batch_in_params"
+    title = "batch included in the parameter count"
+    why = "parameters do not depend on the batch size; only activations, work and memory do"
+
+    def values(self, node, kind, v, rc):
+        if kind.N > 1:
+            v = dict(v, params=v["params"] * kind.N)
+        return v
+
+
+# ----------------------------------------------------------------------------- work
+class MacsForFlops(Mistake):
+    id = "macs_for_flops"
+    title = "MACs given where FLOPs were asked"
+    why = "a multiply-accumulate is two floating-point operations (a multiply and an add)"
+
+    def values(self, node, kind, v, rc):
+        return dict(v, flops=v["macs"])
+
+
+class FlopsForMacs(Mistake):
+    id = "flops_for_macs"
+    title = "FLOPs given where MACs were asked (x2)"
+    why = "MACs count multiply-accumulates; FLOPs count the multiply and the add separately (2 per MAC)"
+
+    def values(self, node, kind, v, rc):
+        return dict(v, macs=2 * v["macs"])
+
+
+class TwoKMinusOne(Mistake):
+    id = "two_k_minus_one"
+    title = "2K - 1 operations per output (multiplications plus additions, no bias)"
+    why = ("d2l counts K multiplications and K - 1 additions per output value (2K - 1); the convention "
+           "here counts 2 FLOPs per multiply-accumulate (2K) plus one per bias add")
+
+    def values(self, node, kind, v, rc):
+        if not (is_conv(kind) or kind.family == "linear"):
+            return v
+        conv = rc.conv
+        old = 0
+        macs = 0
+        for t in kind.terms():
+            c = rc.cost(conv, t.rules)
+            if t.rules[0] in ("conv", "linear"):
+                macs += t.count
+                old += t.count * (c or 0)
+            elif t.rules[0] == "bias":
+                old += t.count * (c or 0)
+        if not macs:
+            return v
+        outs = kind.N * kind.numel_out()
+        return dict(v, flops=v["flops"] - old + (2 * macs - outs))
+
+
+class TransposedOnOutput(Mistake):
+    id = "tconv_on_output"
+    title = "transposed convolution counted on output positions"
+    why = ("a transposed convolution scatters each input value through the kernel: its MACs are "
+           "N*C_in*H_in*W_in*(C_out/G)*K_h*K_w, not the output-position count of a normal convolution")
+
+    def terms(self, node, kind, terms, rc):
+        if not is_tconv(kind):
+            return terms
+        a = kind.a
+        v = kind.N * a["out_channels"] * prod(kind.out_shape[1:]) * (a["in_channels"] // a["groups"]) * \
+            prod(a["kernel_size"])
+        out = []
+        for t in terms:
+            if t.rules[0] == "conv_transpose":
+                t = Term(t.rules, v, Figure(v, "N*C_out*H_out*W_out*(C_in/G)*K_h*K_w", {}, "MACs"))
+            out.append(t)
+        return out
+
+
+class OnlyMacFlops(Mistake):
+    id = "only_mac_flops"
+    title = "only multiply-accumulates counted in FLOPs"
+    why = ("the FLOPs asked for also count bias adds, activations, pooling, normalisation and "
+           "elementwise ops, not only 2 per conv/linear multiply-accumulate")
+
+    def convention(self, conv, rc):
+        if conv.only_macs:
+            return conv
+        return replace(conv, only_macs=True)
+
+
+class BatchLeftOut(Mistake):
+    id = "batch_left_out"
+    title = "batch left out"
+    why = "work and activation memory grow with the batch size N"
+
+    def rebuild(self, node, op, args, batch, rc):
+        return op, args, 1
+
+
+# ----------------------------------------------------------------------------- memory
+class ElementsForBytes(Mistake):
+    id = "elements_for_bytes"
+    title = "elements given where bytes were asked"
+    why = "memory in bytes is elements x bytes per element (4 for float32)"
+
+    def values(self, node, kind, v, rc):
+        return dict(v, memory=v["activations"], saved=v["saved"] // rc.a.itemsize)
+
+
+class BytesForElements(Mistake):
+    id = "bytes_for_elements"
+    title = "bytes given where elements were asked"
+    why = "`activations` counts elements; bytes are elements x bytes per element"
+
+    def values(self, node, kind, v, rc):
+        return dict(v, activations=v["memory"])
+
+
+class MBvsMiB(Mistake):
+    id = "mb_vs_mib"
+    title = "MB and MiB confused"
+    why = "1 MB = 1000^2 bytes but 1 MiB = 1024^2 bytes (likewise KB/KiB, GB/GiB)"
+    answer_level = True
+
+    def answer(self, key, correct, want):
+        if key not in ("memory", "saved") or not isinstance(want, str) or not isinstance(correct, (int, float)):
+            return None
+        import re
+        m = re.search(r"([KMGT])(i?)\s*(B|bytes)?\s*$", want.strip())
+        if not m:
+            return None
+        k = "KMGT".index(m.group(1)) + 1
+        if m.group(2):   # wrote binary units for a number divided by 1000^k
+            return correct * 1024 ** k / 1000 ** k
+        return correct * 1000 ** k / 1024 ** k
+
+
+# ----------------------------------------------------------------------------- receptive field
+class RFKernelsSummed(Mistake):
+    id = "rf_kernels_summed"
+    title = "receptive field as the sum of kernel sizes"
+    why = "stacked windows overlap by one pixel each: two KxK convolutions see k1 + k2 - 1, not k1 + k2"
+    rf_mode = "kernels_summed"
+
+
+class RFStridesIgnored(Mistake):
+    id = "rf_strides_ignored"
+    title = "strides ignored in the receptive field"
+    why = "after a stride-S layer every later kernel tap is S input pixels apart: r += (K-1)*jump"
+    rf_mode = "strides_ignored"
+
+
+CATALOGUE: list[Mistake] = [
+    BiasForgotten(), BiasAdded(), MacsForFlops(), FlopsForMacs(), TwoKMinusOne(), OnlyMacFlops(),
+    CeilForFloor(), FloorForCeil(), PaddingOneSide(), TotalPaddingPerSide(), PaddingIgnored(),
+    DilationIgnored(), GroupsIgnored(), BatchLeftOut(), BatchInParams(), ElementsForBytes(),
+    BytesForElements(), MBvsMiB(), BNStatsAsParams(), TransposedOnOutput(), SharedTwice(),
+    InputOverStride(), InputOverStrideCeil(), RFKernelsSummed(), RFStridesIgnored(),
+]
+BY_ID = {m.id: m for m in CATALOGUE}
+assert len(BY_ID) == len(CATALOGUE)
