@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Loc:
-    """A position in a source file; line and column are 1-based."""
+class Loc(NamedTuple):
+    """A position in a source file; line and column are 1-based.  (A tuple: cheap to make.)"""
 
     file: str
     line: int

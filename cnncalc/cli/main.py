@@ -43,10 +43,15 @@ def analyze(spec: str = SPEC, batch: Optional[int] = BATCH, input: Optional[List
             set: Optional[List[str]] = SET, dtype: Optional[str] = DTYPE, convention: Optional[str] = CONV,
             depth: Optional[int] = typer.Option(None, "--depth", "-d", help="collapse blocks to this many levels"),
             format: Fmt = FORMAT, output: Optional[str] = OUTPUT,
-            verify: bool = typer.Option(False, "--verify", help="also run the real model and cross-check")):
+            verify: bool = typer.Option(False, "--verify", help="also run the real model and cross-check"),
+            dataset_size: Optional[int] = typer.Option(None, "--dataset-size",
+                                                       help="training FLOPs per epoch for this many samples")):
     """Per-layer shapes, parameters, MACs, FLOPs, memory and receptive field, with totals."""
     a = C.load_analysis(spec, batch, input, set, convention, dtype)
     report = a.report()
+    if dataset_size:
+        from ..core.memory import train_flops
+        report["training"] = train_flops(a, dataset_size)
     code = C.exit_code(report)
     from ..render import text as R
     if format == Fmt.json:

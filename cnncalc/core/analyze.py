@@ -102,6 +102,7 @@ class Analysis:
                 "bwd_macs": bwd_macs,
                 "bwd_flops": _num(bwd),
                 "needs_input_grad": ng,
+                "in_autograd": needs_grad[n.id],
             }
 
     # ------------------------------------------------------------------ memory
@@ -136,6 +137,9 @@ class Analysis:
             L["alloc_bytes"] = out_bytes
             mine = 0
             items = []
+            # autograd records (and saves for) only ops with an input or a parameter needing a gradient;
+            # the items are still listed (max pooling computes its indices even without autograd)
+            rec = L["in_autograd"]
             for sv in k.saved():
                 if sv.alias:
                     if sv.alias == "output":
@@ -147,10 +151,10 @@ class Analysis:
                 else:
                     sid = ("t", n.id, sv.what)
                     per = sv.itemsize if sv.itemsize is not None else isz
-                    nbytes = (sv.numel if sv.what in ("save_mean", "save_invstd", "mean", "rstd") else
-                              B * sv.numel) * per
-                items.append({"what": sv.what, "bytes": nbytes, "shared": sid in saved_seen})
-                if sid not in saved_seen:
+                    nbytes = (sv.numel if (not sv.batched or sv.what in ("save_mean", "save_invstd", "mean", "rstd"))
+                              else B * sv.numel) * per
+                items.append({"what": sv.what, "bytes": nbytes, "shared": sid in saved_seen, "recorded": rec})
+                if rec and sid not in saved_seen:
                     saved_seen.add(sid)
                     mine += nbytes
             L["saved_bytes"] = mine
@@ -211,19 +215,24 @@ class Analysis:
         return dict(f, glob=True, r=tuple(f["extent"]), start=(0,) * len(f["extent"]))
 
     def _apply(self, f, step, k):
+        nd = len(f["r"])
+        if f["glob"] and step.kind in ("window", "data") and len(step.k) == nd:
+            # already global (e.g. after an SE gate), but the map still has a grid: keep its jump
+            return dict(f, j=tuple(ji * ss for ji, ss in zip(f["j"], step.s)))
         if f["glob"] or step.kind == "global":
             return self._global(f)
-        nd = len(f["r"])
         if len(step.k) != nd:
             return self._global(f)
-        r = tuple(Fraction(ri) + (Fraction(kk) - 1) * ji for ri, kk, ji in zip(f["r"], step.k, f["j"]))
-        start = tuple(Fraction(si) - Fraction(pp) * ji for si, pp, ji in zip(f["start"], step.p, f["j"]))
-        j = tuple(Fraction(ji) * Fraction(ss) for ji, ss in zip(f["j"], step.s))
+        # ints stay ints (fast); Fractions only where a kind gives one (upsampling, transposed conv)
+        r = tuple(ri + (kk - 1) * ji for ri, kk, ji in zip(f["r"], step.k, f["j"]))
+        start = tuple(si - pp * ji for si, pp, ji in zip(f["start"], step.p, f["j"]))
+        j = tuple(ji * ss for ji, ss in zip(f["j"], step.s))
         return dict(f, r=r, j=j, start=start, data=f["data"] or step.kind == "data")
 
     @staticmethod
     def _centre(f):
-        return tuple(Fraction(s) + (Fraction(r) - 1) / 2 for s, r in zip(f["start"], f["r"]))
+        return tuple(s + ((r - 1) // 2 if type(r) is int and r % 2 else Fraction(r - 1) / 2)
+                     for s, r in zip(f["start"], f["r"]))
 
     def _merge(self, n, ins):
         """Union of the inputs' fields, per network input; a diagnostic when they are not aligned
@@ -241,7 +250,9 @@ class Analysis:
                 continue
             data = any(f["data"] for f in fields)
             if any(f["glob"] for f in fields) or len({len(f["r"]) for f in fields}) > 1:
-                out[src] = dict(self._global(fields[0]), data=data)
+                # the grid (jump) is that of the spatially resolved input, e.g. x in SE's x * gate
+                grid = max(fields, key=lambda f: (len(f["r"]), not f["glob"]))
+                out[src] = dict(self._global(grid), data=data)
                 continue
             js = {tuple(Fraction(x) for x in f["j"]) for f in fields}
             centres = {self._centre(f) for f in fields}
@@ -270,7 +281,7 @@ class Analysis:
         res = {}
         for src, f in fields.items():
             res[src] = {"size": [_num(x) for x in f["r"]], "stride": [_num(x) for x in f["j"]],
-                        "padding": [_num(-Fraction(x)) for x in f["start"]],
+                        "padding": [_num(-x) for x in f["start"]],
                         "center": [_num(x) for x in self._centre(f)], "global": bool(f["glob"]),
                         "data_dependent": bool(f["data"])}
         first = next(iter(res.values()))
@@ -321,7 +332,7 @@ class Analysis:
             dd = " (nominal: deformable sampling makes it data dependent)" if f["data"] else ""
             if any(ri < e for ri, e in zip(r, ext)):
                 self.diagnostics.append(Diagnostic(
-                    "note", f"{n.name}: each unit of the final feature map sees {rt} of the {et} input "
+                    "note", f"{n.name}: each unit of this last spatial map on its path sees {rt} of the {et} input "
                     f"`{src}`{dd}: no unit sees the whole input", n.loc,
                     ["fine for dense prediction; a classifier relies on its global pooling or fully connected "
                      "layers to combine distant regions",
@@ -329,7 +340,7 @@ class Analysis:
                     node=n.name, code="rf-smaller-than-input"))
             elif any(ri > 4 * e for ri, e in zip(r, ext)):
                 self.diagnostics.append(Diagnostic(
-                    "note", f"{n.name}: each unit of the final feature map sees {rt}, more than 4x the {et} "
+                    "note", f"{n.name}: each unit of this last spatial map on its path sees {rt}, more than 4x the {et} "
                     f"input `{src}`{dd}: most of the field lies in the padding", n.loc,
                     ["the network may be deeper than this input size needs, or the input could be larger"],
                     node=n.name, code="rf-much-larger-than-input"))
@@ -414,8 +425,10 @@ class Analysis:
         act = sum(v["alloc_bytes"] for v in L.values())
         mem = None
         if not self.has_errors:
-            from .memory import breakdown
-            mem = breakdown(self)
+            if getattr(self, "_breakdown", None) is None:
+                from .memory import breakdown
+                self._breakdown = breakdown(self)
+            mem = self._breakdown
         return {
             "params": params + 0,
             "trainable_params": trainable,
@@ -462,7 +475,7 @@ class Analysis:
                 f = next(iter(rf.values()))
                 out["rf"] = [_num(x) for x in f["r"]]
                 out["rf_stride"] = [_num(x) for x in f["j"]]
-                out["rf_padding"] = [_num(-Fraction(x)) for x in f["start"]]
+                out["rf_padding"] = [_num(-x) for x in f["start"]]
         return out
 
     # ------------------------------------------------------------------ expect

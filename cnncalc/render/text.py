@@ -93,6 +93,15 @@ def render_totals(report, console):
                   f"   [bold]weights[/] {human(T['param_bytes'], True)}")
     console.print(f"[bold]backward FLOPs[/] {human(T['bwd_flops'])}   [bold]train step FLOPs[/] "
                   f"{human(T['train_step_flops'])} (forward + backward)")
+    if T.get("inference_peak_bytes") is not None:
+        mem = report.get("memory") or {}
+        console.print(f"[bold]peak memory[/]: inference {human(T['inference_peak_bytes'], True)}, training "
+                      f"{human(T['training_peak_bytes'], True)} ({mem.get('optimizer_name', 'adam')}; "
+                      f"`cnncalc memory` for the breakdown)")
+    tr = report.get("training")
+    if tr and tr.get("epoch") is not None:
+        console.print(f"[bold]per epoch[/] ({tr['dataset_size']:,} samples, {tr['steps_per_epoch']:,} steps): "
+                      f"{human(tr['epoch'])} FLOPs")
     excl = c.get("excluded_with_work") or []
     console.print(f"[dim]conventions: {c['name']}: {c['description']}"
                   + (f"; not counted under this convention: {', '.join(excl)}" if excl else "") + "[/]",

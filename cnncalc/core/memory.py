@@ -1,0 +1,545 @@
+"""Memory and training cost: inference peak, training peak and its breakdown, backward work split.
+
+Everything here reads an `Analysis` (its per-layer numbers and its storage maps) and never imports
+torch.  The model of memory is documented in docs/memory.md; in short:
+
+inference peak
+    weights (parameters + buffers) + the largest set of live activations while a forward pass runs
+    under ``torch.no_grad()``: the nodes run in topological order, a node's outputs are allocated
+    while its inputs are still alive, and a tensor is freed after its last use (as the fx
+    interpreter frees values).  Views (Flatten, reshape, in-place activations, chunk ...) share their
+    input's storage; Dropout is the identity in eval mode.  The graph inputs are held by the caller
+    for the whole pass, and the graph outputs survive it.
+
+training peak
+    weights + gradients + optimizer state + activations, where activations are the larger of
+      * the forward walk: live tensors as above, except that a tensor autograd saved for backward is
+        not freed (it is pinned until the backward of the last node that saved it), and
+      * the backward walk: nodes in reverse order; while a node's backward runs, alive are the saved
+        tensors not yet released, the inputs/outputs the caller holds, the gradients of activations
+        already produced and not yet consumed, and the gradients this node is producing for its
+        inputs and its parameters (until added into ``.grad``).  After the node, its output gradients
+        and the saved tensors only it still needed are freed; a gradient arriving for a tensor that
+        already has one is added in place; gradient buffers are shared as autograd shares them (views,
+        cat's slices, add's pass-through).
+    and the breakdown reports it as ``saved_activations`` (all tensors saved for backward at the end
+    of forward) + ``peak_transient`` (the rest of the activation peak above them).
+    Gradients of parameters are counted whole for the whole step (steady state with
+    ``zero_grad(set_to_none=False)``; an upper bound for the default ``set_to_none=True``).
+    Not modelled: workspaces of kernels (cuDNN, im2col), allocator rounding and fragmentation, the
+    CUDA context.
+
+A node whose inputs need no gradient and that has no parameters records nothing for autograd (torch
+saves nothing for it): its saved tensors are not counted here.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+# Optimizer state: number of per-parameter state tensors, each the size of the parameter.
+OPTIMIZERS = {
+    "sgd": (0, "SGD without momentum keeps no state"),
+    "momentum": (1, "SGD with momentum keeps one momentum buffer per parameter"),
+    "adam": (2, "Adam keeps exp_avg and exp_avg_sq per parameter"),
+    "adamw": (2, "AdamW keeps exp_avg and exp_avg_sq per parameter"),
+}
+DEFAULT_OPTIMIZER = "adam"
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
+MAC_RULES = ("conv", "conv_transpose", "linear", "matmul", "deform_conv")
+# In eval mode these return their input: no new memory in the inference walk.
+EVAL_IDENTITY = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout")
+
+# Nominal memory of common accelerators, in bytes (GiB as marketed: 16 GB cards hold 16 GiB).
+GiB = 2 ** 30
+DEVICES = {
+    "t4": (16 * GiB, "NVIDIA T4 16GB"),
+    "v100-16gb": (16 * GiB, "NVIDIA V100 16GB"),
+    "v100-32gb": (32 * GiB, "NVIDIA V100 32GB"),
+    "a100-40gb": (40 * GiB, "NVIDIA A100 40GB"),
+    "a100-80gb": (80 * GiB, "NVIDIA A100 80GB"),
+    "h100": (80 * GiB, "NVIDIA H100 80GB"),
+    "h100-80gb": (80 * GiB, "NVIDIA H100 80GB"),
+    "h200": (141 * 10 ** 9, "NVIDIA H200 141GB"),
+    "a10": (24 * GiB, "NVIDIA A10 24GB"),
+    "a10g": (24 * GiB, "NVIDIA A10G 24GB"),
+    "l4": (24 * GiB, "NVIDIA L4 24GB"),
+    "l40s": (48 * GiB, "NVIDIA L40S 48GB"),
+    "rtx3090": (24 * GiB, "NVIDIA GeForce RTX 3090 24GB"),
+    "rtx4090": (24 * GiB, "NVIDIA GeForce RTX 4090 24GB"),
+    "rtxa6000": (48 * GiB, "NVIDIA RTX A6000 48GB"),
+}
+_ALIASES = {"v10016gb": "v100-16gb", "v10032gb": "v100-32gb",
+            "a10040gb": "a100-40gb", "a10080gb": "a100-80gb", "h10080gb": "h100-80gb", "t416gb": "t4",
+            "l424gb": "l4", "h200141gb": "h200", "a6000": "rtxa6000"}
+_AMBIGUOUS = {"v100": ("v100-16gb", "v100-32gb"), "a100": ("a100-40gb", "a100-80gb")}
+
+
+class MemoryError_(ValueError):
+    """A bad --fit / --optimizer value; the message says what is accepted."""
+
+
+def device_bytes(name: str):
+    """`a100-80gb`, `A100 80GB`, `rtx 4090`, `T4` -> (bytes, label); None when unknown."""
+    key = name.strip().lower().replace("nvidia", "").replace("geforce", "").replace(" ", "").replace("_", "")
+    flat = key.replace("-", "")
+    if flat in _AMBIGUOUS:
+        raise MemoryError_(f"`{name}` comes in several sizes: write " + " or ".join(_AMBIGUOUS[flat]))
+    for k in DEVICES:
+        if k.replace("-", "") == flat:
+            return DEVICES[k]
+    if flat in _ALIASES:
+        return DEVICES[_ALIASES[flat]]
+    return None
+
+
+def parse_budget(text: str):
+    """`24GiB`, `16GB`, `8e9`, or a device name -> (bytes, label)."""
+    from .units import parse_number
+    try:
+        v, _ = parse_number(text)
+        if v <= 0:
+            raise MemoryError_(f"--fit needs a positive memory size, got `{text}`")
+        return int(v), text
+    except ValueError as e:
+        if isinstance(e, MemoryError_):
+            raise
+    dev = device_bytes(text)
+    if dev is None:
+        from ..errors import suggest
+        s = suggest(text.lower(), list(DEVICES))
+        raise MemoryError_(f"--fit: `{text}` is neither a size (24GiB, 16GB) nor a known device"
+                           + (f"; did you mean {' or '.join(s)}?" if s else "")
+                           + " (known: " + ", ".join(DEVICES) + ")")
+    return dev
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Bytes per element of each kind of tensor."""
+
+    name: str
+    activation: int      # activations and their gradients
+    weight: int          # stored parameters (fp32 master weights under AMP) and buffers
+    grad: int            # parameter gradients (the parameters' dtype)
+    state: int           # optimizer state elements (the parameters' dtype)
+    cast_copy: int = 0   # AMP: the 16-bit copy of conv/linear weights autocast makes (kept for backward)
+    act_dtype: str = "float32"
+
+
+def precision(dtype: str = "float32", amp: bool = False) -> Precision:
+    if amp:
+        half = dtype if dtype in ("float16", "bfloat16") else "float16"
+        return Precision(f"amp ({half} activations, float32 master weights)", 2, 4, 4, 4, 2, half)
+    b = DTYPE_BYTES[dtype]
+    return Precision(dtype, b, b, b, b, 0, dtype)
+
+
+def optimizer_slots(name: str) -> int:
+    if name not in OPTIMIZERS:
+        raise MemoryError_(f"unknown optimizer `{name}`: use " + ", ".join(OPTIMIZERS))
+    return OPTIMIZERS[name][0]
+
+
+# ---------------------------------------------------------------------------- graph facts
+def requires_grad(a) -> dict:
+    """node id -> whether its output is part of the autograd graph (has params upstream or itself)."""
+    rg = {}
+    for n in a.g.nodes:
+        if n.is_input:
+            rg[n.id] = False
+            continue
+        has_params = a.layer[n.id]["module_params"] > 0
+        rg[n.id] = has_params or any(rg[i] for i, _ in n.inputs)
+    return rg
+
+
+def saved_storages(a, n):
+    """[(storage id, bytes)] autograd saves at node n, bytes as the analysis computed them."""
+    out = []
+    items = a.layer[n.id].get("saved_items", [])
+    for sv, item in zip(n.kind.saved(), items):
+        if sv.alias:
+            if sv.alias == "output":
+                sid = a.storage[(n.id, 0)]
+            else:
+                idx = 0 if sv.alias == "input" else int(sv.alias[5:])
+                sid = a.storage[n.inputs[idx]]
+        else:
+            sid = ("t", n.id, sv.what)
+        out.append((sid, item["bytes"]))
+    return out
+
+
+def _tensor_bytes(a, ref):
+    return a.g.batch * math.prod(a.g.shape(ref)) * a.itemsize
+
+
+def _bytes_of(a, sid, extra):
+    return a.storage_size[sid] if sid in a.storage_size else extra[sid]
+
+
+# ---------------------------------------------------------------------------- walks
+def inference_walk(a):
+    """-> (peak activation bytes, node name at the peak).  See the module docstring."""
+    g = a.g
+    store = {}
+    for n in g.nodes:
+        if n.is_input:
+            store[(n.id, 0)] = a.storage[(n.id, 0)]
+            continue
+        alias = (n.kind.view or n.op in EVAL_IDENTITY) and n.inputs
+        for i in range(len(n.out_shapes)):
+            store[(n.id, i)] = store[n.inputs[0]] if alias else a.storage[(n.id, i)]
+    held = {store[(i, 0)] for i in g.inputs} | {store[r] for r in g.outputs}
+    last = {}
+    for n in g.nodes:
+        for r in n.inputs:
+            last[store[r]] = n.id
+    dies = {}
+    for sid, nid in last.items():
+        dies.setdefault(nid, []).append(sid)
+    live, cur, peak, at = {}, 0, 0, None
+    for i in g.inputs:
+        sid = store[(i, 0)]
+        live[sid] = a.storage_size[sid]
+        cur += live[sid]
+    peak = cur
+    for n in g.nodes:
+        if n.is_input:
+            continue
+        for i in range(len(n.out_shapes)):
+            sid = store[(n.id, i)]
+            if sid not in live:
+                live[sid] = a.storage_size[sid]
+                cur += live[sid]
+        # max pooling computes its int64 indices even without autograd, and drops them at once
+        scratch = sum(b for sid, b in saved_storages(a, n) if sid[0] == "t" and sid[2] == "indices")
+        if cur + scratch > peak:
+            peak, at = cur + scratch, n.name
+        born = [store[(n.id, i)] for i in range(len(n.out_shapes))]
+        for sid in dies.get(n.id, []) + [x for x in born if x not in last]:
+            if sid in live and sid not in held:
+                cur -= live.pop(sid)
+    return peak, at
+
+
+def training_walk(a, grad_bytes_per_param=None):
+    """-> dict(saved, forward_peak, backward_peak, peak, peak_at, phase).  See the module docstring.
+
+    While a node's backward runs, the new gradients of its parameters (``grad_bytes_per_param`` each,
+    the activation itemsize by default) exist beside ``.grad`` until they are accumulated into it; for
+    a module called several times (``share:``) they wait until its last call's backward."""
+    if grad_bytes_per_param is None:
+        grad_bytes_per_param = a.itemsize
+    g = a.g
+    rg = requires_grad(a)
+    held = {a.storage[(i, 0)] for i in g.inputs} | {a.storage[r] for r in g.outputs}
+    last, release = {}, {}
+    extra = {}
+    node_saved = {}
+    for n in g.nodes:
+        for r in n.inputs:
+            last[a.storage[r]] = n.id
+        if n.is_input or not rg[n.id]:
+            continue
+        sv = saved_storages(a, n)
+        node_saved[n.id] = sv
+        for sid, b in sv:
+            if sid not in a.storage_size:
+                extra[sid] = b
+            release[sid] = min(release.get(sid, n.id), n.id)   # freed after the backward of this node
+    pinned = set(release)
+
+    # forward: a storage can be freed after its last reader (or at once if nothing reads it)
+    dies = {}
+    for sid, nid in last.items():
+        dies.setdefault(nid, []).append(sid)
+    live, cur = {}, 0
+    for i in g.inputs:
+        sid = a.storage[(i, 0)]
+        live[sid] = a.storage_size[sid]
+        cur += live[sid]
+    fpeak, fat = cur, None
+    for n in g.nodes:
+        if n.is_input:
+            continue
+        new = [a.storage[(n.id, i)] for i in range(len(n.out_shapes))]
+        new += [sid for sid, _ in node_saved.get(n.id, []) if sid in extra]
+        for sid in new:
+            if sid not in live:
+                live[sid] = _bytes_of(a, sid, extra)
+                cur += live[sid]
+        if cur > fpeak:
+            fpeak, fat = cur, n.name
+        for sid in dies.get(n.id, []) + [x for x in new if x not in last]:
+            if sid in live and sid not in held and sid not in pinned:
+                cur -= live.pop(sid)
+    saved_total = sum(_bytes_of(a, sid, extra) for sid in pinned)
+
+    # backward.  Gradient buffers are counted by storage: a reshape passes its gradient on as a view,
+    # cat hands each input a slice of its output's gradient, add hands its output's gradient to each
+    # same-shaped input; the buffer lives while any tensor still waits on it.
+    gbytes = {}          # gradient buffer id -> bytes
+    gref = {}            # tensor ref -> gradient buffer id
+    pend = {}            # module -> bytes of a parameter gradient waiting for the module's other calls
+    calls_left = {}
+    for n in g.nodes:
+        if not n.is_input and rg[n.id]:
+            calls_left[n.module] = calls_left.get(n.module, 0) + 1
+    for r in g.outputs:
+        if rg[r[0]] and r not in gref:
+            gbytes[("g",) + r] = _tensor_bytes(a, r)
+            gref[r] = ("g",) + r
+    gsum = sum(gbytes.values())
+    psum = 0
+    bpeak, bat = cur, None
+    for n in reversed(g.nodes):
+        if n.is_input or not rg[n.id]:
+            continue
+        outs = [(n.id, i) for i in range(len(n.out_shapes))]
+        out_gids = [gref[r] for r in outs if r in gref]
+        targets = []
+        for r in n.inputs:
+            if rg[r[0]] and r not in targets:
+                targets.append(r)
+        produced = []    # (input ref, gradient buffer id, bytes newly allocated)
+        for r in targets:
+            alias = None
+            if out_gids and len(outs) == 1:
+                same = math.prod(a.g.shape(r)) == math.prod(n.out_shapes[0])
+                if n.op == "cat" or (n.op == "add" and a.g.shape(r) == n.out_shapes[0]) or (
+                        n.kind.view and n.kind.family != "activation" and n.op not in EVAL_IDENTITY and same):
+                    alias = out_gids[0]
+            if alias is not None:
+                produced.append((r, alias, 0))
+            else:
+                produced.append((r, ("g",) + r + (n.id,), _tensor_bytes(a, r)))
+        new = sum(b for _, _, b in produced)
+        P = a.layer[n.id]["module_params"] * grad_bytes_per_param
+        if cur + gsum + psum + new + P > bpeak:
+            bpeak, bat = cur + gsum + psum + new + P, n.name
+        for r, gid, b in produced:
+            if r in gref:                     # accumulated in place into the gradient already there
+                continue
+            gref[r] = gid
+            if b:
+                gbytes[gid] = b
+                gsum += b
+        for r in outs:
+            gref.pop(r, None)
+        alive = set(gref.values())
+        for gid in list(gbytes):
+            if gid not in alive:
+                gsum -= gbytes.pop(gid)
+        # parameter gradients of a module called several times wait for its last call, then go to .grad
+        calls_left[n.module] -= 1
+        if P:
+            if calls_left[n.module] > 0 and n.module not in pend:
+                pend[n.module] = P
+                psum += P
+            elif calls_left[n.module] == 0:
+                psum -= pend.pop(n.module, 0)
+        for sid, _ in node_saved.get(n.id, []):
+            if release.get(sid) == n.id and sid in live and sid not in held:
+                cur -= live.pop(sid)
+    peak = max(fpeak, bpeak)
+    return {"saved": saved_total, "forward_peak": fpeak, "backward_peak": bpeak, "peak": peak,
+            "peak_at": bat if bpeak >= fpeak else fat, "phase": "backward" if bpeak >= fpeak else "forward"}
+
+
+# ---------------------------------------------------------------------------- per layer
+def backward_split(a, n, needs_grad=None):
+    """(input-gradient FLOPs, weight-gradient FLOPs, input MACs, weight MACs) of node n's backward.
+
+    The weight part is the kind's backward work when no input gradient is needed; the input part is
+    the rest (none for a node whose inputs need no gradient, such as the first layer).
+    """
+    if needs_grad is None:
+        needs_grad = requires_grad(a)
+    if n.is_input or not needs_grad[n.id]:
+        return 0, 0, 0, 0
+    ng = any(needs_grad[i] for i, _ in n.inputs)
+    conv = a.conv
+
+    def cost(terms):
+        fl = mc = 0
+        for t in terms:
+            c = conv.cost(t.rules)
+            if t.rules[0] in MAC_RULES and conv.counts_macs(t.rules[0]):
+                mc += t.count
+            if c is not None:
+                fl += t.count * c
+        return fl, mc
+
+    wf, wm = cost(n.kind.bwd_terms(False))
+    tf, tm = cost(n.kind.bwd_terms(ng)) if ng else (wf, wm)
+    return _num(tf - wf), _num(wf), tm - wm, wm
+
+
+def _num(x):
+    return int(x) if float(x).is_integer() else float(x)
+
+
+def layer_rows(a):
+    """Per layer: output bytes, saved bytes (each storage counted at the first node that saves it;
+    nothing for nodes outside the autograd graph) and the backward work split."""
+    rg = requires_grad(a)
+    rows = []
+    seen = set()
+    for n in a.g.nodes:
+        if n.is_input:
+            continue
+        L = a.layer[n.id]
+        fi, fw, mi, mw = backward_split(a, n, rg)
+        mine = 0
+        if rg[n.id]:
+            for sid, b in saved_storages(a, n):
+                if sid not in seen:
+                    seen.add(sid)
+                    mine += b
+        rows.append({"name": n.name, "op": n.op, "output_bytes": L["output_bytes"],
+                     "alloc_bytes": L["alloc_bytes"], "saved_bytes": mine,
+                     "fwd_flops": L["flops"], "bwd_input_flops": fi, "bwd_weight_flops": fw,
+                     "bwd_input_macs": mi, "bwd_weight_macs": mw, "needs_input_grad": any(
+                         rg[i] for i, _ in n.inputs)})
+    return rows
+
+
+# ---------------------------------------------------------------------------- breakdown
+def cast_params(a) -> int:
+    """Parameters of the layers whose weights autocast copies to 16 bits (conv, linear: MAC layers)."""
+    seen, total = set(), 0
+    for n in a.g.nodes:
+        if n.is_input or n.module in seen:
+            continue
+        seen.add(n.module)
+        if any(t.rules[0] in MAC_RULES for t in n.kind.terms()):
+            total += a.layer[n.id]["module_params"]
+    return total
+
+
+def _activation_analysis(a, prec: Precision):
+    """The analysis whose activation byte counts use the precision's activation dtype."""
+    if a.g.dtype == prec.act_dtype or DTYPE_BYTES[a.g.dtype] == prec.activation:
+        return a
+    cache = a.__dict__.setdefault("_memory_cache", {})
+    if prec.act_dtype not in cache:
+        from .analyze import Analysis
+        g2 = copy.copy(a.g)
+        g2.dtype = prec.act_dtype
+        g2.expects = []
+        cache[prec.act_dtype] = Analysis(g2)
+    return cache[prec.act_dtype]
+
+
+def breakdown(a, optimizer: str = DEFAULT_OPTIMIZER, amp: bool = False, dtype: str | None = None) -> dict:
+    """The memory of one training step and of inference, in bytes, with the model's assumptions."""
+    prec = precision(dtype or a.g.dtype, amp)
+    slots = optimizer_slots(optimizer)
+    params = sum(v["params"] for v in a.layer.values())
+    buffers = sum(v["buffers"] for v in a.layer.values())
+    cast = cast_params(a) if prec.cast_copy else 0
+    weights = (params + buffers) * prec.weight + cast * prec.cast_copy
+    grads = params * prec.grad
+    opt = params * slots * prec.state
+    act = _activation_analysis(a, prec)
+    tw = training_walk(act, prec.grad)
+    inf_peak, inf_at = inference_walk(act)
+    inf_weights = (params + buffers) * prec.weight + cast * prec.cast_copy
+    return {
+        "batch": a.g.batch,
+        "precision": prec.name,
+        "activation_bytes_per_element": prec.activation,
+        "optimizer_name": optimizer,
+        "optimizer_state_tensors": slots,
+        "bytes_per_param": {"weights": prec.weight, "gradients": prec.grad, "optimizer": slots * prec.state,
+                            "amp_cast_copy": prec.cast_copy},
+        "params": params,
+        "weights": weights,
+        "gradients": grads,
+        "optimizer": opt,
+        "saved_activations": tw["saved"],
+        "peak_transient": tw["peak"] - tw["saved"],
+        "training_peak": weights + grads + opt + tw["peak"],
+        "training_peak_phase": tw["phase"],
+        "training_peak_at": tw["peak_at"],
+        "forward_activation_peak": tw["forward_peak"],
+        "backward_activation_peak": tw["backward_peak"],
+        "inference_activation_peak": inf_peak,
+        "inference_peak": inf_weights + inf_peak,
+        "inference_peak_at": inf_at,
+    }
+
+
+def train_flops(a, dataset_size: int | None = None) -> dict:
+    fwd = sum(v["flops"] for v in a.layer.values())
+    bwd = sum(v["bwd_flops"] for v in a.layer.values())
+    rows = layer_rows(a)
+    out = {"forward": _num(fwd), "backward": _num(bwd),
+           "backward_input": _num(sum(r["bwd_input_flops"] for r in rows)),
+           "backward_weight": _num(sum(r["bwd_weight_flops"] for r in rows)),
+           "step": _num(fwd + bwd), "per_sample": (fwd + bwd) / a.g.batch}
+    if dataset_size:
+        out["dataset_size"] = dataset_size
+        out["steps_per_epoch"] = -(-dataset_size // a.g.batch)
+        out["epoch"] = _num((fwd + bwd) * dataset_size / a.g.batch)
+    return out
+
+
+# ---------------------------------------------------------------------------- fitting a budget
+def largest_batch(peak_of, budget: int, limit: int = 1 << 24):
+    """Largest batch b >= 1 with peak_of(b) <= budget (0 if even 1 does not fit), and the number of
+    analyses it took.  peak_of must grow with the batch.  The first guess extrapolates the straight
+    line through b=1 and b=2 (every activation term is linear in the batch; per-channel statistics
+    and weights are constant; the peak, a maximum of such lines, is piecewise linear); the answer is
+    then confirmed, or searched for, with exact values."""
+    calls = {}
+
+    def f(b):
+        if b not in calls:
+            calls[b] = peak_of(b)
+        return calls[b]
+
+    if f(1) > budget:
+        return 0, len(calls), calls
+    slope = f(2) - f(1)
+    guess = limit if slope <= 0 else max(1, min(limit, 1 + (budget - f(1)) // slope))
+    if f(guess) <= budget and (guess == limit or f(guess + 1) > budget):
+        return guess, len(calls), calls
+    # bracket and bisect on exact values
+    lo, hi = 1, None
+    if f(guess) <= budget:
+        lo, step = guess, max(1, guess // 16)
+        while hi is None:
+            b = min(limit, lo + step)
+            if f(b) > budget:
+                hi = b
+            elif b == limit:
+                return limit, len(calls), calls
+            else:
+                lo, step = b, step * 2
+    else:
+        hi = guess
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if f(mid) <= budget:
+            lo = mid
+        else:
+            hi = mid
+    return lo, len(calls), calls
+
+
+def report_memory(a, optimizer: str = DEFAULT_OPTIMIZER) -> dict:
+    """The `memory` object of the analysis report: the training-step breakdown with the default
+    optimizer (Adam: the most common choice for a first training run; `cnncalc memory -O` picks
+    another) in the graph's dtype, without mixed precision."""
+    b = breakdown(a, optimizer)
+    keys = ("weights", "gradients", "optimizer", "saved_activations", "peak_transient", "training_peak",
+            "inference_peak", "optimizer_name", "optimizer_state_tensors", "bytes_per_param", "precision",
+            "training_peak_phase", "training_peak_at", "inference_peak_at")
+    out = {k: b[k] for k in keys}
+    out["status"] = "estimate"
+    out["model"] = "docs/memory.md: no kernel workspaces, allocator overhead or CUDA context"
+    return out
