@@ -1,6 +1,8 @@
 """The library's entry points (no torch imported here)."""
 from __future__ import annotations
 
+import gc
+
 from .core.analyze import Analysis
 from .errors import SpecErrors
 from .spec.loader import load_spec
@@ -14,11 +16,21 @@ def analyze_path(path, *, batch=None, input_shape=None, overrides=None, conventi
 
 
 def analysis_for(path, *, batch=None, input_shape=None, overrides=None, convention=None, dtype=None, text=None):
-    g, errors, warnings = load_spec(str(path), text=text, batch=batch, input_override=input_shape,
-                                    overrides=overrides, convention=convention, dtype=dtype)
-    a = Analysis(g, errors, warnings)
-    a.errors = errors
-    return a
+    # The loader and the passes allocate many small objects and free none of them until the end;
+    # the cyclic garbage collector would re-scan them all again and again (cost growing with the
+    # square of the graph's size), so it is paused for the duration.
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        g, errors, warnings = load_spec(str(path), text=text, batch=batch, input_override=input_shape,
+                                        overrides=overrides, convention=convention, dtype=dtype)
+        a = Analysis(g, errors, warnings)
+        a.errors = errors
+        a.totals()
+        return a
+    finally:
+        if was:
+            gc.enable()
 
 
 __all__ = ["analyze_path", "analysis_for", "SpecErrors"]

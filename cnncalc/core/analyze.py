@@ -25,6 +25,13 @@ def _num(x):
     return x
 
 
+def _q(x):
+    """Keep receptive-field values as ints whenever they are whole (Fraction arithmetic is slow)."""
+    if type(x) is Fraction and x.denominator == 1:
+        return x.numerator
+    return x
+
+
 def _frac_val(x):
     """An exact value for a Figure: int when whole, else the Fraction."""
     x = Fraction(x)
@@ -224,9 +231,9 @@ class Analysis:
         if len(step.k) != nd:
             return self._global(f)
         # ints stay ints (fast); Fractions only where a kind gives one (upsampling, transposed conv)
-        r = tuple(ri + (kk - 1) * ji for ri, kk, ji in zip(f["r"], step.k, f["j"]))
-        start = tuple(si - pp * ji for si, pp, ji in zip(f["start"], step.p, f["j"]))
-        j = tuple(ji * ss for ji, ss in zip(f["j"], step.s))
+        r = tuple(_q(ri + (kk - 1) * ji) for ri, kk, ji in zip(f["r"], step.k, f["j"]))
+        start = tuple(_q(si - pp * ji) for si, pp, ji in zip(f["start"], step.p, f["j"]))
+        j = tuple(_q(ji * ss) for ji, ss in zip(f["j"], step.s))
         return dict(f, r=r, j=j, start=start, data=f["data"] or step.kind == "data")
 
     @staticmethod
@@ -254,7 +261,7 @@ class Analysis:
                 grid = max(fields, key=lambda f: (len(f["r"]), not f["glob"]))
                 out[src] = dict(self._global(grid), data=data)
                 continue
-            js = {tuple(Fraction(x) for x in f["j"]) for f in fields}
+            js = {tuple(f["j"]) for f in fields}
             centres = {self._centre(f) for f in fields}
             if len(js) > 1 or len(centres) > 1:
                 if len(js) > 1:
@@ -269,10 +276,10 @@ class Analysis:
                     ["equal strides and symmetric padding ('same' padding, odd kernels) on every branch keep "
                      "branches aligned"], node=n.name, code="rf-not-aligned"))
             nd = len(fields[0]["r"])
-            start = tuple(min(Fraction(f["start"][a]) for f in fields) for a in range(nd))
-            end = tuple(max(Fraction(f["start"][a]) + f["r"][a] for f in fields) for a in range(nd))
-            out[src] = dict(fields[0], r=tuple(e - s for s, e in zip(start, end)), start=start,
-                            j=tuple(max(Fraction(f["j"][a]) for f in fields) for a in range(nd)), data=data)
+            start = tuple(_q(min(f["start"][a] for f in fields)) for a in range(nd))
+            end = tuple(max(f["start"][a] + f["r"][a] for f in fields) for a in range(nd))
+            out[src] = dict(fields[0], r=tuple(_q(e - s) for s, e in zip(start, end)), start=start,
+                            j=tuple(_q(max(f["j"][a] for f in fields)) for a in range(nd)), data=data)
         return out
 
     def _rf_json(self, fields):

@@ -535,7 +535,8 @@ def report_memory(a, optimizer: str = DEFAULT_OPTIMIZER) -> dict:
     """The `memory` object of the analysis report: the training-step breakdown with the default
     optimizer (Adam: the most common choice for a first training run; `cnncalc memory -O` picks
     another) in the graph's dtype, without mixed precision."""
-    b = breakdown(a, optimizer)
+    b = a._breakdown if optimizer == DEFAULT_OPTIMIZER and getattr(a, "_breakdown", None) else \
+        breakdown(a, optimizer)
     keys = ("weights", "gradients", "optimizer", "saved_activations", "peak_transient", "training_peak",
             "inference_peak", "optimizer_name", "optimizer_state_tensors", "bytes_per_param", "precision",
             "training_peak_phase", "training_peak_at", "inference_peak_at")
