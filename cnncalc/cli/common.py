@@ -89,14 +89,14 @@ def _escape(s):
     return escape(s)
 
 
-def load_analysis(spec, batch=None, inputs=None, sets=None, convention=None, dtype=None):
+def load_analysis(spec, batch=None, inputs=None, sets=None, convention=None, dtype=None, kwargs=None):
     """Load and analyse; on a fatal spec error print it and exit 2."""
     from ..api import analysis_for
     try:
         if ":" in spec and not spec.endswith((".yaml", ".yml", ".json")) and _is_module_target(spec):
             from ..frontends import module_target
             return module_target.analysis_for_module(spec, batch=batch, inputs=inputs, convention=convention,
-                                                     dtype=dtype)
+                                                     dtype=dtype, kwargs=kwargs)
         return analysis_for(spec, batch=batch, input_shape=parse_inputs(inputs), overrides=parse_sets(sets),
                             convention=convention, dtype=dtype)
     except SpecErrors as e:

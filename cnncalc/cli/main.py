@@ -45,9 +45,11 @@ def analyze(spec: str = SPEC, batch: Optional[int] = BATCH, input: Optional[List
             format: Fmt = FORMAT, output: Optional[str] = OUTPUT,
             verify: bool = typer.Option(False, "--verify", help="also run the real model and cross-check"),
             dataset_size: Optional[int] = typer.Option(None, "--dataset-size",
-                                                       help="training FLOPs per epoch for this many samples")):
+                                                       help="training FLOPs per epoch for this many samples"),
+            kwargs: Optional[str] = typer.Option(None, "--kwargs", help="JSON keyword arguments for MODULE:ATTR "
+                                                 "(e.g. '{\"num_classes\": 10}')")):
     """Per-layer shapes, parameters, MACs, FLOPs, memory and receptive field, with totals."""
-    a = C.load_analysis(spec, batch, input, set, convention, dtype)
+    a = C.load_analysis(spec, batch, input, set, convention, dtype, kwargs=kwargs)
     report = a.report()
     if dataset_size:
         from ..core.memory import train_flops

@@ -10,7 +10,9 @@ class LinearBase(Kind):
 
     def setup(self):
         x = self.in_shape
-        if len(x) >= 3:
+        if len(x) >= 3 and self.a.get("in_features") != x[-1]:
+            # torch applies Linear to the last dim of any input; on a feature map that is almost always
+            # a forgotten Flatten, so it is accepted only when in_features says so explicitly
             raise KindError(f"`{self.op}` needs a flat input but got {list(x)}", None,
                             ["insert `- Flatten` before it (nn.Flatten: [C, H, W] -> "
                              f"[{prod(x)}])"], code="needs-flat")

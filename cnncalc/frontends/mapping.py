@@ -1,0 +1,496 @@
+"""From a captured call to one of our layer kinds, with its real arguments.
+
+``known_module(m)`` names the kind of a leaf module (``nn.Conv2d`` -> ``Conv2d``); ``map_call``
+turns a :class:`~.capture.Call` into ``(op, bound arguments, input refs, parameter names)`` or
+``None`` when the call is not one we know (it then becomes an opaque node).  Tensors in arguments
+are :class:`Ref` (activations) or :class:`PRef` (parameters, named by qualified name).
+"""
+from __future__ import annotations
+
+import operator
+
+from ..kinds import REGISTRY
+from .capture import PRef, Ref
+
+
+class Unmapped(Exception):
+    """A known function called in a way our kinds do not cover (reason in the message)."""
+
+
+# ----------------------------------------------------------------------------- modules
+_EXTRA_MODULES = {
+    # torchvision classes mapped to our kinds
+    "torchvision.ops.deform_conv.DeformConv2d": "DeformConv2d",
+    "torchvision.ops.stochastic_depth.StochasticDepth": "Identity",   # eval mode: the identity
+}
+
+
+def known_module(m):
+    """The kind name for a leaf module, or None (then fx traces through it, or it is opaque)."""
+    t = type(m)
+    full = f"{t.__module__}.{t.__qualname__}"
+    if full in _EXTRA_MODULES:
+        return _EXTRA_MODULES[full]
+    for base in t.__mro__:
+        mod = base.__module__ or ""
+        if not mod.startswith("torch.nn.modules"):
+            continue
+        if base.__name__ in REGISTRY and REGISTRY[base.__name__].has_module:
+            # a subclass that overrides forward does something else: trace through it instead
+            if getattr(t, "forward", None) is not getattr(base, "forward", None):
+                return None
+            return base.__name__
+        return None
+    return None
+
+
+def module_args(op, m):
+    """Arguments of kind ``op`` read from the module's attributes, by the kind's torch signature."""
+    import torch
+    cls = REGISTRY[op]
+    bound = {}
+    if op == "Identity":
+        return {}
+    for a in cls.SIG:
+        if a.name in ("device", "dtype"):
+            continue
+        if not hasattr(m, a.name):
+            continue
+        v = getattr(m, a.name)
+        if a.type == "bool" and (v is None or isinstance(v, torch.Tensor)):
+            v = v is not None
+        elif isinstance(v, torch.Tensor):
+            continue          # a loss weight tensor and the like: keep the default
+        if isinstance(v, torch.Size):
+            v = tuple(v)
+        if isinstance(v, list):
+            v = tuple(v)
+        bound[a.name] = v
+    if op == "ReLU6":
+        bound = {"inplace": m.inplace}
+    return bound
+
+
+# ----------------------------------------------------------------------------- functions
+def _bind(names, args, kwargs):
+    """Bind positional and keyword arguments to ``names`` [(name, default)]; REQ marks required."""
+    out = {}
+    for (n, d), v in zip(names, args):
+        out[n] = v
+    for n, d in names:
+        if n in kwargs:
+            out[n] = kwargs[n]
+        elif n not in out:
+            if d is _REQ:
+                raise Unmapped(f"missing argument {n}")
+            out[n] = d
+    return out
+
+
+_REQ = object()
+
+
+def _act(op, extra=(), inplace=True):
+    names = [("input", _REQ)] + list(extra) + ([("inplace", False)] if inplace else [])
+
+    def h(c, args, kwargs):
+        b = _bind(names, args, kwargs)
+        kw = {k: b[k] for k, _ in extra}
+        if inplace:
+            kw["inplace"] = bool(b["inplace"])
+        return op, kw, [b["input"]], []
+    return h
+
+
+def _method_act(op, inplace=False):
+    def h(c, args, kwargs):
+        kw = {"inplace": True} if inplace else {}
+        if op in ("Sigmoid", "Tanh"):
+            kw = {}
+        return op, kw, [args[0]], []
+    return h
+
+
+def _softmax(op):
+    def h(c, args, kwargs):
+        b = _bind([("input", _REQ), ("dim", None), ("_stacklevel", 3), ("dtype", None)], args, kwargs)
+        if b["dtype"] is not None:
+            raise Unmapped("softmax with a dtype")
+        return op, {"dim": b["dim"]}, [b["input"]], []
+    return h
+
+
+def _pool(kind, nd):
+    if kind == "max":
+        names = [("input", _REQ), ("kernel_size", _REQ), ("stride", None), ("padding", 0), ("dilation", 1),
+                 ("ceil_mode", False), ("return_indices", False)]
+        op = f"MaxPool{nd}d"
+    else:
+        names = [("input", _REQ), ("kernel_size", _REQ), ("stride", None), ("padding", 0), ("ceil_mode", False),
+                 ("count_include_pad", True)] + ([("divisor_override", None)] if nd > 1 else [])
+        op = f"AvgPool{nd}d"
+
+    def h(c, args, kwargs):
+        b = _bind(names, args, kwargs)
+        x = b.pop("input")
+        if b.get("return_indices"):
+            raise Unmapped("max pooling that returns indices")
+        if b["stride"] in ([], ()):
+            b["stride"] = None
+        return op, b, [x], []
+    return h
+
+
+def _adaptive(kind, nd):
+    op = f"Adaptive{'Max' if kind == 'max' else 'Avg'}Pool{nd}d"
+
+    def h(c, args, kwargs):
+        b = _bind([("input", _REQ), ("output_size", _REQ), ("return_indices", False)], args, kwargs)
+        if b["return_indices"]:
+            raise Unmapped("adaptive max pooling that returns indices")
+        return op, {"output_size": b["output_size"]}, [b["input"]], []
+    return h
+
+
+def _shape_of(c, shapes, ref):
+    return shapes[ref]
+
+
+def _weight_shape(c, ref):
+    if not isinstance(ref, PRef):
+        raise Unmapped("the weight is not a parameter of the module")
+    return c.param_shapes[ref.name]
+
+
+def _conv(nd, transposed=False):
+    if transposed:
+        names = [("input", _REQ), ("weight", _REQ), ("bias", None), ("stride", 1), ("padding", 0),
+                 ("output_padding", 0), ("groups", 1), ("dilation", 1)]
+    else:
+        names = [("input", _REQ), ("weight", _REQ), ("bias", None), ("stride", 1), ("padding", 0),
+                 ("dilation", 1), ("groups", 1)]
+
+    def h(c, args, kwargs):
+        b = _bind(names, args, kwargs)
+        w = _weight_shape(c, b["weight"])
+        pn = [b["weight"].name]
+        if b["bias"] is not None:
+            if not isinstance(b["bias"], PRef):
+                raise Unmapped("the bias is not a parameter")
+            pn.append(b["bias"].name)
+        g = b["groups"]
+        kw = {"stride": b["stride"], "padding": b["padding"], "dilation": b["dilation"], "groups": g,
+              "bias": b["bias"] is not None, "kernel_size": tuple(w[2:])}
+        if transposed:
+            kw.update(in_channels=w[0], out_channels=w[1] * g, output_padding=b["output_padding"])
+            op = f"ConvTranspose{nd}d"
+        else:
+            kw.update(in_channels=w[1] * g, out_channels=w[0])
+            op = f"Conv{nd}d"
+        return op, kw, [b["input"]], pn
+    return h
+
+
+def _linear(c, args, kwargs):
+    b = _bind([("input", _REQ), ("weight", _REQ), ("bias", None)], args, kwargs)
+    w = _weight_shape(c, b["weight"])
+    pn = [b["weight"].name] + ([b["bias"].name] if isinstance(b["bias"], PRef) else [])
+    if b["bias"] is not None and not isinstance(b["bias"], PRef):
+        raise Unmapped("the bias is not a parameter")
+    return "Linear", {"in_features": w[1], "out_features": w[0], "bias": b["bias"] is not None}, [b["input"]], pn
+
+
+def _batch_norm(c, args, kwargs):
+    b = _bind([("input", _REQ), ("running_mean", _REQ), ("running_var", _REQ), ("weight", None), ("bias", None),
+               ("training", False), ("momentum", 0.1), ("eps", 1e-5)], args, kwargs)
+    rank = len(c.in_shape(b["input"]))
+    nd = {2: 1, 3: 1, 4: 2, 5: 3}.get(rank)
+    if nd is None:
+        raise Unmapped("batch norm of an unusual rank")
+    pn = [x.name for x in (b["weight"], b["bias"]) if isinstance(x, PRef)]
+    if (b["weight"] is None) != (b["bias"] is None):
+        raise Unmapped("batch norm with only one of weight and bias")
+    return (f"BatchNorm{nd}d", {"eps": b["eps"], "momentum": b["momentum"], "affine": b["weight"] is not None,
+                                "track_running_stats": b["running_mean"] is not None}, [b["input"]], pn)
+
+
+def _layer_norm(c, args, kwargs):
+    b = _bind([("input", _REQ), ("normalized_shape", _REQ), ("weight", None), ("bias", None), ("eps", 1e-5)],
+              args, kwargs)
+    pn = [x.name for x in (b["weight"], b["bias"]) if isinstance(x, PRef)]
+    ns = b["normalized_shape"]
+    return ("LayerNorm", {"normalized_shape": tuple(ns) if not isinstance(ns, int) else ns, "eps": b["eps"],
+                          "elementwise_affine": b["weight"] is not None, "bias": b["bias"] is not None},
+            [b["input"]], pn)
+
+
+def _group_norm(c, args, kwargs):
+    b = _bind([("input", _REQ), ("num_groups", _REQ), ("weight", None), ("bias", None), ("eps", 1e-5)], args, kwargs)
+    pn = [x.name for x in (b["weight"], b["bias"]) if isinstance(x, PRef)]
+    return "GroupNorm", {"num_groups": b["num_groups"], "eps": b["eps"], "affine": b["weight"] is not None}, \
+        [b["input"]], pn
+
+
+def _prelu(c, args, kwargs):
+    b = _bind([("input", _REQ), ("weight", _REQ)], args, kwargs)
+    w = _weight_shape(c, b["weight"])
+    n = 1
+    for d in w:
+        n *= d
+    return "PReLU", {"num_parameters": n}, [b["input"]], [b["weight"].name]
+
+
+def _dropout(op):
+    def h(c, args, kwargs):
+        b = _bind([("input", _REQ), ("p", 0.5), ("training", True), ("inplace", False)], args, kwargs)
+        return op, {"p": b["p"], "inplace": bool(b["inplace"])}, [b["input"]], []
+    return h
+
+
+def _interpolate(c, args, kwargs):
+    b = _bind([("input", _REQ), ("size", None), ("scale_factor", None), ("mode", "nearest"), ("align_corners", None),
+               ("recompute_scale_factor", None), ("antialias", False)], args, kwargs)
+    x = b.pop("input")
+    return "interpolate", b, [x], []
+
+
+def _pixel(op, argname):
+    def h(c, args, kwargs):
+        b = _bind([("input", _REQ), (argname, _REQ)], args, kwargs)
+        return op, {argname if op != "ChannelShuffle" else "groups": b[argname]}, [b["input"]], []
+    return h
+
+
+def _pad(c, args, kwargs):
+    b = _bind([("input", _REQ), ("pad", _REQ), ("mode", "constant"), ("value", None)], args, kwargs)
+    pad = tuple(b["pad"])
+    nd = len(pad) // 2
+    rank = len(c.in_shape(b["input"])) - 2
+    if len(pad) % 2 or nd != rank or nd not in (1, 2, 3):
+        raise Unmapped("padding that does not pad every spatial dim")
+    mode = b["mode"]
+    if mode == "constant":
+        if not b["value"]:
+            return f"ZeroPad{nd}d", {"padding": pad}, [b["input"]], []
+        return f"ConstantPad{nd}d", {"padding": pad, "value": float(b["value"])}, [b["input"]], []
+    op = {"reflect": "Reflection", "replicate": "Replication"}.get(mode)
+    if op is None:
+        raise Unmapped(f"padding mode {mode!r}")
+    return f"{op}Pad{nd}d", {"padding": pad}, [b["input"]], []
+
+
+def _tensors_fn(op):
+    def h(c, args, kwargs):
+        b = _bind([("tensors", _REQ), ("dim", 0)], args, kwargs)
+        ts = list(b["tensors"])
+        if not all(isinstance(t, Ref) for t in ts):
+            raise Unmapped(f"{op} of something other than activations")
+        return op, {"dim": b["dim"]}, ts, []
+    return h
+
+
+def _flatten(c, args, kwargs):
+    b = _bind([("input", _REQ), ("start_dim", 0), ("end_dim", -1)], args, kwargs)
+    return "flatten", {"start_dim": b["start_dim"], "end_dim": b["end_dim"]}, [b["input"]], []
+
+
+def _reshape(c, args, kwargs):
+    x = args[0]
+    if not c.batch_kept(x):
+        raise Unmapped("a reshape that moves the batch dimension")
+    return "reshape", {"shape": tuple(c.out_shapes[0][1:])}, [x], []
+
+
+def _permute_method(c, args, kwargs):
+    x = args[0]
+    dims = args[1:] if len(args) > 1 else kwargs.get("dims")
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = dims[0]
+    return _permute(c, x, dims)
+
+
+def _permute_fn(c, args, kwargs):
+    b = _bind([("input", _REQ), ("dims", _REQ)], args, kwargs)
+    return _permute(c, b["input"], b["dims"])
+
+
+def _permute(c, x, dims):
+    r = len(c.in_shape(x))
+    dims = tuple(d + r if d < 0 else d for d in dims)
+    if dims[0] != 0:
+        raise Unmapped("a permutation that moves the batch dimension")
+    return "permute", {"dims": dims}, [x], []
+
+
+def _transpose(c, args, kwargs):
+    b = _bind([("input", _REQ), ("dim0", _REQ), ("dim1", _REQ)], args, kwargs)
+    r = len(c.in_shape(b["input"]))
+    d0, d1 = (d + r if d < 0 else d for d in (b["dim0"], b["dim1"]))
+    dims = list(range(r))
+    dims[d0], dims[d1] = dims[d1], dims[d0]
+    return _permute(c, b["input"], dims)
+
+
+def _chunk(c, args, kwargs):
+    b = _bind([("input", _REQ), ("chunks", _REQ), ("dim", 0)], args, kwargs)
+    return "chunk", {"chunks": b["chunks"], "dim": b["dim"]}, [b["input"]], []
+
+
+def _split(c, args, kwargs):
+    b = _bind([("input", _REQ), ("split_size_or_sections", _REQ), ("dim", 0)],
+              args, {("split_size_or_sections" if k == "split_size" else k): v for k, v in kwargs.items()})
+    s = b["split_size_or_sections"]
+    return "split", {"split_size_or_sections": s if isinstance(s, int) else tuple(s), "dim": b["dim"]}, \
+        [b["input"]], []
+
+
+def _reduce(op):
+    def h(c, args, kwargs):
+        b = _bind([("input", _REQ), ("dim", None), ("keepdim", False)], args, kwargs)
+        if b["dim"] is None or kwargs.get("dtype") is not None:
+            raise Unmapped(f"{op} over every dim (the batch included)")
+        d = b["dim"]
+        return op, {"dim": tuple(d) if isinstance(d, (list, tuple)) else d, "keepdim": bool(b["keepdim"])}, \
+            [b["input"]], []
+    return h
+
+
+def _binary(op):
+    def h(c, args, kwargs):
+        x, y = args[0], (args[1] if len(args) > 1 else kwargs.get("other"))
+        alpha = kwargs.get("alpha", 1)
+        if isinstance(x, Ref) and isinstance(y, Ref):
+            kw = {"alpha": alpha} if op in ("add", "sub") else {}
+            if op not in ("add", "sub") and alpha != 1:
+                raise Unmapped("alpha")
+            return op, kw, [x, y], []
+        if isinstance(x, Ref) and isinstance(y, (int, float)) and not isinstance(y, bool):
+            return "scalar:" + op, {"other": y}, [x], []
+        if isinstance(y, Ref) and isinstance(x, (int, float)) and not isinstance(x, bool):
+            return "scalar:r" + op, {"other": x}, [y], []
+        if isinstance(x, Ref) and isinstance(y, PRef) and alpha == 1:
+            return "param:" + op, {"param": y.name}, [x], [y.name]
+        if isinstance(y, Ref) and isinstance(x, PRef) and alpha == 1:
+            return "param:r" + op, {"param": x.name}, [y], [x.name]
+        raise Unmapped(f"{op} with a parameter or constant tensor operand")
+    return h
+
+
+def _rbinary(op):
+    def h(c, args, kwargs):
+        return _binary(op)(c, (args[1], args[0]), kwargs)
+    return h
+
+
+def _abs(c, args, kwargs):
+    return "abs", {}, [args[0]], []
+
+
+def _identity(c, args, kwargs):
+    return "alias", {}, [args[0]], []
+
+
+_FUNCS = None
+_METHODS = None
+
+
+def tables():
+    """(function table, method table), built on first use (needs torch)."""
+    global _FUNCS, _METHODS
+    if _FUNCS is not None:
+        return _FUNCS, _METHODS
+    import torch
+    import torch.nn.functional as F
+    f = {}
+
+    def add(fns, h):
+        for fn in fns:
+            if fn is not None:
+                f[fn] = h
+    g = lambda mod, *names: [getattr(mod, n, None) for n in names]  # noqa: E731
+    add(g(F, "relu") + g(torch, "relu"), _act("ReLU"))
+    add(g(F, "relu_") + g(torch, "relu_"), lambda c, a, k: ("ReLU", {"inplace": True}, [a[0]], []))
+    add(g(F, "relu6"), _act("ReLU6"))
+    add(g(F, "hardtanh"), _act("Hardtanh", (("min_val", -1.0), ("max_val", 1.0))))
+    add(g(F, "leaky_relu"), _act("LeakyReLU", (("negative_slope", 0.01),)))
+    add(g(F, "elu"), _act("ELU", (("alpha", 1.0),)))
+    add(g(F, "celu"), _act("CELU", (("alpha", 1.0),)))
+    add(g(F, "selu") + g(torch, "selu"), _act("SELU"))
+    add(g(F, "silu"), _act("SiLU"))
+    add(g(F, "mish"), _act("Mish"))
+    add(g(F, "hardswish"), _act("Hardswish"))
+    add(g(F, "hardsigmoid"), _act("Hardsigmoid"))
+    add(g(F, "gelu"), _act("GELU", (("approximate", "none"),), inplace=False))
+    add(g(F, "softplus"), _act("Softplus", (("beta", 1.0), ("threshold", 20.0)), inplace=False))
+    add(g(F, "sigmoid") + g(torch, "sigmoid"), _act("Sigmoid", inplace=False))
+    add(g(F, "tanh") + g(torch, "tanh"), _act("Tanh", inplace=False))
+    add(g(F, "softmax") + g(torch, "softmax"), _softmax("Softmax"))
+    add(g(F, "log_softmax") + g(torch, "log_softmax"), _softmax("LogSoftmax"))
+    add(g(F, "prelu") + g(torch, "prelu"), _prelu)
+    add(g(F, "dropout"), _dropout("Dropout"))
+    add(g(F, "dropout1d"), _dropout("Dropout1d"))
+    add(g(F, "dropout2d"), _dropout("Dropout2d"))
+    add(g(F, "dropout3d"), _dropout("Dropout3d"))
+    add(g(F, "alpha_dropout"), _dropout("AlphaDropout"))
+    for nd in (1, 2, 3):
+        add(g(F, f"max_pool{nd}d") + g(torch, f"max_pool{nd}d"), _pool("max", nd))
+        add(g(F, f"avg_pool{nd}d") + g(torch, f"avg_pool{nd}d"), _pool("avg", nd))
+        add(g(F, f"adaptive_avg_pool{nd}d") + g(torch, f"adaptive_avg_pool{nd}d"), _adaptive("avg", nd))
+        add(g(F, f"adaptive_max_pool{nd}d"), _adaptive("max", nd))
+        add(g(F, f"conv{nd}d") + g(torch, f"conv{nd}d"), _conv(nd))
+        add(g(F, f"conv_transpose{nd}d") + g(torch, f"conv_transpose{nd}d"), _conv(nd, True))
+    add(g(F, "linear"), _linear)
+    add(g(F, "batch_norm"), _batch_norm)
+    add(g(F, "layer_norm"), _layer_norm)
+    add(g(F, "group_norm"), _group_norm)
+    add(g(F, "interpolate"), _interpolate)
+    add(g(F, "pixel_shuffle") + g(torch, "pixel_shuffle"), _pixel("PixelShuffle", "upscale_factor"))
+    add(g(F, "pixel_unshuffle") + g(torch, "pixel_unshuffle"), _pixel("PixelUnshuffle", "downscale_factor"))
+    add(g(F, "channel_shuffle") + g(torch, "channel_shuffle"), _pixel("ChannelShuffle", "groups"))
+    add(g(F, "pad"), _pad)
+    add(g(torch, "cat", "concat", "concatenate"), _tensors_fn("cat"))
+    add(g(torch, "stack"), _tensors_fn("stack"))
+    add(g(torch, "flatten"), _flatten)
+    add(g(torch, "reshape"), _reshape)
+    add(g(torch, "permute"), _permute_fn)
+    add(g(torch, "transpose", "swapaxes"), _transpose)
+    add(g(torch, "chunk"), _chunk)
+    add(g(torch, "split"), _split)
+    add(g(torch, "mean"), _reduce("mean"))
+    add(g(torch, "amax"), _reduce("amax"))
+    add(g(torch, "abs") + [operator.abs], _abs)
+    for op, fns in (("add", [operator.add, operator.iadd, torch.add]),
+                    ("sub", [operator.sub, operator.isub, torch.sub]),
+                    ("mul", [operator.mul, operator.imul, torch.mul]),
+                    ("div", [operator.truediv, operator.itruediv, torch.div])):
+        add(fns, _binary(op))
+    m = {
+        "relu": _method_act("ReLU"), "relu_": _method_act("ReLU", True), "sigmoid": _method_act("Sigmoid"),
+        "tanh": _method_act("Tanh"),
+        "softmax": _softmax("Softmax"), "log_softmax": _softmax("LogSoftmax"),
+        "flatten": _flatten, "view": _reshape, "reshape": _reshape, "permute": _permute_method,
+        "transpose": _transpose, "chunk": _chunk, "split": _split, "mean": _reduce("mean"), "amax": _reduce("amax"),
+        "abs": _abs, "contiguous": _identity,
+    }
+    for op in ("add", "sub", "mul", "div"):
+        m[op] = _binary(op)
+        m[op + "_"] = _binary(op)
+        m[f"__{op}__"] = _binary(op)
+        m[f"__i{op}__"] = _binary(op)
+        m[f"__r{op}__"] = _rbinary(op)
+    m["__truediv__"] = _binary("div")
+    m["__itruediv__"] = _binary("div")
+    m["__rtruediv__"] = _rbinary("div")
+    _FUNCS, _METHODS = f, m
+    return f, m
+
+
+def handler_for(call):
+    """The mapping function for a function/method call, or None."""
+    funcs, methods = tables()
+    if call.how == "method":
+        return methods.get(call.target)
+    try:
+        return funcs.get(call.target)
+    except TypeError:   # unhashable target
+        return None

@@ -1,0 +1,632 @@
+"""``MODULE:ATTR`` -> an ``nn.Module`` -> the same layer graph a spec gives -> an Analysis.
+
+MODULE is an importable module path (``torchvision.models``) or a ``.py`` file (``net.py``; loading
+it RUNS ITS CODE); ATTR names an ``nn.Module`` class, a factory function, or an instance (dotted
+attribute paths work).  Classes and factories are called with the keyword arguments of
+``--kwargs`` (JSON), or of the environment variable ``CNNCALC_KWARGS`` when the CLI has no such
+option.
+
+The graph is captured by :mod:`.capture` (``torch.fx``, or forward hooks when tracing fails),
+each call is mapped to a kind by :mod:`.mapping` and checked against the real shapes and parameter
+counts; what cannot be mapped becomes an :class:`~.kinds.Opaque` node with measured numbers and a
+diagnostic.  Node names are module paths (``layer1.0.conv1``); functional calls are named after
+the function inside their module (``layer1.0.add``); a module called again gets ``_1``, ``_2``
+(``layer1.0.relu_1``) and keeps its module path, so its parameters count once.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from ..core.analyze import Analysis
+from ..core.graph import Graph
+from ..errors import Diagnostic, Loc, UsageError
+from ..kinds import REGISTRY, KindError
+from ..kinds.base import check_types
+from .capture import PRef, Ref
+from .kinds import Opaque, ParamOp, ScalarOp
+
+KWARGS_ENV = "CNNCALC_KWARGS"
+
+
+# ----------------------------------------------------------------------------- loading
+def split_target(spec: str):
+    if ":" not in spec:
+        raise UsageError(f"`{spec}` is neither a spec file nor MODULE:ATTR (e.g. torchvision.models:resnet50)")
+    mod, attr = spec.rsplit(":", 1)
+    if not mod or not attr:
+        raise UsageError(f"`{spec}`: write MODULE:ATTR, e.g. torchvision.models:resnet50 or net.py:Net")
+    return mod, attr
+
+
+def load_object(spec: str):
+    """Import MODULE and return ATTR (not yet called).  A .py file is executed."""
+    import importlib
+    import importlib.util
+    mod_name, attr = split_target(spec)
+    if mod_name.endswith(".py") or os.path.isfile(mod_name):
+        if not os.path.isfile(mod_name):
+            raise UsageError(f"no such file: {mod_name}")
+        path = os.path.abspath(mod_name)
+        name = "_cnncalc_user_" + os.path.splitext(os.path.basename(path))[0].replace("-", "_")
+        sp = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(sp)
+        sys.modules[name] = module
+        d = os.path.dirname(path)
+        sys.path.insert(0, d)
+        try:
+            sp.loader.exec_module(module)
+        except Exception as e:
+            raise UsageError(f"running {mod_name} failed: {type(e).__name__}: {e}") from None
+        finally:
+            if sys.path and sys.path[0] == d:
+                sys.path.pop(0)
+    else:
+        try:
+            module = importlib.import_module(mod_name)
+        except ImportError as e:
+            raise UsageError(f"cannot import `{mod_name}`: {e}; give an importable module path or a .py file "
+                             "(and check the spelling of the spec path if you meant a file)") from None
+        except Exception as e:
+            raise UsageError(f"importing `{mod_name}` failed: {type(e).__name__}: {e}") from None
+    obj = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            from ..errors import suggest
+            names = [n for n in dir(obj) if not n.startswith("_")]
+            s = suggest(part, names)
+            hint = (" (did you mean " + " or ".join(f"`{x}`" for x in s) + "?)") if s else ""
+            raise UsageError(f"`{mod_name}` has no attribute `{part}`{hint}")
+        obj = getattr(obj, part)
+    return obj
+
+
+def parse_kwargs(kwargs):
+    if kwargs is None:
+        kwargs = os.environ.get(KWARGS_ENV)
+    if kwargs is None or kwargs == "":
+        return {}
+    if isinstance(kwargs, dict):
+        return kwargs
+    try:
+        v = json.loads(kwargs)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"--kwargs must be a JSON object like '{{\"num_classes\": 10}}': {e}") from None
+    if not isinstance(v, dict):
+        raise UsageError("--kwargs must be a JSON object like '{\"num_classes\": 10}'")
+    return v
+
+
+def build_module(spec: str, kwargs=None, device=None):
+    """Build the module; ``device="meta"`` builds it without memory or weight initialisation."""
+    import torch
+    import torch.nn as nn
+    obj = load_object(spec)
+    kw = parse_kwargs(kwargs)
+    if isinstance(obj, nn.Module):
+        if kw:
+            raise UsageError(f"`{spec}` is a module instance: --kwargs cannot be applied")
+        return obj
+    if not callable(obj):
+        raise UsageError(f"`{spec}` is a {type(obj).__name__}, not an nn.Module, a class or a factory function")
+    try:
+        if device is not None:
+            try:
+                with torch.device(device):
+                    m = obj(**kw)
+                if isinstance(m, nn.Module):
+                    return m
+            except Exception:   # noqa: BLE001  (some constructors insist on real tensors: build normally)
+                pass
+        m = obj(**kw)
+    except Exception as e:
+        raise UsageError(f"calling `{spec}`({', '.join(f'{k}={v!r}' for k, v in kw.items())}) failed: "
+                         f"{type(e).__name__}: {e}") from None
+    if not isinstance(m, nn.Module):
+        raise UsageError(f"`{spec}` returned a {type(m).__name__}, not an nn.Module")
+    return m
+
+
+def input_list(model, inputs, batch):
+    """--input strings -> [(name, shape with batch)] in the order of forward's parameters."""
+    import inspect
+    from ..cli.common import parse_inputs
+    if not inputs:
+        raise UsageError("a PyTorch module needs its input shape: --input 3x224x224 (no batch), or "
+                         "--input left=1x105x105 --input right=1x105x105 for several inputs")
+    parsed = parse_inputs(list(inputs))
+    if isinstance(parsed, tuple):
+        return [("input", (batch,) + tuple(parsed))]
+    params = [p.name for p in inspect.signature(model.forward).parameters.values()
+              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if all(k in params for k in parsed):
+        order = sorted(parsed, key=params.index)
+        if order[:len(order)] != params[:len(order)]:
+            missing = [p for p in params[:params.index(order[-1])] if p not in parsed]
+            raise UsageError(f"forward's inputs are {', '.join(params)}: give a shape for {', '.join(missing)}")
+    else:
+        order = list(parsed)
+    return [(k, (batch,) + tuple(parsed[k])) for k in order]
+
+
+# ----------------------------------------------------------------------------- graph building
+_SHORT = {"iadd": "add", "isub": "sub", "imul": "mul", "truediv": "div", "itruediv": "div"}
+
+
+def _short_name(call):
+    if call.how == "method":
+        n = call.target.strip("_")
+        if n.startswith("i") and n[1:] in ("add", "sub", "mul", "div", "truediv"):
+            n = n[1:]
+        if n.startswith("r") and n[1:] in ("add", "sub", "mul", "div", "truediv"):
+            n = n[1:]
+        return _SHORT.get(n, n)
+    n = getattr(call.target, "__name__", "op").strip("_")
+    return _SHORT.get(n, n)
+
+
+class _Namer:
+    """Instance paths: module paths for first calls, ``_k`` suffixes where a name is taken."""
+
+    def __init__(self, reserved):
+        self.inst = {}         # scope key -> name components
+        self.taken = set()
+        self.reserved = set(reserved)
+
+    def _component(self, parent, cand, own):
+        base = cand
+        k = 0
+        while True:
+            full = ".".join(parent + [cand])
+            if full not in self.taken and (own or full not in self.reserved):
+                self.taken.add(full)
+                return cand
+            k += 1
+            cand = f"{base}_{k}"
+
+    def scope_names(self, scope):
+        parts = []
+        parent_path = ""
+        for i in range(len(scope)):
+            key = scope[:i + 1]
+            path, k = scope[i]
+            if key in self.inst:
+                parts = list(self.inst[key])
+            else:
+                rel = path[len(parent_path) + 1:] if parent_path and path.startswith(parent_path + ".") else path
+                segs = rel.split(".") if rel else ["_"]
+                # a module reached without its parents being called (self.layer1[0](x)): the
+                # intermediate path segments are plain prefixes; only the last one is this call
+                parts = parts + segs[:-1]
+                parts = parts + [self._component(parts, segs[-1], k == 0)]
+                self.inst[key] = list(parts)
+            parent_path = path
+        return parts
+
+    def function_name(self, scope, short):
+        parts = self.scope_names(scope)
+        return ".".join(parts + [self._component(parts, short, False)])
+
+
+class _Ctx:
+    """What a mapping handler may ask about a call."""
+
+    def __init__(self, call, shapes, param_shapes, batch):
+        self.call = call
+        self.shapes = shapes
+        self.param_shapes = param_shapes
+        self.out_shapes = call.out_shapes
+        self.batch = batch
+
+    def in_shape(self, ref):
+        if not isinstance(ref, Ref):
+            from .mapping import Unmapped
+            raise Unmapped("an input is not an activation")
+        return self.shapes[ref]
+
+    def batch_kept(self, ref):
+        s = self.in_shape(ref)
+        return bool(s) and s[0] == self.batch and self.out_shapes[0][:1] == (self.batch,)
+
+
+def _refs_in(v, out):
+    if isinstance(v, Ref):
+        if v not in out:
+            out.append(v)
+    elif isinstance(v, (tuple, list)):
+        for x in v:
+            _refs_in(x, out)
+    elif isinstance(v, dict):
+        for x in v.values():
+            _refs_in(x, out)
+    return out
+
+
+def _prefs_in(v, out):
+    if isinstance(v, PRef):
+        if v.name not in out:
+            out.append(v.name)
+    elif isinstance(v, (tuple, list)):
+        for x in v:
+            _prefs_in(x, out)
+    elif isinstance(v, dict):
+        for x in v.values():
+            _prefs_in(x, out)
+    return out
+
+
+def _loc(call):
+    site = getattr(call, "site", None)
+    return Loc(site[0], site[1], 1) if site else None
+
+
+def _channel_shuffles(cap):
+    """ShuffleNet's channel shuffle written with views (torchvision's ``channel_shuffle``):
+    ``view(N, g, C/g, *S)`` -> ``transpose(1, 2)`` -> [``contiguous()``] -> ``view(N, C, *S)``,
+    the intermediates used only by the next step.  Returns ({final call id: (input ref, g)},
+    {ids of the intermediate calls}): the chain becomes one ChannelShuffle node."""
+    uses = {}
+    for c in cap.calls:
+        for r in _refs_in((c.args, c.kwargs), []):
+            uses.setdefault(r.call, []).append(c.id)
+    for r in cap.outputs:
+        uses.setdefault(r.call, []).append(-1)
+    by_id = {c.id: c for c in cap.calls}
+
+    def name(c):
+        return c.target if c.how == "method" else getattr(c.target, "__name__", "")
+
+    def single_input(c):
+        refs = _refs_in((c.args, c.kwargs), [])
+        return refs[0] if len(refs) == 1 and refs[0].idx == 0 else None
+
+    def only_user(cid, user):
+        return uses.get(cid, []) == [user]
+
+    found, skipped = {}, set()
+    for d in cap.calls:
+        if name(d) not in ("view", "reshape") or len(d.out_shapes) != 1:
+            continue
+        r = single_input(d)
+        mid = by_id.get(r.call) if r else None
+        chain = []
+        if mid is not None and name(mid) == "contiguous":
+            chain.append(mid)
+            r2 = single_input(mid)
+            mid = by_id.get(r2.call) if r2 else None
+        if mid is None or name(mid) not in ("transpose", "swapaxes"):
+            continue
+        dims = [a for a in mid.args[1:] if isinstance(a, int)] + [mid.kwargs[k] for k in ("dim0", "dim1")
+                                                                  if k in mid.kwargs]
+        if sorted(dims) != [1, 2]:
+            continue
+        chain.append(mid)
+        r3 = single_input(mid)
+        a = by_id.get(r3.call) if r3 else None
+        if a is None or name(a) not in ("view", "reshape"):
+            continue
+        x = single_input(a)
+        if x is None:
+            continue
+        xs = (cap.inputs[-1 - x.call][1] if x.call < 0 else by_id[x.call].out_shapes[0])
+        ys = a.out_shapes[0]
+        if len(xs) < 3 or len(ys) != len(xs) + 1 or ys[0] != xs[0] or ys[3:] != tuple(xs[2:]) or \
+                ys[1] * ys[2] != xs[1] or tuple(d.out_shapes[0]) != tuple(xs):
+            continue
+        chain.append(a)
+        ids = [c.id for c in chain]
+        users = [d.id] + ids[:-1]
+        if not all(only_user(cid, u) for cid, u in zip(ids, users)):
+            continue
+        found[d.id] = (x, ys[1])
+        skipped.update(ids)
+    return found, skipped
+
+
+def build_graph(model, cap, batch, name, file, dtype="float32", convention=None):
+    """Turn a Capture into a Graph.  Returns (graph, diagnostics, info)."""
+    from .. import conventions as conv_mod
+    from .mapping import Unmapped, handler_for, known_module, module_args
+
+    g = Graph(name=name, file=file)
+    g.batch = batch
+    g.dtype = dtype
+    cname = convention or "default"
+    if cname not in conv_mod.PRESETS:
+        from ..errors import suggest
+        s = suggest(cname, list(conv_mod.PRESETS))
+        raise UsageError(f"unknown convention `{cname}`" + (f" (did you mean `{s[0]}`?)" if s else "") +
+                         f"; presets: {', '.join(conv_mod.PRESETS)}")
+    g.conventions = conv_mod.PRESETS[cname]
+    diags = []
+    param_shapes = {}
+    param_numel = {}
+    for n, p in list(model.named_parameters(remove_duplicate=False)):
+        param_shapes[n] = tuple(p.shape)
+        param_numel[n] = p.numel()
+    buf_numel = {n: b.numel() for n, b in model.named_buffers(remove_duplicate=False)}
+    for n, b in model.named_buffers(remove_duplicate=False):
+        param_shapes[n] = tuple(b.shape)
+    modules = dict(model.named_modules(remove_duplicate=False))
+    namer = _Namer([p for p in modules if p])
+    refmap = {}
+    shapes = {}
+    for i, (iname, shape) in enumerate(cap.inputs):
+        n = g.add(name=iname, op="input", kind=None, inputs=[], out_shapes=[tuple(shape[1:])], module=iname)
+        g.inputs.append(n.id)
+        namer.taken.add(iname)
+        refmap[Ref(-1 - i, 0)] = (n.id, 0)
+        shapes[Ref(-1 - i, 0)] = tuple(shape)
+    opaque = []
+    status = {}
+
+    shuffles, skipped = _channel_shuffles(cap)
+    for c in cap.calls:
+        for i, s in enumerate(c.out_shapes):
+            shapes[Ref(c.id, i)] = tuple(s)
+        if c.id in skipped:
+            continue
+        if c.id in shuffles:
+            nm = namer.function_name(c.scope, "channel_shuffle")
+            what = "channel shuffle (view, transpose, view)"
+        elif c.how == "module":
+            nm = ".".join(namer.scope_names(c.scope)) if c.scope else c.path
+            what = f"{type(c.target).__module__}.{type(c.target).__name__}"
+        else:
+            short = _short_name(c)
+            nm = namer.function_name(c.scope, short)
+            what = (f"Tensor.{c.target}" if c.how == "method" else
+                    f"{getattr(c.target, '__module__', '') or ''}.{getattr(c.target, '__name__', str(c.target))}")
+        reason = None
+        op = bound = None
+        in_refs = []
+        pnames = []
+        try:
+            if c.id in shuffles:
+                src, groups = shuffles[c.id]
+                op, bound, in_refs, pnames = "ChannelShuffle", {"groups": groups}, [src], []
+            elif c.how == "module":
+                op = known_module(c.target)
+                if op is None:
+                    raise Unmapped("not a module type we know")
+                if not c.value_ok:
+                    raise Unmapped("its output is not a tensor or a tuple of tensors")
+                bound = module_args(op, c.target)
+                in_refs = [a for a in c.args if isinstance(a, Ref)]
+                if len(in_refs) != len(c.args) or c.kwargs:
+                    raise Unmapped("called with non-tensor arguments")
+                pnames = [c.path + "." + n if c.path else n for n, _ in c.target.named_parameters()]
+            else:
+                h = handler_for(c)
+                if h is None:
+                    raise Unmapped("not a function we know")
+                if not c.value_ok:
+                    raise Unmapped("its output is not a tensor or a tuple of tensors")
+                op, bound, in_refs, pnames = h(_Ctx(c, shapes, param_shapes, batch), c.args, c.kwargs)
+                if not all(isinstance(r, Ref) for r in in_refs):
+                    raise Unmapped("an input is not an activation")
+            if op == "alias":
+                refmap[Ref(c.id, 0)] = refmap[in_refs[0]]
+                continue
+            in_shapes = []
+            for r in in_refs:
+                s = shapes[r]
+                if not s or s[0] != batch:
+                    raise Unmapped(f"an input of shape {list(s)} has no batch dimension {batch}")
+                in_shapes.append(tuple(s[1:]))
+            for s in c.out_shapes:
+                if not s or s[0] != batch:
+                    raise Unmapped(f"its output of shape {list(s)} has no batch dimension {batch}")
+            if op.startswith("param:"):
+                kind = ParamOp(op[6:].lstrip("r") if op[6:] not in ("rsub", "rdiv") else op[6:], bound["param"],
+                               param_shapes[bound["param"]], in_shapes, batch)
+            elif op.startswith("scalar:"):
+                kind = ScalarOp(op[7:].lstrip("r") if op[7:] not in ("rsub", "rdiv") else op[7:], bound["other"],
+                                in_shapes, batch)
+                kind.reverse = op[7:].startswith("r")
+            else:
+                cls = REGISTRY[op]
+                args = check_types(cls, op, dict(bound))
+                kind = cls(op, args, in_shapes, batch)
+            want = [tuple(s[1:]) for s in c.out_shapes]
+            if [tuple(s) for s in kind.out_shapes] != want:
+                raise Unmapped(f"our {op} gives {[list(s) for s in kind.out_shapes]} but the real output is "
+                               f"{[list(s) for s in want]}")
+            real_p = sum(param_numel.get(p, 0) for p in pnames)
+            if kind.params().value != real_p:
+                raise Unmapped(f"our {op} has {kind.params().value} parameters but the module has {real_p}")
+        except (Unmapped, KindError) as e:
+            reason = str(e)
+        except Exception as e:   # a handler meeting an argument form it does not expect
+            reason = f"{type(e).__name__}: {e}"
+        if reason is None:
+            module = c.path if c.how == "module" else (pnames[0] if pnames else nm)
+            prefix = "scalar_" if isinstance(kind, ScalarOp) else "param_" if isinstance(kind, ParamOp) else ""
+            shown = prefix + kind.op
+            n = g.add(name=nm, op=shown, kind=kind,
+                      inputs=[refmap[r] for r in in_refs], out_shapes=[tuple(s) for s in kind.out_shapes],
+                      module=module, loc=_loc(c))
+            status[n.id] = "exact"
+        else:
+            in_refs = [r for r in _refs_in((c.args, c.kwargs), []) if r in refmap]
+            if c.how == "module":
+                pn = [(c.path + "." + n) if c.path else n for n, _ in c.target.named_parameters()]
+                bn = [(c.path + "." + n) if c.path else n for n, _ in c.target.named_buffers()]
+                module = c.path
+            else:
+                pn = [p for p in _prefs_in((c.args, c.kwargs), []) if p in param_numel]
+                bn = [p for p in _prefs_in((c.args, c.kwargs), []) if p in buf_numel]
+                module = "+".join(pn) if pn else nm
+            strip = lambda s: tuple(s[1:]) if s and s[0] == batch else tuple(s)  # noqa: E731
+            kind = Opaque(what.rsplit(".", 1)[-1], [strip(shapes[r]) for r in in_refs],
+                          [strip(s) for s in c.out_shapes], batch, sum(param_numel[p] for p in pn),
+                          sum(buf_numel[b] for b in bn), c.flop_ops, c.flops, reason)
+            inputs = [refmap[r] for r in in_refs]
+            if not inputs and g.inputs:
+                inputs = [(g.inputs[0], 0)]     # the analysis passes need an input edge
+            n = g.add(name=nm, op="opaque", kind=kind, inputs=inputs, out_shapes=list(kind.out_shapes),
+                      module=module, loc=_loc(c))
+            status[n.id] = Opaque.status
+            opaque.append(n.id)
+            diags.append(Diagnostic(
+                "warning", f"{nm} ({what}) is not analysed: {reason}; counted as an opaque node: shape from a "
+                f"meta-device run, {kind._params:,} parameters from the module, {c.flops:,} FLOPs measured by "
+                "FlopCounterMode (measured, not analytic)", _loc(c),
+                ["map it to a known layer, or accept the measured numbers"], node=nm, code="opaque-node"))
+        for i in range(len(c.out_shapes)):
+            refmap[Ref(c.id, i)] = (n.id, i)
+    g.outputs = [refmap[r] for r in cap.outputs if r in refmap]
+    if not g.outputs and len(g.nodes) > len(g.inputs):
+        g.outputs = [(g.nodes[-1].id, 0)]
+    info = {"capture": cap.method, "opaque": opaque, "status": status}
+    info["module_params"] = sum(p.numel() for p in model.parameters())
+    return g, diags, info
+
+
+class ModuleAnalysis(Analysis):
+    """An Analysis of a captured module: the report says how it was captured and what is analytic."""
+
+    def __init__(self, graph, diagnostics=(), warnings=(), info=None):
+        self.info = info or {}
+        super().__init__(graph, diagnostics, warnings)
+
+    def coverage(self):
+        op = set(self.info.get("opaque", ()))
+        tot_f = sum(v["flops"] for v in self.layer.values())
+        tot_m = sum(v["macs"] for v in self.layer.values())
+        tot_p = sum(v["params"] for v in self.layer.values())
+        of = sum(self.layer[i]["flops"] for i in op)
+        om = sum(self.layer[i]["macs"] for i in op)
+        opp = sum(self.layer[i]["params"] for i in op)
+        nodes = len(self.layer)
+        return {
+            "capture": self.info.get("capture"),
+            "nodes": nodes,
+            "opaque_nodes": len(op),
+            "analytic_nodes": nodes - len(op),
+            "analytic_flops_fraction": (1 - of / tot_f) if tot_f else 1.0,
+            "analytic_macs_fraction": (1 - om / tot_m) if tot_m else 1.0,
+            "analytic_params_fraction": (1 - opp / tot_p) if tot_p else 1.0,
+            "module_params": self.info.get("module_params"),
+        }
+
+    def report(self):
+        r = super().report()
+        st = self.info.get("status", {})
+        by_name = {n.name: n.id for n in self.g.nodes}
+        for L in r["layers"]:
+            L["status"] = st.get(by_name.get(L["name"]), "exact")
+        r["coverage"] = self.coverage()
+        return r
+
+
+def analysis_for_module(spec, batch=None, inputs=None, convention=None, dtype=None, kwargs=None, model=None,
+                        method="auto"):
+    """Analyse ``MODULE:ATTR`` (or ``model`` given directly).  ``method``: auto, fx or hooks."""
+    from ..spec.loader import DTYPES
+    batch = batch or 1
+    dtype = dtype or "float32"
+    if dtype not in DTYPES:
+        raise UsageError(f"unknown dtype `{dtype}`; use one of {', '.join(DTYPES)}")
+    rebuild = None
+    if model is None:
+        model = build_module(spec, kwargs, device="meta")
+        rebuild = lambda: build_module(spec, kwargs)  # noqa: E731  (a real copy for a run on real data)
+    ins = input_list(model, inputs, batch)
+    try:
+        cap, notes, model = capture(model, ins, method, rebuild)
+        name = spec.rsplit(":", 1)[-1] if spec else type(model).__name__
+        g, diags, info = build_graph(model, cap, batch, name, spec or name, dtype, convention)
+    except UsageError:
+        raise
+    except Exception as e:   # never a traceback: say what failed
+        raise UsageError(f"capturing `{spec}` failed: {type(e).__name__}: {e}") from None
+    covered = sum(p.numel() for p in model.parameters())
+    notes = list(notes)
+    a = ModuleAnalysis(g, [], notes + diags, info)
+    got = a.totals()["params"]
+    if got < covered:
+        a.diagnostics.append(Diagnostic(
+            "warning", f"the captured graph holds {got:,} parameters but the module has {covered:,}: "
+            f"{covered - got:,} belong to submodules the forward pass never called", None, code="unused-params"))
+    elif got > covered:
+        a.diagnostics.append(Diagnostic(
+            "warning", f"the captured graph counts {got:,} parameters but the module has {covered:,}", None,
+            code="param-count"))
+    cov = a.coverage()
+    if cov["opaque_nodes"]:
+        a.diagnostics.append(Diagnostic(
+            "note", f"{cov['analytic_nodes']} of {cov['nodes']} nodes analysed analytically; "
+            f"{cov['analytic_flops_fraction']:.1%} of FLOPs and {cov['analytic_params_fraction']:.1%} of parameters "
+            f"are analytic, the rest measured", None, code="coverage"))
+    a.errors = []
+    a.module_types = {p: type(m).__name__ for p, m in model.named_modules() if p}
+    a.model = model
+    a.capture = cap
+    return a
+
+
+def _materialize_lazy(model, ins):
+    """Lazy modules (LazyLinear, ...) get their shapes from a first call: make it, on zeros (on the
+    meta device when the model is there), before capturing."""
+    import torch
+    from torch.nn.parameter import is_lazy
+    params = list(model.parameters()) + list(model.buffers())
+    if not any(is_lazy(p) for p in params):
+        return
+    dev = next((p.device for p in params if not is_lazy(p)), torch.device("cpu"))
+    with torch.no_grad():
+        model(*[torch.zeros(s, device=dev) for _, s in ins])
+
+
+def _on_meta(model):
+    return any(t.is_meta for t in list(model.parameters()) + list(model.buffers()))
+
+
+def capture(model, ins, method="auto", rebuild=None):
+    """Capture with fx, falling back to hooks.  Returns (Capture, [Diagnostic], model).
+
+    The hooks capture runs the model on real data: a model built on the meta device is rebuilt
+    (``rebuild``) for it, and the rebuilt model is returned."""
+    from .capture import capture_fx, capture_hooks
+    from .mapping import known_module
+    was_training = model.training
+    model.eval()
+    notes = []
+    _materialize_lazy(model, ins)
+    try:
+        if method in ("auto", "fx"):
+            try:
+                cap = capture_fx(model, ins, known_module)
+                notes.append(Diagnostic("note", "captured with torch.fx symbolic tracing; shapes from a run on the "
+                                        "meta device", None, code="capture-fx"))
+                return cap, notes, model
+            except UsageError:
+                raise
+            except Exception as e:
+                if method == "fx":
+                    raise UsageError(f"torch.fx could not trace the module: {type(e).__name__}: {e}") from None
+                msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                notes.append(Diagnostic(
+                    "warning", f"torch.fx could not trace the module ({type(e).__name__}: {msg}); captured instead "
+                    "with forward hooks during one real run on a random input: the graph is the path that run "
+                    "took (data-dependent branches may differ on other inputs)", None,
+                    ["make the forward traceable (no Python control flow on tensor values) for a "
+                     "data-independent graph"], code="capture-hooks"))
+        if _on_meta(model):
+            if rebuild is None:
+                raise UsageError("the module's weights are on the meta device: a real run is impossible")
+            model = rebuild()
+            model.eval()
+        try:
+            cap = capture_hooks(model, ins, known_module)
+        except Exception as e:
+            raise UsageError(f"running the module on inputs {', '.join(str(list(s)) for _, s in ins)} failed: "
+                             f"{type(e).__name__}: {e}") from None
+        if method == "hooks":
+            notes.append(Diagnostic("note", "captured with forward hooks during one real run on a random input",
+                                    None, code="capture-hooks"))
+        return cap, notes, model
+    finally:
+        model.train(was_training)
