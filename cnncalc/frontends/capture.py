@@ -354,6 +354,8 @@ def capture_hooks(model, inputs, known):
     finally:
         for h in handles:
             h.remove()
+        while leaf_fc:   # a leaf that raised left its counter on the dispatch stack: close it
+            leaf_fc.pop().__exit__(None, None, None)
     outs = []
 
     def collect(v):

@@ -14,9 +14,10 @@ TABLE = {
     "PReLU": ("prelu", (Arg("num_parameters", 1, "int"), Arg("init", 0.25, "float"), Arg("device", None),
                         Arg("dtype", None)), "input"),
     "RReLU": ("rrelu", (Arg("lower", 0.125, "float"), Arg("upper", 1 / 3, "float"), INPLACE), "input"),
-    "ELU": ("elu", (Arg("alpha", 1.0, "float"), INPLACE), "output"),
-    "SELU": ("selu", (INPLACE,), "output"),
-    "CELU": ("celu", (Arg("alpha", 1.0, "float"), INPLACE), "output"),
+    # elu/selu/celu keep their input (in place: their result, which is the input's memory)
+    "ELU": ("elu", (Arg("alpha", 1.0, "float"), INPLACE), "input"),
+    "SELU": ("selu", (INPLACE,), "input"),
+    "CELU": ("celu", (Arg("alpha", 1.0, "float"), INPLACE), "input"),
     "GELU": ("gelu", (Arg("approximate", "none", "str", ("none", "tanh")),), "input"),
     "SiLU": ("silu", (INPLACE,), "input"),
     "Mish": ("mish", (INPLACE,), "input"),
@@ -67,6 +68,11 @@ class Activation(Kind):
         n = self.numel_in()
         if self.op == "RReLU":
             return [Saved("input", n, alias="input"), Saved("noise", n)]
+        if self.a.get("inplace") and self.op in ("ReLU6", "Hardtanh", "SiLU", "Mish", "Hardswish", "Hardsigmoid"):
+            # an in-place op whose backward needs the original input makes autograd keep a copy of it: a
+            # new tensor, not the input's memory (in-place LeakyReLU, ELU, SELU, CELU keep their result
+            # instead, which is the input's memory)
+            return [Saved("input (copy kept by the in-place op)", n)]
         return [Saved(self.saves, n, alias=self.saves)]
 
     def rf(self):

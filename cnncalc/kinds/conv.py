@@ -129,6 +129,21 @@ class ConvBase(Kind):
         return out
 
     def saved(self):
+        mode = self.a.get("padding_mode", "zeros")
+        if mode != "zeros" and not self.transposed:
+            # nn.Conv pads a copy with F.pad(mode) and convolves it without padding: the conv saves the
+            # copy; reflection/replication padding also keeps the input for its own backward
+            n = self.in_shape[0] * prod(L + pl + pr for L, (pl, pr) in zip(self.in_shape[1:], self.pad_lr))
+            out = [Saved(f"input, padded copy ({mode})", n)]
+            if mode in ("reflect", "replicate"):
+                out.insert(0, Saved("input", self.numel_in(), alias="input"))
+            return out
+        extra = [pr - pl for pl, pr in getattr(self, "pad_lr", ())]
+        if self.a.get("padding") == "same" and any(extra):
+            # padding='same' with an uneven total (even kernel): torch pads a copy of the input by the
+            # extra pixel on the right and convolves that copy, which is what it saves
+            n = self.in_shape[0] * prod(L + e for L, e in zip(self.in_shape[1:], extra))
+            return [Saved("input, copy padded by 1 on the right ('same', even kernel)", n)]
         return [Saved("input", self.numel_in(), alias="input")]
 
 

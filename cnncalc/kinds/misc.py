@@ -389,9 +389,11 @@ class LossBase(Kind):
         else:
             t = torch.zeros_like(x).detach()
             if self.op == "BCELoss" and bool(((x < 0) | (x > 1)).any()):
-                # BCELoss needs probabilities (a Sigmoid before it); keep x's values in [0, 1] without
-                # an op that saves anything for backward
-                x = x - (x - x.clamp(0, 1)).detach()
+                # BCELoss needs probabilities (a Sigmoid before it); move x's values into [0, 1] with a
+                # subtraction, which saves nothing for backward
+                with torch.no_grad():
+                    d = x - x.clamp(0, 1)
+                x = x - d
         return mod(x, t)
 
 

@@ -44,8 +44,9 @@ class BatchNormBase(Kind):
 
     def saved(self):
         c = self.a["num_features"]
+        # save_mean/save_invstd per channel, in the input's dtype on the CPU (float32 under cuDNN's half)
         return [Saved("input", self.numel_in(), alias="input"),
-                Saved("save_mean", c, 4), Saved("save_invstd", c, 4)]
+                Saved("save_mean", c), Saved("save_invstd", c)]
 
     def torch_module(self):
         import torch.nn as nn
@@ -69,6 +70,10 @@ class InstanceNormBase(BatchNormBase):
         if len(x) != self.nd + 1:
             raise KindError(f"`{self.op}` needs a [C, ...] input of {self.nd} spatial dims, got {list(x)}", None)
         super().setup()
+        if prod(x[1:]) == 1 and not self.a["track_running_stats"]:
+            # torch: "Expected more than 1 spatial element when training" (statistics are over space)
+            raise KindError(f"`{self.op}` normalises over space, but the input {list(x)} has one spatial element "
+                            "(torch refuses it)", None, ["instance norm needs a map larger than 1x1"], code="shape")
 
     def terms(self):
         v = self.N * self.numel_in()
@@ -85,7 +90,7 @@ class InstanceNormBase(BatchNormBase):
         # torch's instance_norm runs batch_norm on a [1, N*C, ...] view, with the affine weight and the
         # running statistics repeated N times: those copies are saved too
         out = [Saved("input", self.numel_in(), alias="input"),
-               Saved("save_mean", self.N * c, 4), Saved("save_invstd", self.N * c, 4)]
+               Saved("save_mean", self.N * c), Saved("save_invstd", self.N * c)]
         if self.a["affine"]:
             out.append(Saved("weight, repeated per sample", c))
         if self.a["track_running_stats"]:
@@ -137,8 +142,9 @@ class GroupNorm(Kind):
 
     def saved(self):
         g = self.a["num_groups"]
-        return [Saved("input", self.numel_in(), alias="input"), Saved("mean", self.N * g, 4),
-                Saved("rstd", self.N * g, 4)]
+        # mean and rstd per sample and group, in the input's dtype on the CPU
+        return [Saved("input", self.numel_in(), alias="input"), Saved("mean", self.N * g),
+                Saved("rstd", self.N * g)]
 
     def torch_module(self):
         import torch.nn as nn
@@ -177,7 +183,7 @@ class LayerNorm(Kind):
 
     def saved(self):
         rows = self.N * self.numel_in() // prod(self.a["normalized_shape"])
-        return [Saved("input", self.numel_in(), alias="input"), Saved("mean", rows, 4), Saved("rstd", rows, 4)]
+        return [Saved("input", self.numel_in(), alias="input"), Saved("mean", rows), Saved("rstd", rows)]
 
     def torch_module(self):
         import torch.nn as nn

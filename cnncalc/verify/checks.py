@@ -1,0 +1,433 @@
+"""Compare the analysis with the real model: one ``Check`` per compared number.
+
+``verify(...)`` runs every phase and returns a plain, JSON-serialisable result::
+
+    {"model", "file", "device", "batch", "seed", "dtype", "checks": [...], "summary": {...},
+     "timings": {...}, "exit_code": 0|1}
+
+Each check: ``{"check", "scope" ("total"|"layer"|"module"|"info"), "name", "analytical", "measured",
+"verdict" ("match"|"mismatch"|"not covered"|"info"), "reason"}``.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+MATCH, MISMATCH, NOT_COVERED, INFO = "match", "mismatch", "not covered", "info"
+
+# Families whose work FlopCounterMode counts (aten convolution, mm/addmm/bmm, attention).
+FCM_FAMILIES = ("conv", "linear")
+FCM_REASON = "FlopCounterMode counts only convolution, matmul and attention"
+FVCORE_REASON = "fvcore does not count this op by default"
+
+
+@dataclass
+class Check:
+    check: str
+    scope: str
+    name: str
+    analytical: object
+    measured: object
+    verdict: str
+    reason: str = ""
+
+
+@dataclass
+class Result:
+    model: str
+    file: str
+    device: str
+    batch: int
+    seed: int
+    dtype: str
+    checks: list = field(default_factory=list)
+    timings: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+
+    def add(self, check, scope, name, analytical, measured, verdict=None, reason=""):
+        if verdict is None:
+            verdict = MATCH if analytical == measured else MISMATCH
+        self.checks.append(Check(check, scope, name, analytical, measured, verdict, reason))
+
+    def summary(self):
+        s = {MATCH: 0, MISMATCH: 0, NOT_COVERED: 0, INFO: 0}
+        for c in self.checks:
+            s[c.verdict] += 1
+        return {"match": s[MATCH], "mismatch": s[MISMATCH], "not_covered": s[NOT_COVERED], "info": s[INFO]}
+
+    def to_dict(self):
+        summ = self.summary()
+        return {"model": self.model, "file": self.file, "device": self.device, "batch": self.batch,
+                "seed": self.seed, "dtype": self.dtype, "summary": summ,
+                "checks": [asdict(c) for c in self.checks], "timings": {k: round(v, 3) for k, v in self.timings.items()},
+                "notes": list(self.notes), "exit_code": 1 if summ["mismatch"] else 0}
+
+
+class _Phases:
+    """Times phases and reports them to an optional progress callback(name)."""
+
+    def __init__(self, result, progress):
+        self.r = result
+        self.progress = progress
+
+    def __call__(self, name):
+        return _Phase(self, name)
+
+
+class _Phase:
+    def __init__(self, owner, name):
+        self.o, self.name = owner, name
+
+    def __enter__(self):
+        if self.o.progress:
+            self.o.progress(self.name)
+        self.t = time.perf_counter()
+
+    def __exit__(self, *exc):
+        self.o.r.timings[self.name] = time.perf_counter() - self.t
+        return False
+
+
+# ---------------------------------------------------------------------------------------------------
+def estimate_bytes(analysis) -> int:
+    """Memory the verification needs, from the analysis: every activation kept once in the forward
+    (the interpreter frees values after their last use, but training keeps what autograd saves),
+    the saved tensors, the parameters with their gradients, and the float64 probe at batch 1."""
+    t = analysis.totals()
+    B = max(1, analysis.g.batch)
+    act = t["activation_bytes"]
+    per_sample = act // B
+    probe = 2 * (per_sample * 8 // max(1, analysis.itemsize))
+    return int(act + t["saved_bytes"] + 3 * t["param_bytes"] + probe)
+
+
+def available_bytes(device: str) -> int | None:
+    if device.startswith("cuda"):
+        import torch
+        free, _total = torch.cuda.mem_get_info()
+        return int(free)
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+class TooBig(Exception):
+    pass
+
+
+def resolve_device(device: str) -> str:
+    if device in ("auto", None):
+        import torch
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        import torch
+        if not torch.cuda.is_available():
+            raise TooBig("--device cuda was asked for but CUDA is not available here; use --device cpu")
+    return device
+
+
+# ---------------------------------------------------------------------------------------------------
+def verify(path, *, batch=None, input_shape=None, overrides=None, dtype=None, device="auto", seed=0,
+           text=None, progress=None, check_memory=True, probe=True, fvcore=True) -> dict:
+    """Analyse the spec at ``path`` and cross-check it against the real torch model."""
+    from ..api import analysis_for
+    kw = dict(batch=batch, input_shape=input_shape, overrides=overrides, dtype=dtype, text=text)
+    a = analysis_for(path, **kw)
+    if getattr(a, "has_errors", False):
+        from ..errors import SpecErrors
+        raise SpecErrors([d for d in a.diagnostics if d.severity == "error"])
+
+    def reload(convention=None, batch=None):
+        return analysis_for(path, **dict(kw, convention=convention, batch=batch or kw["batch"]))
+    return verify_analysis(a, reload, path=path, device=device, seed=seed, progress=progress,
+                           check_memory=check_memory, probe=probe, fvcore=fvcore)
+
+
+def verify_analysis(a, reload, *, path="", device="auto", seed=0, progress=None, check_memory=True, probe=True,
+                    fvcore=True) -> dict:
+    """Cross-check analysis ``a``; ``reload(convention=..., batch=...)`` re-analyses the same network
+    under another counting convention or batch (the FLOP counters' conventions)."""
+    g = a.g
+    device = resolve_device(device)
+    res = Result(g.name, str(path), device, g.batch, seed, g.dtype)
+    phase = _Phases(res, progress)
+    if check_memory:
+        need = estimate_bytes(a)
+        have = available_bytes(device)
+        if have is not None and need > 0.8 * have:
+            t = a.totals()
+            per = max(1, (t["activation_bytes"] + t["saved_bytes"]) // max(1, g.batch))
+            fit = max(0, int(0.8 * have - (need - per * g.batch)) // per)
+            raise TooBig(f"verifying {g.name} at batch {g.batch} needs about {_gib(need)}, more than 80% of the "
+                         f"{_gib(have)} {device} memory available; " +
+                         (f"try --batch {min(fit, g.batch - 1)}" if fit >= 1 else "try a smaller input (--input)"))
+    with phase("import torch"):
+        import torch
+        from . import build  # noqa: F401  (imported here so its cost is timed with torch's)
+    _refuse_foreign_modes()
+    threads = torch.get_num_threads()
+    if a.totals()["macs"] < 2e8:
+        torch.set_num_threads(1)    # small models: OpenMP hand-offs cost more than they give
+    try:
+        return _run(a, reload, res, phase, device, seed, probe, fvcore)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(a, reload, res, phase, device, seed, probe, fvcore):
+    from .build import build_model, make_inputs, torch_dtype
+    g = a.g
+    with phase("build model"):
+        model = build_model(g, seed)
+        dt = torch_dtype(g.dtype)
+        model.to(device=device, dtype=dt)
+        inputs = make_inputs(g, g.batch, seed, dt, device)
+    if model.unbuildable:
+        ops = sorted({op for _, op in model.unbuildable})
+        res.add("torch model", "total", "", None, None, NOT_COVERED,
+                f"{len(model.unbuildable)} node(s) have no torch builder (ops: {', '.join(ops)}; first: "
+                f"{model.unbuildable[0][0]}): nothing can be run and compared")
+        return res.to_dict()
+    report = a.report()
+    nodes = [n for n in g.nodes if not n.is_input]
+
+    with phase("forward: shapes, FlopCounterMode"):
+        from .measure import measure_fcm
+        try:
+            fcm_total, fcm_per = measure_fcm(model, inputs)
+        except Exception as e:  # the real model does not run: report it, stop there
+            res.add("forward pass", "total", "", "runs", f"{type(e).__name__}: {str(e).splitlines()[0][:200]}",
+                    MISMATCH, "the torch model built from the spec fails")
+            return res.to_dict()
+        _check_shapes(res, g, nodes, model.shapes)
+    with phase("parameters"):
+        _check_params(res, a, report, nodes, model)
+    _check_fcm(res, reload, g, model, fcm_total, fcm_per)
+    if fvcore:
+        with phase("FLOPs: fvcore"):
+            _check_fvcore(res, reload, g, model, inputs)
+    with phase("saved for backward"):
+        _check_saved(res, a, reload, model, inputs, device, seed)
+    if device.startswith("cuda"):
+        with phase("CUDA peak memory"):
+            from .measure import measure_cuda_peak
+            try:
+                fwd, step = measure_cuda_peak(model, inputs)
+            except (RuntimeError, ValueError) as e:
+                fwd = step = None
+                res.notes.append(f"CUDA peak memory not measured: {type(e).__name__}: {str(e).splitlines()[0][:150]}")
+            t = report["totals"]
+            res.add("peak memory, eval forward (CUDA)", "info", "", t.get("inference_peak_bytes"), fwd, INFO,
+                    "allocator peak above the resident model, shown beside the analysis's inference peak "
+                    f"(not compared: caching allocator, cuDNN workspaces); parameters {t['param_bytes']} B")
+            res.add("peak memory, training step (CUDA)", "info", "", t.get("training_peak_bytes"), step, INFO,
+                    "forward + backward, no optimizer; shown beside the analysis's training peak (which includes "
+                    f"optimizer state); saved for backward {t['saved_bytes']} B")
+    if probe:
+        with phase("receptive field probe"):
+            from .probe import check_rf
+            model.to("cpu")
+            check_rf(res, a, report, model)
+    return res.to_dict()
+
+
+def _refuse_foreign_modes():
+    """Measurements under someone else's dispatch mode (a FlopCounterMode left open) would be wrong."""
+    from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
+    stack = _get_current_dispatch_mode_stack()
+    if stack:
+        raise RuntimeError("cannot verify inside an active torch dispatch mode ("
+                           + ", ".join(type(m).__name__ for m in stack) + "): a FlopCounterMode or similar was "
+                           "entered and not exited; its counts and module hooks would corrupt the measurements")
+
+
+def _gib(b):
+    return f"{b / 2**30:.1f} GiB" if b >= 2**30 else f"{b / 2**20:.0f} MiB"
+
+
+# ---------------------------------------------------------------------------------------------------
+def _check_shapes(res, g, nodes, shapes):
+    def with_batch(n, s):
+        k = n.kind
+        if getattr(k, "family", "") == "loss" and k.a.get("reduction", "mean") != "none":
+            return tuple(s)           # a reduced loss is a scalar: no batch dim
+        return (g.batch,) + tuple(s)
+
+    ok = 0
+    for n in nodes:
+        want = [with_batch(n, s) for s in n.out_shapes]
+        got = shapes.get(n.id)
+        if got is not None and len(got) > len(want):
+            got = got[:len(want)]
+        if got == want:
+            ok += 1
+            res.add("output shape", "layer", n.name, _shape_text(want), _shape_text(got), MATCH)
+        else:
+            res.add("output shape", "layer", n.name, _shape_text(want), _shape_text(got) if got else None, MISMATCH)
+    outs = [with_batch(g.nodes[r[0]], g.shape(r)) for r in g.outputs]
+    got = [shapes.get(nid, [None] * (k + 1))[k] for nid, k in g.outputs]
+    res.add("model output shape", "total", "", _shape_text(outs), _shape_text(got))
+
+
+def _shape_text(shapes):
+    if shapes is None:
+        return None
+    return " ".join("[" + ", ".join(map(str, s)) + "]" if s is not None else "?" for s in shapes)
+
+
+def _check_params(res, a, report, nodes, model):
+    from .measure import measure_params
+    m = measure_params(model)
+    t = report["totals"]
+    res.add("parameters", "total", "", t["params"], m["params"])
+    res.add("trainable parameters", "total", "", t["trainable_params"], m["trainable_params"])
+    res.add("buffers", "total", "", t["buffers"], m["buffers"])
+    seen = set()
+    for n in nodes:
+        if n.module in seen or n.module not in m["per_module"]:
+            continue
+        seen.add(n.module)
+        p, b = m["per_module"][n.module]
+        L = a.layer[n.id]
+        res.add("parameters", "module", n.module, L["module_params"], p)
+        ab = n.kind.buffers().value
+        if ab or b:
+            res.add("buffers", "module", n.module, ab, b)
+
+
+def _module_sums(a2, nodes):
+    """Analytical FLOPs per module path (calls of a shared module summed)."""
+    per = {}
+    for n in nodes:
+        per[n.module] = per.get(n.module, 0) + a2.layer[n.id]["flops"]
+    return per
+
+
+def _check_fcm(res, reload, g, model, total, per):
+    a2 = reload(convention="torch")
+    tot = a2.totals()["flops"]
+    res.add("FLOPs (torch convention) vs FlopCounterMode", "total", "", tot, total)
+    nodes = [n for n in a2.g.nodes if not n.is_input]
+    ana = _module_sums(a2, nodes)
+    done = set()
+    for n in nodes:
+        if n.module in done:
+            continue
+        done.add(n.module)
+        qual = model._paths.get(n.module)
+        fam = getattr(n.kind, "family", "")
+        an = ana[n.module]
+        if qual is None:          # a tensor function: FCM attributes it to no module
+            if an:
+                res.add("FLOPs (torch) per module", "module", n.module, an, None, NOT_COVERED,
+                        "tensor function: FlopCounterMode attributes it to no module (counted in the total)")
+            continue
+        got = per.get(qual, 0)
+        if fam not in FCM_FAMILIES and an == 0 and got == 0:
+            res.add("FLOPs (torch) per module", "module", n.module, an, got, NOT_COVERED, FCM_REASON)
+        elif n.op == "DeformConv2d" and an == 0 and got == 0:
+            res.add("FLOPs (torch) per module", "module", n.module, an, got, NOT_COVERED,
+                    "FlopCounterMode does not count torchvision's deform_conv2d")
+        else:
+            res.add("FLOPs (torch) per module", "module", n.module, an, got)
+    res.notes.append("FlopCounterMode in torch 2.13/2.14 counts the weight gradient of a grouped convolution "
+                     "`groups` times; only backward counts are affected, and only forward counts are compared here")
+
+
+def _check_fvcore(res, reload, g, model, inputs):
+    from .measure import measure_fvcore
+    a2 = reload(convention="fvcore")
+    try:
+        total, per, unsupported = measure_fvcore(model, inputs)
+    except Exception as e:   # fvcore traces with torch.jit: some graphs cannot be traced
+        res.add("FLOPs (fvcore convention) vs fvcore", "total", "", a2.totals()["flops"], None, NOT_COVERED,
+                f"fvcore could not trace the model ({type(e).__name__}: {str(e).splitlines()[0][:120]})")
+        return
+    tot = a2.totals()["flops"]
+    res.add("FLOPs (fvcore convention) vs fvcore", "total", "", tot, total,
+            reason=("fvcore skipped: " + ", ".join(sorted(unsupported))) if unsupported else "")
+    nodes = [n for n in a2.g.nodes if not n.is_input]
+    ana = _module_sums(a2, nodes)
+    done = set()
+    for n in nodes:
+        if n.module in done:
+            continue
+        done.add(n.module)
+        qual = model._paths.get(n.module)
+        an = ana[n.module]
+        if qual is None:
+            if an:
+                res.add("FLOPs (fvcore) per module", "module", n.module, an, None, NOT_COVERED,
+                        "tensor function: fvcore attributes it to no module (counted in the total)")
+            continue
+        got = per.get(qual, 0)
+        if an == 0 and got == 0:
+            res.add("FLOPs (fvcore) per module", "module", n.module, an, got, NOT_COVERED, FVCORE_REASON)
+        else:
+            res.add("FLOPs (fvcore) per module", "module", n.module, an, got)
+
+
+def _check_saved(res, a, reload, model, inputs, device, seed):
+    from .measure import measure_saved
+    try:
+        try:
+            total, per, items = measure_saved(model, inputs)
+        except ValueError as e:
+            if "more than 1 value per channel" not in str(e):
+                raise
+            # batch norm cannot train on one value per channel (batch 1 after a global pool):
+            # measure, and compare with an analysis, at batch 2
+            from .build import make_inputs, torch_dtype
+            a = reload(batch=2)
+            inputs = make_inputs(a.g, 2, seed, torch_dtype(a.g.dtype), device)
+            total, per, items = measure_saved(model, inputs)
+            res.notes.append("bytes saved for backward were measured and analysed at batch 2: batch norm "
+                             "cannot train on one value per channel at batch 1")
+    except (RuntimeError, NotImplementedError, ValueError) as e:
+        res.add("bytes saved for backward", "total", "", a.totals()["saved_bytes"], None, NOT_COVERED,
+                f"torch cannot run a training forward of this model here ({type(e).__name__}: "
+                f"{str(e).splitlines()[0][:150]})")
+        return
+    report = a.report()
+    by_name = {L["name"]: L for L in report["layers"]}
+    nodes = [n for n in a.g.nodes if not n.is_input]
+    t = report["totals"]["saved_bytes"]
+    exact = device == "cpu"
+    why = "" if exact else "on CUDA, cuDNN may save different workspaces: shown, compared on CPU only"
+    res.add("bytes saved for backward", "total", "", t, total, None if exact else (MATCH if t == total else INFO), why)
+    for n in nodes:
+        want = by_name[n.name]["saved_bytes"]
+        got = per.get(n.id, 0)
+        v = None if exact else (MATCH if want == got else INFO)
+        detail = ""
+        if want != got and n.id in items:
+            detail = "torch saved " + ", ".join(f"{list(s)} {d}" for s, d, _ in items[n.id])
+        elif want != got and got == 0 and not _needs_grad(a, n):
+            detail = NO_GRAD_REASON
+        res.add("saved for backward", "layer", n.name, want, got, v, detail or why)
+
+
+NO_GRAD_REASON = ("torch saves nothing here: the layer has no parameters and reads only network inputs, "
+                  "which do not require grad, so autograd records nothing")
+
+
+def _needs_grad(a, n):
+    """Does autograd record this node in training (a parameter, or an input that requires grad)?"""
+    memo = a.__dict__.setdefault("_verify_needs_grad", {})
+    if n.id in memo:
+        return memo[n.id]
+    g = a.g
+    for m in g.nodes:
+        if m.id in memo:
+            continue
+        if m.is_input:
+            memo[m.id] = False
+            continue
+        has_p = a.layer[m.id]["module_params"] > 0
+        memo[m.id] = has_p or any(memo.get(i, False) for i, _ in m.inputs)
+    return memo[n.id]
