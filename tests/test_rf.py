@@ -377,3 +377,16 @@ def test_transposed_conv_field_contains_gradient_support():
         lo = u * st["j"][0] + st["start"][0]
         hi = lo + st["r"][0] - 1
         assert lo <= ext[0][0] and ext[0][1] <= hi, (u, ext[0], lo, hi)
+
+
+def test_spatial_broadcast_makes_the_field_global():
+    # big: 3x3 conv (r=3) on 8x8; tiny: 8x8 conv -> [4, 1, 1], broadcast over the 8x8 map by `mul`.
+    # Every output unit reads tiny's single pixel, whose field is the whole 8x8 input: global.
+    from cnncalc.api import analysis_for
+    text = ("cnncalc: 1\ninput: [4, 8, 8]\nlayers:\n  - Conv2d: {out_channels: 4, kernel_size: 8}\n    name: tiny\n"
+            "  - Conv2d: {out_channels: 4, kernel_size: 3, padding: 1}\n    from: input\n    name: big\n"
+            "  - mul:\n    from: [big, tiny]\n")
+    rf = analysis_for("b.yaml", text=text).report()["layers"][-1]["rf"]
+    assert rf["global"] is True and rf["size"] == [8, 8]
+    # the grid is still big's: stride 1
+    assert rf["stride"] == [1, 1]

@@ -69,6 +69,8 @@ def parse_sets(values):
 
 
 def print_diagnostics(diags):
+    if not diags:
+        return   # (rich is not even imported: --format json stays fast)
     ec = err_console()
     for d in diags:
         color = {"error": "red", "warning": "yellow"}.get(d["severity"] if isinstance(d, dict) else d.severity, "")

@@ -194,6 +194,14 @@ class Analysis:
             k = n.kind
             step = k.rf()
             ins = [state.get(r, {}) for r in n.inputs]
+            if step.kind == "merge" and len(n.inputs) > 1:
+                # an input broadcast along a spatial axis ([C, 1, 1] * [C, H, W]) reaches every output
+                # position from one pixel: along that axis every unit sees all of that input's field
+                osp = n.out_shapes[0][1:]
+                for i, r in enumerate(n.inputs):
+                    isp = g.shape(r)[1:]
+                    if len(isp) == len(osp) and any(a == 1 < b for a, b in zip(isp, osp)):
+                        ins[i] = {src: self._global(f) for src, f in ins[i].items()}
             if step.kind == "merge":
                 out = self._merge(n, ins)
             elif step.kind == "global":
