@@ -26,3 +26,13 @@ def cli():
 def analyse_text(text, **kw):
     from cnncalc.api import analysis_for
     return analysis_for("test.yaml", text=text, **kw)
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """Small models run faster on one thread (no OpenMP hand-offs), above all on a busy CI machine."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

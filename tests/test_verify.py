@@ -23,29 +23,10 @@ from cnncalc.verify.checks import verify  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small models run faster on one thread (no OpenMP hand-offs), above all on a busy CI machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _no_leaked_flop_counter():
-    """Close a FlopCounterMode another test module left open (cnncalc/frontends/capture.py's capture_hooks
-    enters one per leaf module and does not exit it when the module raises): it would corrupt the
-    measurements, and verify refuses to run under it."""
-    from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
-    from torch.utils.flop_counter import _FlopCounterMode
-    for m in reversed(_get_current_dispatch_mode_stack()):
-        if isinstance(m, _FlopCounterMode):
-            m.counter.__exit__(None, None, None)
-    yield
-
-
-SPECS = sorted(glob.glob("/work/shared/examples/*.yaml")) + sorted(glob.glob(str(ROOT / "specs" / "*.yaml")))
+SPECS = sorted(glob.glob(str(ROOT.parent / "shared" / "examples" / "*.yaml"))) + sorted(glob.glob(str(ROOT / "specs" / "*.yaml")))
 runner = CliRunner()
 
 # Work budget per spec (multiply-accumulates at batch 1): bigger models are verified at a smaller

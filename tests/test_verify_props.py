@@ -23,25 +23,7 @@ SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, Heal
                                                        HealthCheck.data_too_large])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _no_leaked_flop_counter():
-    """Close a FlopCounterMode another test module left open (cnncalc/frontends/capture.py's capture_hooks
-    enters one per leaf module and does not exit it when the module raises): it would corrupt the
-    measurements, and verify refuses to run under it."""
-    from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
-    from torch.utils.flop_counter import _FlopCounterMode
-    for m in reversed(_get_current_dispatch_mode_stack()):
-        if isinstance(m, _FlopCounterMode):
-            m.counter.__exit__(None, None, None)
-    yield
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def run(text):
