@@ -61,7 +61,7 @@ def _small_input(path):
     return None
 
 
-@pytest.mark.parametrize("path", SPECS, ids=[os.path.relpath(p, "/work") for p in SPECS])
+@pytest.mark.parametrize("path", SPECS, ids=[os.path.join(os.path.basename(os.path.dirname(p)), os.path.basename(p)) for p in SPECS])
 def test_spec_verifies_clean(path):
     inp = _small_input(path)
     r = verify(path, input_shape=inp, device="cpu")
