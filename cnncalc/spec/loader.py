@@ -618,6 +618,15 @@ class Loader:
                                 code="linear-scalar")
             args = check_types(cls, op, bound)
             kind = cls(op, args, in_shapes, self.graph.batch)
+            kind.params(), kind.terms(), kind.saved(), kind.rf()     # fail here, at the node, if at all
+        except (TypeError, ValueError, ZeroDivisionError, IndexError, KeyError, AttributeError,
+                OverflowError) as e:
+            # a combination of arguments no specific check caught: still an error at the node, never a
+            # traceback; the torch signature is the best hint
+            names = ", ".join(a.name for a in cls.SIG if a.name not in ("device", "dtype"))
+            raise SpecError(f"{op} '{path}': invalid arguments for this input {list(in_shapes[0]) if in_shapes else ''}"
+                            f" ({type(e).__name__}: {e})", loc, [f"`{op}` takes: {names}"], node=path,
+                            code="invalid-arguments") from None
         except KindError as e:
             aloc = self.arg_loc(spec, e.arg, cls) if e.arg else loc
             if e.code in ("in-channels", "in-features", "num-features", "needs-flat", "linear-scalar"):
