@@ -65,19 +65,17 @@ def render_table(report: dict, console, depth=None, show_rf=True):
     t.add_column("layer", overflow="fold", max_width=26)
     t.add_column("op", overflow="fold", max_width=18)
     t.add_column("output", overflow="fold", max_width=14)
-    t.add_column("params", justify="right")
-    t.add_column("MACs", justify="right")
-    t.add_column("FLOPs", justify="right")
-    t.add_column("memory", justify="right")
-    if show_rf:
-        t.add_column("RF", justify="right")
+    # numbers are short: no wrapping to compute for them (rich's layout is most of the rendering time)
+    for col in ("params", "MACs", "FLOPs", "memory") + (("RF",) if show_rf else ()):
+        t.add_column(col, justify="right", no_wrap=True)
+    from rich.text import Text
     for L in collapse(report, depth):
         row = [L["name"], L["op"], shape_text(L["output_shape"]), human(L["params"]) if L["params"] else "-",
                human(L["macs"]) if L["macs"] else "-", human(L["flops"]) if L["flops"] else "-",
                human(L["output_bytes"], binary=True)]
         if show_rf:
             row.append(rf_text(L.get("rf")))
-        t.add_row(*row)
+        t.add_row(*(Text(x) for x in row))   # plain text: no markup or emoji parsing per cell
     console.print(t)
     render_totals(report, console)
 
