@@ -222,3 +222,12 @@ def test_recursion_is_an_error():
     text = "cnncalc: 1\ninput: [3, 8, 8]\nblocks:\n  R:\n    layers: [R]\nlayers: [R]\n"
     e = errors(text)
     assert any("calls itself" in x for x in e)
+
+
+def test_add_shape_error_names_inputs_and_why():
+    # a: 3x3 conv without padding: 8 -> (8 - 3)//1 + 1 = 6; b keeps 8 with padding 1
+    text = ("cnncalc: 1\ninput: [3, 8, 8]\nlayers:\n  - Conv2d: [3, 4, 3]\n    name: a\n"
+            "  - Conv2d: [3, 4, 3, 1, 1]\n    from: input\n    name: b\n  - add:\n    from: [a, b]\n")
+    e = errors(text)
+    assert len(e) == 1 and e[0].startswith("test.yaml:9:5")
+    assert "a [4, 6, 6], b [4, 8, 8]" in e[0] and "shrinks 8x8 -> 6x6; padding=1 keeps 8x8" in e[0]

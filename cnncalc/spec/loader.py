@@ -631,6 +631,16 @@ class Loader:
             aloc = self.arg_loc(spec, e.arg, cls) if e.arg else loc
             if e.code in ("in-channels", "in-features", "num-features", "needs-flat", "linear-scalar"):
                 aloc = loc
+            if e.code in ("shape", "cat-mismatch") or len(refs) > 1:
+                e.hints.append("its inputs: " + ", ".join(
+                    f"{self.graph.nodes[r[0]].name}{':' + str(r[1]) if len(self.graph.nodes[r[0]].out_shapes) > 1 else ''}"
+                    f" {list(self.graph.shape(r))}" for r in refs))
+                for r in refs:   # which input changed its size, and why (as for a concatenation)
+                    why = self.why_shrunk(r[0], r[0] + 1, None) if self.graph.shape(r) != self.graph.shape(refs[0]) \
+                        or len(refs) == 2 and r == refs[0] and self.graph.shape(refs[0]) != self.graph.shape(refs[1]) \
+                        else None
+                    if why:
+                        e.hints.append(why)
             raise SpecError(f"{op} '{path}': {e}", aloc, e.hints, node=path, code=e.code) from None
         n = self.graph.add(name=path, op=op, kind=kind, inputs=refs, out_shapes=list(kind.out_shapes),
                            module=mpath, loc=loc)
