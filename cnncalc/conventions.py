@@ -14,7 +14,7 @@ FLOP per MAC), ``paper`` (conv/linear multiply-accumulates only), ``torch``
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 # Rules whose count is multiply-accumulates (they make up `macs`).
 MAC_RULES = ("conv", "conv_transpose", "linear", "matmul", "deform_conv")

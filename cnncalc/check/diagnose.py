@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from itertools import combinations
 
+from ..conventions import MAC_RULES
 from ..core.analyze import check_value
 from .mistakes import CATALOGUE, ShapeMistake
 from .recompute import Recomputed
@@ -142,8 +143,7 @@ def _alt_figures(rc, nid, key, v):
         if key in ("macs", "flops"):
             lines = work_lines(kind, rc.conv, key)
             val = rc.vals.get(nid) or {}
-            plain = sum(t.count for t in kind.terms() if key == "macs" and t.rules[0] in
-                        ("conv", "conv_transpose", "linear", "matmul", "deform_conv"))
+            plain = sum(t.count for t in kind.terms() if key == "macs" and t.rules[0] in MAC_RULES)
             if key == "macs" and plain == v:
                 return lines
             if key == "flops" and val.get("flops") == v and _plain_flops(kind, rc) == v:

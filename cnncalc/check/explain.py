@@ -11,7 +11,7 @@ from fractions import Fraction
 
 from ..figure import Figure
 
-MAC_RULES = ("conv", "conv_transpose", "linear", "matmul", "deform_conv")
+from ..conventions import MAC_RULES  # noqa: E402
 
 
 def render(f) -> str:

@@ -17,7 +17,7 @@ from fractions import Fraction
 from ..kinds import REGISTRY
 from ..kinds.base import KindError
 
-MAC_RULES = ("conv", "conv_transpose", "linear", "matmul", "deform_conv")
+from ..conventions import MAC_RULES  # noqa: E402
 OPS_RULE = "_ops"          # a term counted as plain operations, one FLOP per unit (mistakes use it)
 INFER_ARGS = ("in_channels", "in_features", "num_features", "num_channels")
 

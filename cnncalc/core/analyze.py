@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+from ..conventions import MAC_RULES
 from ..errors import Diagnostic
 from ..spec.loader import DTYPES
 from .units import match_number, parse_number
@@ -77,7 +78,7 @@ class Analysis:
             macs = flops = 0
             for t in k.terms():
                 c = conv.cost(t.rules)
-                if t.rules[0] in ("conv", "conv_transpose", "linear", "matmul", "deform_conv"):
+                if t.rules[0] in MAC_RULES:
                     if conv.counts_macs(t.rules[0]):
                         macs += t.count
                 if c is None:
@@ -95,7 +96,7 @@ class Analysis:
             if needs_grad[n.id]:
                 for t in k.bwd_terms(ng):
                     c = conv.cost(t.rules)
-                    if t.rules[0] in ("conv", "conv_transpose", "linear", "matmul", "deform_conv") and \
+                    if t.rules[0] in MAC_RULES and \
                             conv.counts_macs(t.rules[0]):
                         bwd_macs += t.count
                     if c is not None:

@@ -47,7 +47,7 @@ OPTIMIZERS = {
 }
 DEFAULT_OPTIMIZER = "adam"
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
-MAC_RULES = ("conv", "conv_transpose", "linear", "matmul", "deform_conv")
+from ..conventions import MAC_RULES  # noqa: E402
 # In eval mode these return their input: no new memory in the inference walk.
 EVAL_IDENTITY = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout")
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..figure import Figure
-from .base import REQUIRED, Arg, Kind, KindError, RFStep, Saved, Term, prod, register
+from .base import REQUIRED, Arg, Kind, KindError, Saved, Term, prod, register
 
 
 class BatchNormBase(Kind):

@@ -122,17 +122,23 @@ def render_text(cmp, console):
         for m in cmp["models"]:
             t.add_column(m, justify="right", overflow="fold")
         for s in cmp["stages"]:
-            cells = []
-            for i in range(len(cmp["models"])):
-                p, m = s["params"], s["macs"]
-                txt = f"{_val(p['values'][i], '')} / {_val(m['values'][i], '')}"
-                if i:
-                    txt += f" ({_rat(p['ratios'][i])} / {_rat(m['ratios'][i])})"
-                cells.append(txt)
+            cells = _stage_cells(cmp, s)
             t.add_row(s["stage"], *cells)
         console.print(t)
     if len(set(cmp["conventions"])) > 1:
         console.print(f"[yellow]note: the reports use different conventions: {', '.join(cmp['conventions'])}[/]")
+
+
+def _stage_cells(cmp, s):
+    """`params / MACs` of one stage for each model, with ratios to the first."""
+    cells = []
+    for i in range(len(cmp["models"])):
+        p, m = s["params"], s["macs"]
+        txt = f"{_val(p['values'][i], '')} / {_val(m['values'][i], '')}"
+        if i:
+            txt += f" ({_rat(p['ratios'][i])} / {_rat(m['ratios'][i])})"
+        cells.append(txt)
+    return cells
 
 
 def render_markdown(cmp) -> str:
@@ -144,12 +150,6 @@ def render_markdown(cmp) -> str:
     if cmp["stages"]:
         lines += ["", "## Per stage (params / MACs)", "", head.replace("| |", "| stage |", 1), sep]
         for s in cmp["stages"]:
-            cells = []
-            for i in range(len(cmp["models"])):
-                p, m = s["params"], s["macs"]
-                txt = f"{_val(p['values'][i], '')} / {_val(m['values'][i], '')}"
-                if i:
-                    txt += f" ({_rat(p['ratios'][i])} / {_rat(m['ratios'][i])})"
-                cells.append(txt)
+            cells = _stage_cells(cmp, s)
             lines.append(f"| {s['stage']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -14,11 +14,11 @@ from pathlib import Path
 from .. import conventions as conv_mod
 from .. import expr as X
 from ..core.graph import Expect, Graph
-from ..errors import Diagnostic, Loc, SpecError, SpecErrors, did_you_mean, suggest
+from ..errors import Diagnostic, Loc, SpecError, SpecErrors, did_you_mean
 from ..kinds import REGISTRY, KindError
 from ..kinds.base import bind_args, check_types
 from .callstr import CallError, VarRef, looks_like_call, parse_call, split_prefix
-from .yamlload import YList, YMap, YStr, load_yaml
+from .yamlload import YList, YMap, load_yaml
 
 RESERVED = ("name", "from", "repeat", "share", "when", "expect", "merge", "doc")
 TOP_KEYS = ("cnncalc", "name", "input", "inputs", "batch", "dtype", "vars", "blocks", "layers", "outputs",
@@ -68,11 +68,6 @@ class Scope:
             out += list(s.names)
             s = s.parent
         return out
-
-    def child(self, prefix, module_prefix=None, rebind=False, env=None, names=None):
-        return Scope(names if names is not None else {}, None if rebind else self,
-                     env if env is not None else self.env, prefix,
-                     module_prefix if module_prefix is not None else prefix)
 
 
 def join(prefix, name):
@@ -545,9 +540,6 @@ class Loader:
         v = None
         for k in range(n):
             env = dict(scope.env, i=k)
-            sub = scope.child(join(path, k), join(mpath, k))
-            sub.names = {}
-            sub.parent = scope
             v = self.expand_op(spec, join(path, k), join(mpath, k), scope, cur, env,
                                overrides=first if k == 0 else None, repeat_index=k)
             cur = [v]
@@ -707,7 +699,7 @@ class Loader:
         good = [names[i] for i, o in enumerate(others) if o == majority]
         parts, hints = [], []
         for i in bad:
-            sp, msp = shapes[i][1:], tuple(majority[d:]) if d == 0 else majority
+            msp = tuple(majority[d:]) if d == 0 else majority
             parts.append(f"{names[i]} is {list(shapes[i])} but {', '.join(good)} are "
                          f"{'x'.join(map(str, msp))}")
             why = self.why_shrunk(starts[i], starts[i + 1] if i + 1 < len(starts) else len(self.graph.nodes), msp)
@@ -749,7 +741,6 @@ class Loader:
             raise SpecError(f"`params` of block `{bname}` must be a mapping", bdef.vloc("params"))
         # call arguments
         args = {}
-        src = spec.get("argsrc")
         pnames = list(params)
         for i, x in enumerate(spec["pos"]):
             if i >= len(pnames):
