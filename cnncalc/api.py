@@ -24,10 +24,7 @@ def analysis_for(path, *, batch=None, input_shape=None, overrides=None, conventi
     try:
         g, errors, warnings = load_spec(str(path), text=text, batch=batch, input_override=input_shape,
                                         overrides=overrides, convention=convention, dtype=dtype)
-        a = Analysis(g, errors, warnings)
-        a.errors = errors
-        a.totals()
-        return a
+        return Analysis(g, errors, warnings)
     finally:
         if was:
             gc.enable()

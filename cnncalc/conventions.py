@@ -18,6 +18,9 @@ from dataclasses import dataclass, replace
 
 # Rules whose count is multiply-accumulates (they make up `macs`).
 MAC_RULES = ("conv", "conv_transpose", "linear", "matmul", "deform_conv")
+# A term counted as plain operations, one FLOP per unit under every convention (the homework
+# mistake catalogue writes a student's own count with it).
+OPS_RULE = "_ops"
 
 # FLOPs per unit under the default convention.  The unit is named in RULE_DOC.
 DEFAULT_COSTS: dict[str, float] = {
@@ -98,6 +101,8 @@ class Conventions:
         """
         if isinstance(rules, str):
             rules = (rules,)
+        if rules[0] == OPS_RULE:
+            return 1
         if rules[0] in MAC_RULES:
             return self.flops_per_mac if rules[0] in self.mac_rules else None
         if self.only_macs:
@@ -123,6 +128,48 @@ class Conventions:
             "only_macs": self.only_macs,
             "costs": {r: self.cost(r) for r in list(DEFAULT_COSTS)},
         }
+
+
+@dataclass(frozen=True)
+class Work:
+    """Terms tallied under a convention.
+
+    ``macs``: multiply-accumulates of the MAC rules the convention counts; ``flops``: the sum of
+    count x cost per unit of every term the convention gives a cost (alternative accountings
+    included where the convention prices them); ``excluded``: the rules of the terms with work that
+    the convention does not count (never a silent zero: reports list them); ``counted``: the
+    (term, cost per unit) pairs that make up ``flops``, in order (explanations render them).
+    """
+
+    macs: int = 0
+    flops: object = 0
+    excluded: tuple = ()
+    counted: tuple = ()
+
+
+def is_mac(term) -> bool:
+    """Whether a term's count is multiply-accumulates."""
+    return term.rules[0] in MAC_RULES
+
+
+def tally(terms, conventions: Conventions) -> Work:
+    """The one place a kind's work terms become MACs and FLOPs under a convention."""
+    macs = 0
+    flops = 0
+    excluded = []
+    counted = []
+    for t in terms:
+        rule = t.rules[0]
+        if rule in MAC_RULES and conventions.counts_macs(rule):
+            macs += t.count
+        c = conventions.cost(t.rules)
+        if c is None:
+            if not t.alt and t.count and t.rules[-1] not in excluded:
+                excluded.append(t.rules[-1])
+            continue
+        flops += t.count * c
+        counted.append((t, c))
+    return Work(macs, flops, tuple(excluded), tuple(counted))
 
 
 _ALL_OFF = tuple((r, None) for r in DEFAULT_COSTS)

@@ -34,7 +34,6 @@ saves nothing for it): its saved tensors are not counted here.
 """
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 
@@ -47,9 +46,8 @@ OPTIMIZERS = {
 }
 DEFAULT_OPTIMIZER = "adam"
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
-from ..conventions import MAC_RULES  # noqa: E402
-# In eval mode these return their input: no new memory in the inference walk.
-EVAL_IDENTITY = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout")
+from ..conventions import is_mac  # noqa: E402
+from .facts import run_passes  # noqa: E402
 
 # Nominal memory of common accelerators, in bytes (GiB as marketed: 16 GB cards hold 16 GiB).
 GiB = 2 ** 30
@@ -143,55 +141,39 @@ def optimizer_slots(name: str) -> int:
 
 
 # ---------------------------------------------------------------------------- graph facts
-def requires_grad(a) -> dict:
-    """node id -> whether its output is part of the autograd graph (has params upstream or itself)."""
-    rg = {}
-    for n in a.g.nodes:
-        if n.is_input:
-            rg[n.id] = False
-            continue
-        has_params = a.layer[n.id]["module_params"] > 0
-        rg[n.id] = has_params or any(rg[i] for i, _ in n.inputs)
-    return rg
+# Every function below reads ``facts``: the passes' frozen results (``core.facts.Facts``, or the
+# Analysis, which holds the same attributes: g, conventions, itemsize, flow, costs, store, saved).
+def requires_grad(facts) -> dict:
+    """node id -> whether its output is part of the autograd graph (``passes.gradients``)."""
+    return facts.flow.in_autograd
 
 
-def saved_storages(a, n):
-    """[(storage id, bytes)] autograd saves at node n, bytes as the analysis computed them."""
-    out = []
-    items = a.layer[n.id].get("saved_items", [])
-    for sv, item in zip(n.kind.saved(), items):
-        if sv.alias:
-            if sv.alias == "output":
-                sid = a.storage[(n.id, 0)]
-            else:
-                idx = 0 if sv.alias == "input" else int(sv.alias[5:])
-                sid = a.storage[n.inputs[idx]]
-        else:
-            sid = ("t", n.id, sv.what)
-        out.append((sid, item["bytes"]))
-    return out
+def saved_storages(facts, n):
+    """[(storage id, bytes)] autograd saves at node n, bytes as the saved-tensor pass computed them."""
+    return [(it.storage, it.bytes) for it in facts.saved.layers[n.id].saved_items]
 
 
-def _tensor_bytes(a, ref):
-    return a.g.batch * math.prod(a.g.shape(ref)) * a.itemsize
+def _tensor_bytes(facts, ref):
+    return facts.g.batch * math.prod(facts.g.shape(ref)) * facts.itemsize
 
 
-def _bytes_of(a, sid, extra):
-    return a.storage_size[sid] if sid in a.storage_size else extra[sid]
+def _bytes_of(facts, sid, extra):
+    return facts.store.size[sid] if sid in facts.store.size else extra[sid]
 
 
 # ---------------------------------------------------------------------------- walks
-def inference_walk(a):
+def inference_walk(facts):
     """-> (peak activation bytes, node name at the peak).  See the module docstring."""
+    a = facts
     g = a.g
     store = {}
     for n in g.nodes:
         if n.is_input:
-            store[(n.id, 0)] = a.storage[(n.id, 0)]
+            store[(n.id, 0)] = a.store.of[(n.id, 0)]
             continue
-        alias = (n.kind.view or n.op in EVAL_IDENTITY) and n.inputs
+        alias = (n.kind.view or n.kind.eval_identity) and n.inputs
         for i in range(len(n.out_shapes)):
-            store[(n.id, i)] = store[n.inputs[0]] if alias else a.storage[(n.id, i)]
+            store[(n.id, i)] = store[n.inputs[0]] if alias else a.store.of[(n.id, i)]
     held = {store[(i, 0)] for i in g.inputs} | {store[r] for r in g.outputs}
     last = {}
     for n in g.nodes:
@@ -203,7 +185,7 @@ def inference_walk(a):
     live, cur, peak, at = {}, 0, 0, None
     for i in g.inputs:
         sid = store[(i, 0)]
-        live[sid] = a.storage_size[sid]
+        live[sid] = a.store.size[sid]
         cur += live[sid]
     peak = cur
     for n in g.nodes:
@@ -212,7 +194,7 @@ def inference_walk(a):
         for i in range(len(n.out_shapes)):
             sid = store[(n.id, i)]
             if sid not in live:
-                live[sid] = a.storage_size[sid]
+                live[sid] = a.store.size[sid]
                 cur += live[sid]
         # max pooling computes its int64 indices even without autograd, and drops them at once
         scratch = sum(b for sid, b in saved_storages(a, n) if sid[0] == "t" and sid[2] == "indices")
@@ -225,29 +207,30 @@ def inference_walk(a):
     return peak, at
 
 
-def training_walk(a, grad_bytes_per_param=None):
+def training_walk(facts, grad_bytes_per_param=None):
     """-> dict(saved, forward_peak, backward_peak, peak, peak_at, phase).  See the module docstring.
 
     While a node's backward runs, the new gradients of its parameters (``grad_bytes_per_param`` each,
     the activation itemsize by default) exist beside ``.grad`` until they are accumulated into it; for
     a module called several times (``share:``) they wait until its last call's backward."""
+    a = facts
     if grad_bytes_per_param is None:
         grad_bytes_per_param = a.itemsize
     g = a.g
     rg = requires_grad(a)
-    held = {a.storage[(i, 0)] for i in g.inputs} | {a.storage[r] for r in g.outputs}
+    held = {a.store.of[(i, 0)] for i in g.inputs} | {a.store.of[r] for r in g.outputs}
     last, release = {}, {}
     extra = {}
     node_saved = {}
     for n in g.nodes:
         for r in n.inputs:
-            last[a.storage[r]] = n.id
+            last[a.store.of[r]] = n.id
         if n.is_input or not rg[n.id]:
             continue
         sv = saved_storages(a, n)
         node_saved[n.id] = sv
         for sid, b in sv:
-            if sid not in a.storage_size:
+            if sid not in a.store.size:
                 extra[sid] = b
             release[sid] = min(release.get(sid, n.id), n.id)   # freed after the backward of this node
     pinned = set(release)
@@ -258,14 +241,14 @@ def training_walk(a, grad_bytes_per_param=None):
         dies.setdefault(nid, []).append(sid)
     live, cur = {}, 0
     for i in g.inputs:
-        sid = a.storage[(i, 0)]
-        live[sid] = a.storage_size[sid]
+        sid = a.store.of[(i, 0)]
+        live[sid] = a.store.size[sid]
         cur += live[sid]
     fpeak, fat = cur, None
     for n in g.nodes:
         if n.is_input:
             continue
-        new = [a.storage[(n.id, i)] for i in range(len(n.out_shapes))]
+        new = [a.store.of[(n.id, i)] for i in range(len(n.out_shapes))]
         new += [sid for sid, _ in node_saved.get(n.id, []) if sid in extra]
         for sid in new:
             if sid not in live:
@@ -308,16 +291,14 @@ def training_walk(a, grad_bytes_per_param=None):
         for r in targets:
             alias = None
             if out_gids and len(outs) == 1:
-                same = math.prod(a.g.shape(r)) == math.prod(n.out_shapes[0])
-                if n.op == "cat" or (n.op == "add" and a.g.shape(r) == n.out_shapes[0]) or (
-                        n.kind.view and n.kind.family != "activation" and n.op not in EVAL_IDENTITY and same):
+                if n.kind.grad_passes_through(a.g.shape(r)):
                     alias = out_gids[0]
             if alias is not None:
                 produced.append((r, alias, 0))
             else:
                 produced.append((r, ("g",) + r + (n.id,), _tensor_bytes(a, r)))
         new = sum(b for _, _, b in produced)
-        P = a.layer[n.id]["module_params"] * grad_bytes_per_param
+        P = a.costs.layers[n.id].module_params * grad_bytes_per_param
         if cur + gsum + psum + new + P > bpeak:
             bpeak, bat = cur + gsum + psum + new + P, n.name
         for r, gid, b in produced:
@@ -350,101 +331,76 @@ def training_walk(a, grad_bytes_per_param=None):
 
 
 # ---------------------------------------------------------------------------- per layer
-def backward_split(a, n, needs_grad=None):
-    """(input-gradient FLOPs, weight-gradient FLOPs, input MACs, weight MACs) of node n's backward.
-
-    The weight part is the kind's backward work when no input gradient is needed; the input part is
-    the rest (none for a node whose inputs need no gradient, such as the first layer).
-    """
-    if needs_grad is None:
-        needs_grad = requires_grad(a)
-    if n.is_input or not needs_grad[n.id]:
+def backward_split(facts, n, needs_grad=None):
+    """(input-gradient FLOPs, weight-gradient FLOPs, input MACs, weight MACs) of node n's backward,
+    as the costs pass computed them: the weight part is the kind's backward work when no input
+    gradient is needed; the input part is the rest (none for a node whose inputs need no gradient,
+    such as the first layer)."""
+    if n.is_input:
         return 0, 0, 0, 0
-    ng = any(needs_grad[i] for i, _ in n.inputs)
-    conv = a.conv
-
-    def cost(terms):
-        fl = mc = 0
-        for t in terms:
-            c = conv.cost(t.rules)
-            if t.rules[0] in MAC_RULES and conv.counts_macs(t.rules[0]):
-                mc += t.count
-            if c is not None:
-                fl += t.count * c
-        return fl, mc
-
-    wf, wm = cost(n.kind.bwd_terms(False))
-    tf, tm = cost(n.kind.bwd_terms(ng)) if ng else (wf, wm)
-    return _num(tf - wf), _num(wf), tm - wm, wm
+    c = facts.costs.layers[n.id]
+    return c.bwd_input_flops, c.bwd_weight_flops, c.bwd_input_macs, c.bwd_weight_macs
 
 
 def _num(x):
     return int(x) if float(x).is_integer() else float(x)
 
 
-def layer_rows(a):
+def layer_rows(facts):
     """Per layer: output bytes, saved bytes (each storage counted at the first node that saves it;
     nothing for nodes outside the autograd graph) and the backward work split."""
-    rg = requires_grad(a)
     rows = []
-    seen = set()
-    for n in a.g.nodes:
+    for n in facts.g.nodes:
         if n.is_input:
             continue
-        L = a.layer[n.id]
-        fi, fw, mi, mw = backward_split(a, n, rg)
-        mine = 0
-        if rg[n.id]:
-            for sid, b in saved_storages(a, n):
-                if sid not in seen:
-                    seen.add(sid)
-                    mine += b
-        rows.append({"name": n.name, "op": n.op, "output_bytes": L["output_bytes"],
-                     "alloc_bytes": L["alloc_bytes"], "saved_bytes": mine,
-                     "fwd_flops": L["flops"], "bwd_input_flops": fi, "bwd_weight_flops": fw,
-                     "bwd_input_macs": mi, "bwd_weight_macs": mw, "needs_input_grad": any(
-                         rg[i] for i, _ in n.inputs)})
+        c = facts.costs.layers[n.id]
+        m = facts.saved.layers[n.id]
+        rows.append({"name": n.name, "op": n.op, "output_bytes": m.output_bytes,
+                     "alloc_bytes": m.alloc_bytes, "saved_bytes": m.saved_bytes,
+                     "fwd_flops": c.flops, "bwd_input_flops": _num(c.bwd_input_flops),
+                     "bwd_weight_flops": _num(c.bwd_weight_flops),
+                     "bwd_input_macs": c.bwd_input_macs, "bwd_weight_macs": c.bwd_weight_macs,
+                     "needs_input_grad": c.needs_input_grad})
     return rows
 
 
 # ---------------------------------------------------------------------------- breakdown
-def cast_params(a) -> int:
+def cast_params(facts) -> int:
     """Parameters of the layers whose weights autocast copies to 16 bits (conv, linear: MAC layers)."""
     seen, total = set(), 0
-    for n in a.g.nodes:
+    for n in facts.g.nodes:
         if n.is_input or n.module in seen:
             continue
         seen.add(n.module)
-        if any(t.rules[0] in MAC_RULES for t in n.kind.terms()):
-            total += a.layer[n.id]["module_params"]
+        if any(is_mac(t) for t in n.kind.terms()):
+            total += facts.costs.layers[n.id].module_params
     return total
 
 
-def _activation_analysis(a, prec: Precision):
-    """The analysis whose activation byte counts use the precision's activation dtype."""
-    if a.g.dtype == prec.act_dtype or DTYPE_BYTES[a.g.dtype] == prec.activation:
-        return a
-    cache = a.__dict__.setdefault("_memory_cache", {})
-    if prec.act_dtype not in cache:
-        from .analyze import Analysis
-        g2 = copy.copy(a.g)
-        g2.dtype = prec.act_dtype
-        g2.expects = []
-        cache[prec.act_dtype] = Analysis(g2)
-    return cache[prec.act_dtype]
+def _activation_facts(facts, prec: Precision):
+    """The facts whose activation byte counts use the precision's activation dtype (the same
+    gradient flow and costs; storage and saved tensors recomputed at that element size)."""
+    if facts.g.dtype == prec.act_dtype or facts.itemsize == prec.activation:
+        return facts
+    return run_passes(facts.g, DTYPE_BYTES[prec.act_dtype], facts.flow, facts.costs)
 
 
-def breakdown(a, optimizer: str = DEFAULT_OPTIMIZER, amp: bool = False, dtype: str | None = None) -> dict:
+def _param_totals(facts):
+    layers = facts.costs.layers.values()
+    return sum(c.params for c in layers), sum(c.buffers for c in layers)
+
+
+def breakdown(facts, optimizer: str = DEFAULT_OPTIMIZER, amp: bool = False, dtype: str | None = None) -> dict:
     """The memory of one training step and of inference, in bytes, with the model's assumptions."""
+    a = facts
     prec = precision(dtype or a.g.dtype, amp)
     slots = optimizer_slots(optimizer)
-    params = sum(v["params"] for v in a.layer.values())
-    buffers = sum(v["buffers"] for v in a.layer.values())
+    params, buffers = _param_totals(a)
     cast = cast_params(a) if prec.cast_copy else 0
     weights = (params + buffers) * prec.weight + cast * prec.cast_copy
     grads = params * prec.grad
     opt = params * slots * prec.state
-    act = _activation_analysis(a, prec)
+    act = _activation_facts(a, prec)
     tw = training_walk(act, prec.grad)
     inf_peak, inf_at = inference_walk(act)
     inf_weights = (params + buffers) * prec.weight + cast * prec.cast_copy
@@ -473,9 +429,10 @@ def breakdown(a, optimizer: str = DEFAULT_OPTIMIZER, amp: bool = False, dtype: s
     }
 
 
-def train_flops(a, dataset_size: int | None = None) -> dict:
-    fwd = sum(v["flops"] for v in a.layer.values())
-    bwd = sum(v["bwd_flops"] for v in a.layer.values())
+def train_flops(facts, dataset_size: int | None = None) -> dict:
+    a = facts
+    fwd = sum(c.flops for c in a.costs.layers.values())
+    bwd = sum(c.bwd_flops for c in a.costs.layers.values())
     rows = layer_rows(a)
     out = {"forward": _num(fwd), "backward": _num(bwd),
            "backward_input": _num(sum(r["bwd_input_flops"] for r in rows)),
@@ -531,12 +488,11 @@ def largest_batch(peak_of, budget: int, limit: int = 1 << 24):
     return lo, len(calls), calls
 
 
-def report_memory(a, optimizer: str = DEFAULT_OPTIMIZER) -> dict:
+def report_memory(facts, optimizer: str = DEFAULT_OPTIMIZER, computed=None) -> dict:
     """The `memory` object of the analysis report: the training-step breakdown with the default
     optimizer (Adam: the most common choice for a first training run; `cnncalc memory -O` picks
     another) in the graph's dtype, without mixed precision."""
-    b = a._breakdown if optimizer == DEFAULT_OPTIMIZER and getattr(a, "_breakdown", None) else \
-        breakdown(a, optimizer)
+    b = computed if computed is not None else breakdown(facts, optimizer)
     keys = ("weights", "gradients", "optimizer", "saved_activations", "peak_transient", "training_peak",
             "inference_peak", "optimizer_name", "optimizer_state_tensors", "bytes_per_param", "precision",
             "training_peak_phase", "training_peak_at", "inference_peak_at")

@@ -485,21 +485,47 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
 
 
 class ModuleAnalysis(Analysis):
-    """An Analysis of a captured module: the report says how it was captured and what is analytic."""
+    """An Analysis of a captured module: the report says how it was captured and what is analytic.
+    Everything it holds is given to it when it is built (read-only afterwards, as every Analysis)."""
 
-    def __init__(self, graph, diagnostics=(), warnings=(), info=None):
+    def __init__(self, graph, diagnostics=(), warnings=(), info=None, model=None, capture=None,
+                 module_types=None):
         self.info = info or {}
+        self.model = model
+        self.capture = capture
+        self.module_types = module_types or {}
         super().__init__(graph, diagnostics, warnings)
+
+    def extra_diagnostics(self):
+        out = []
+        covered = self.info.get("module_params")
+        got = sum(c.params for c in self.costs.layers.values())
+        if covered is not None and got < covered:
+            out.append(Diagnostic(
+                "warning", f"the captured graph holds {got:,} parameters but the module has {covered:,}: "
+                f"{covered - got:,} belong to submodules the forward pass never called", None, code="unused-params"))
+        elif covered is not None and got > covered:
+            out.append(Diagnostic(
+                "warning", f"the captured graph counts {got:,} parameters but the module has {covered:,}", None,
+                code="param-count"))
+        cov = self.coverage()
+        if cov["opaque_nodes"]:
+            out.append(Diagnostic(
+                "note", f"{cov['analytic_nodes']} of {cov['nodes']} nodes analysed analytically; "
+                f"{cov['analytic_flops_fraction']:.1%} of FLOPs and {cov['analytic_params_fraction']:.1%} of "
+                f"parameters are analytic, the rest measured", None, code="coverage"))
+        return out
 
     def coverage(self):
         op = set(self.info.get("opaque", ()))
-        tot_f = sum(v["flops"] for v in self.layer.values())
-        tot_m = sum(v["macs"] for v in self.layer.values())
-        tot_p = sum(v["params"] for v in self.layer.values())
-        of = sum(self.layer[i]["flops"] for i in op)
-        om = sum(self.layer[i]["macs"] for i in op)
-        opp = sum(self.layer[i]["params"] for i in op)
-        nodes = len(self.layer)
+        layers = self.costs.layers
+        tot_f = sum(c.flops for c in layers.values())
+        tot_m = sum(c.macs for c in layers.values())
+        tot_p = sum(c.params for c in layers.values())
+        of = sum(layers[i].flops for i in op)
+        om = sum(layers[i].macs for i in op)
+        opp = sum(layers[i].params for i in op)
+        nodes = len(layers)
         return {
             "capture": self.info.get("capture"),
             "nodes": nodes,
@@ -524,7 +550,7 @@ class ModuleAnalysis(Analysis):
 def analysis_for_module(spec, batch=None, inputs=None, convention=None, dtype=None, kwargs=None, model=None,
                         method="auto"):
     """Analyse ``MODULE:ATTR`` (or ``model`` given directly).  ``method``: auto, fx or hooks."""
-    from ..spec.loader import DTYPES
+    from ..core.dtypes import DTYPES
     batch = batch or 1
     dtype = dtype or "float32"
     if dtype not in DTYPES:
@@ -542,29 +568,8 @@ def analysis_for_module(spec, batch=None, inputs=None, convention=None, dtype=No
         raise
     except Exception as e:   # never a traceback: say what failed
         raise UsageError(f"capturing `{spec}` failed: {type(e).__name__}: {e}") from None
-    covered = sum(p.numel() for p in model.parameters())
-    notes = list(notes)
-    a = ModuleAnalysis(g, [], notes + diags, info)
-    got = a.totals()["params"]
-    if got < covered:
-        a.diagnostics.append(Diagnostic(
-            "warning", f"the captured graph holds {got:,} parameters but the module has {covered:,}: "
-            f"{covered - got:,} belong to submodules the forward pass never called", None, code="unused-params"))
-    elif got > covered:
-        a.diagnostics.append(Diagnostic(
-            "warning", f"the captured graph counts {got:,} parameters but the module has {covered:,}", None,
-            code="param-count"))
-    cov = a.coverage()
-    if cov["opaque_nodes"]:
-        a.diagnostics.append(Diagnostic(
-            "note", f"{cov['analytic_nodes']} of {cov['nodes']} nodes analysed analytically; "
-            f"{cov['analytic_flops_fraction']:.1%} of FLOPs and {cov['analytic_params_fraction']:.1%} of parameters "
-            f"are analytic, the rest measured", None, code="coverage"))
-    a.errors = []
-    a.module_types = {p: type(m).__name__ for p, m in model.named_modules() if p}
-    a.model = model
-    a.capture = cap
-    return a
+    return ModuleAnalysis(g, [], list(notes) + diags, info, model=model, capture=cap,
+                          module_types={p: type(m).__name__ for p, m in model.named_modules() if p})
 
 
 def _materialize_lazy(model, ins):

@@ -86,6 +86,40 @@ class RFStep:
     figures: dict = field(default_factory=dict)   # axis name -> [Figure] for k_eff, s, P (explain)
 
 
+@dataclass(frozen=True)
+class Geometry:
+    """A sliding window, per spatial axis: kernel extent, stride, dilation, padding on each side
+    (``pad_lo`` before the first element, ``pad_hi`` after the last), ``ceil_mode``, and whether it
+    runs transposed (a transposed convolution).  Read by the homework's mistakes, review rules, the
+    receptive-field probe and error hints, rather than re-derived from arguments."""
+
+    kernel: tuple
+    stride: tuple
+    dilation: tuple
+    pad_lo: tuple
+    pad_hi: tuple
+    ceil_mode: bool = False
+    transposed: bool = False
+    output_padding: tuple = ()
+
+    @property
+    def nd(self):
+        return len(self.kernel)
+
+    @property
+    def symmetric(self) -> bool:
+        return self.pad_lo == self.pad_hi
+
+    @property
+    def padding(self) -> tuple:
+        """The per-side padding when both sides are equal (else the left one)."""
+        return self.pad_lo
+
+    def extent(self, axis) -> int:
+        """Effective kernel extent D*(K-1) + 1 along one axis."""
+        return self.dilation[axis] * (self.kernel[axis] - 1) + 1
+
+
 def prod(xs):
     return math.prod(xs)
 
@@ -113,6 +147,7 @@ class Kind:
     family = "other"
     has_module = True         # builds an nn.Module (False for tensor functions)
     view = False              # the output aliases the input (no new memory)
+    eval_identity = False     # returns its input in evaluation mode (dropout): no new memory at inference
     doc = ""
 
     def __init__(self, op: str, args: dict, in_shapes: list, batch: int = 1):
@@ -157,6 +192,19 @@ class Kind:
 
     def shape_figures(self) -> list[Figure]:
         return []
+
+    def grad_passes_through(self, in_shape) -> bool:
+        """Whether the gradient handed to an input of shape ``in_shape`` is its output's gradient
+        itself (or a view of it), so that backward allocates no new buffer for it.  Default: a view
+        that is not an activation (an in-place activation computes a new gradient) and not the
+        evaluation-mode identity, with as many elements as its output."""
+        return (self.view and self.family != "activation" and not self.eval_identity
+                and prod(in_shape) == prod(self.out_shapes[0]))
+
+    def geometry(self):
+        """The sliding-window geometry of a convolution- or pooling-like kind (a ``Geometry``), or
+        None for a kind without one."""
+        return None
 
     def torch_module(self):
         raise NotImplementedError(f"{self.op} has no torch builder")

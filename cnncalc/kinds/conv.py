@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..figure import Figure
-from .base import REQUIRED, Arg, Kind, KindError, RFStep, Saved, Term, ntuple, prod, register
+from .base import REQUIRED, Arg, Geometry, Kind, KindError, RFStep, Saved, Term, ntuple, prod, register
 
 AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
@@ -52,6 +52,12 @@ class ConvBase(Kind):
             raise KindError("`out_channels` must be positive", "out_channels")
         if min(a["kernel_size"]) < 1 or min(a["stride"]) < 1 or min(a["dilation"]) < 1:
             raise KindError("kernel_size, stride and dilation must be positive")
+
+    def geometry(self):
+        a = self.a
+        return Geometry(a["kernel_size"], a["stride"], a["dilation"], tuple(pl for pl, _ in self.pad_lr),
+                        tuple(pr for _, pr in self.pad_lr), False, self.transposed,
+                        a["output_padding"] if self.transposed else ())
 
     def param_figure(self):
         a = self.a

@@ -77,6 +77,7 @@ class Identity(Kind):
 
 class DropoutBase(Kind):
     family = "dropout"
+    eval_identity = True
     SIG = (Arg("p", 0.5, "float"), Arg("inplace", False, "bool"))
     doc = "dropout: identity in eval mode; in training a mask multiplies the input"
     torch_module = _torch

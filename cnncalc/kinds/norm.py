@@ -46,7 +46,7 @@ class BatchNormBase(Kind):
         c = self.a["num_features"]
         # save_mean/save_invstd per channel, in the input's dtype on the CPU (float32 under cuDNN's half)
         return [Saved("input", self.numel_in(), alias="input"),
-                Saved("save_mean", c), Saved("save_invstd", c)]
+                Saved("save_mean", c, batched=False), Saved("save_invstd", c, batched=False)]
 
     def torch_module(self):
         import torch.nn as nn
@@ -90,7 +90,8 @@ class InstanceNormBase(BatchNormBase):
         # torch's instance_norm runs batch_norm on a [1, N*C, ...] view, with the affine weight and the
         # running statistics repeated N times: those copies are saved too
         out = [Saved("input", self.numel_in(), alias="input"),
-               Saved("save_mean", self.N * c), Saved("save_invstd", self.N * c)]
+               Saved("save_mean", self.N * c, batched=False),
+               Saved("save_invstd", self.N * c, batched=False)]
         if self.a["affine"]:
             out.append(Saved("weight, repeated per sample", c))
         if self.a["track_running_stats"]:
@@ -143,8 +144,8 @@ class GroupNorm(Kind):
     def saved(self):
         g = self.a["num_groups"]
         # mean and rstd per sample and group, in the input's dtype on the CPU
-        return [Saved("input", self.numel_in(), alias="input"), Saved("mean", self.N * g),
-                Saved("rstd", self.N * g)]
+        return [Saved("input", self.numel_in(), alias="input"), Saved("mean", self.N * g, batched=False),
+                Saved("rstd", self.N * g, batched=False)]
 
     def torch_module(self):
         import torch.nn as nn
@@ -183,7 +184,8 @@ class LayerNorm(Kind):
 
     def saved(self):
         rows = self.N * self.numel_in() // prod(self.a["normalized_shape"])
-        return [Saved("input", self.numel_in(), alias="input"), Saved("mean", rows), Saved("rstd", rows)]
+        return [Saved("input", self.numel_in(), alias="input"), Saved("mean", rows, batched=False),
+                Saved("rstd", rows, batched=False)]
 
     def torch_module(self):
         import torch.nn as nn

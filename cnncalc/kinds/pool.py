@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from ..figure import Figure
-from .base import REQUIRED, Arg, Kind, KindError, RFStep, Saved, Term, ntuple, prod, register
+from .base import REQUIRED, Arg, Geometry, Kind, KindError, RFStep, Saved, Term, ntuple, prod, register
 from .conv import AXES, window_rf_figures
 
 
@@ -63,6 +63,11 @@ class PoolBase(Kind):
                 f.note = "ceil_mode: a last window starting in the right padding is dropped"
             figs.append(f)
         return figs
+
+    def geometry(self):
+        a = self.a
+        return Geometry(a["kernel_size"], a["stride"], self.dil, a["padding"], a["padding"],
+                        bool(a.get("ceil_mode", False)))
 
     def window(self):
         return prod(self.a["kernel_size"])

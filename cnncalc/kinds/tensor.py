@@ -52,6 +52,10 @@ class Binary(TensorFn):
     def setup(self):
         self.out_shapes = [broadcast(self.in_shapes, self.op)]
 
+    def grad_passes_through(self, in_shape):
+        # add hands its output's gradient to every input of the output's shape
+        return self.fn == "add" and tuple(in_shape) == tuple(self.out_shapes[0])
+
     def terms(self):
         k = len(self.in_shapes) - 1
         v = self.N * self.numel_out() * k
@@ -110,6 +114,9 @@ class Cat(TensorFn):
     N_INPUTS = (1, 1000)
     SIG = (Arg("dim", 1, "int"),)
     doc = "torch.cat (dim defaults to 1, the channels: the one departure from torch)"
+
+    def grad_passes_through(self, in_shape):
+        return True     # each input's gradient is a slice of the output's
 
     def setup(self):
         r = len(self.in_shape) + 1

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .. import conventions as conv_mod
 from .. import expr as X
+from ..core.dtypes import DTYPES  # noqa: F401  (the dtypes a spec may name; imported from here too)
 from ..core.graph import Expect, Graph
 from ..errors import Diagnostic, Loc, SpecError, SpecErrors, did_you_mean
 from ..kinds import REGISTRY, KindError
@@ -25,7 +26,6 @@ TOP_KEYS = ("cnncalc", "name", "input", "inputs", "batch", "dtype", "vars", "blo
             "expect", "conventions")
 EXPECT_KEYS = ("output", "params", "trainable_params", "buffers", "macs", "flops", "rf", "rf_stride",
                "rf_padding", "activations", "memory", "saved", "bwd_flops", "tol")
-DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 STRUCTURAL = ("Sequential", "parallel")
 
 

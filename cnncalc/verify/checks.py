@@ -416,11 +416,10 @@ NO_GRAD_REASON = ("torch saves nothing here: the layer has no parameters and rea
                   "which do not require grad, so autograd records nothing")
 
 
-def _needs_grad(a, n):
-    """Does autograd record this node in training (a parameter, or an input that requires grad)?"""
-    memo = a.__dict__.setdefault("_verify_needs_grad", {})
-    if n.id in memo:
-        return memo[n.id]
+def _needs_grad(analysis, n):
+    """Does autograd record this node in training (a parameter, or an input that requires grad)?
+    The analysis's gradient-flow pass says (``core.passes.gradients``)."""
+    return analysis.flow.in_autograd[n.id]
     g = a.g
     for m in g.nodes:
         if m.id in memo:

@@ -1,0 +1,111 @@
+"""Storage and saved tensors: which storage each output lives in (a view shares its input's), the
+bytes of each, and what every node saves for backward (deduplicated by storage).
+
+Autograd records (and saves for) only the nodes in the autograd graph (``passes.gradients``); a
+node outside it still lists its items, marked not recorded (max pooling computes its indices even
+without autograd).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from types import MappingProxyType
+
+
+@dataclass(frozen=True)
+class Storage:
+    of: MappingProxyType     # (node id, output index) -> storage id
+    size: MappingProxyType   # storage id -> bytes
+    itemsize: int
+
+
+@dataclass(frozen=True)
+class SavedItem:
+    what: str
+    bytes: int
+    shared: bool             # the same storage was already saved by an earlier node
+    recorded: bool           # autograd records the node (it is in the autograd graph)
+    storage: tuple           # storage id
+
+    def to_dict(self):
+        return {"what": self.what, "bytes": self.bytes, "shared": self.shared, "recorded": self.recorded}
+
+
+@dataclass(frozen=True)
+class NodeMemory:
+    output_bytes: int        # bytes of its outputs, views included
+    alloc_bytes: int         # bytes it allocates (0 for a view)
+    saved_bytes: int         # saved for backward, storages not counted by an earlier node
+    saved_items: tuple       # SavedItem per Saved of the kind
+
+
+@dataclass(frozen=True)
+class Saved:
+    layers: MappingProxyType     # node id -> NodeMemory
+    total: int
+
+
+def saved_numel(sv, batch) -> int:
+    """Elements of a non-aliased saved tensor: per sample times the batch, or whole (``batched``
+    False: per-channel statistics, a scalar)."""
+    return batch * sv.numel if sv.batched else sv.numel
+
+
+def saved_item_bytes(sv, batch, itemsize) -> int:
+    per = sv.itemsize if sv.itemsize is not None else itemsize
+    return saved_numel(sv, batch) * per
+
+
+def alias_ref(sv, node_id, inputs):
+    """The tensor ref a saved alias names: its output, or one of its inputs."""
+    if sv.alias == "output":
+        return (node_id, 0)
+    return inputs[0 if sv.alias == "input" else int(sv.alias[5:])]
+
+
+def storage(graph, itemsize) -> Storage:
+    B = graph.batch
+    of, size = {}, {}
+    for n in graph.nodes:
+        if n.is_input:
+            of[(n.id, 0)] = ("s", n.id, 0)
+            size[("s", n.id, 0)] = B * math.prod(n.out_shapes[0]) * itemsize
+            continue
+        for i, s in enumerate(n.out_shapes):
+            if n.kind.view and n.inputs:
+                of[(n.id, i)] = of[n.inputs[0]]
+            else:
+                sid = ("s", n.id, i)
+                of[(n.id, i)] = sid
+                size[sid] = B * math.prod(s) * itemsize
+    return Storage(MappingProxyType(of), MappingProxyType(size), itemsize)
+
+
+def saved(graph, flow, store: Storage) -> Saved:
+    B = graph.batch
+    isz = store.itemsize
+    seen = set()
+    layers = {}
+    total = 0
+    for n in graph.nodes:
+        if n.is_input:
+            continue
+        k = n.kind
+        out_bytes = B * sum(math.prod(s) for s in n.out_shapes) * isz
+        rec = flow.in_autograd[n.id]
+        mine = 0
+        items = []
+        for sv in k.saved():
+            if sv.alias:
+                sid = store.of[alias_ref(sv, n.id, n.inputs)]
+                nbytes = store.size[sid]
+            else:
+                sid = ("t", n.id, sv.what)
+                nbytes = saved_item_bytes(sv, B, isz)
+            items.append(SavedItem(sv.what, nbytes, sid in seen, rec, sid))
+            if rec and sid not in seen:
+                seen.add(sid)
+                mine += nbytes
+        layers[n.id] = NodeMemory(out_bytes, 0 if k.view else out_bytes, mine, tuple(items))
+        total += mine
+    return Saved(MappingProxyType(layers), total)
