@@ -14,11 +14,10 @@ VERDICT = {"pass": "correct", "fail": "wrong", "error": "error", "not checked": 
 
 def check_analysis(analysis, diagnose: bool = True) -> list[dict]:
     """One record per answer: verdict, the given and the right value, explanation, diagnosis."""
-    a = analysis
-    results = iter(a.expect_results)
+    results = iter(analysis.expect_results)
     diag = None
     checks = []
-    for e in a.g.expects:
+    for e in analysis.g.expects:
         tol = e.items.get("tol")
         for key, want in e.items.items():
             if key == "tol":
@@ -31,12 +30,12 @@ def check_analysis(analysis, diagnose: bool = True) -> list[dict]:
                 rec["message"] = r["message"]
             if rec["verdict"] in ("correct", "wrong") and r.get("actual") is not None:
                 try:
-                    rec["explanation"] = explain(a, e, key, r["actual"])
+                    rec["explanation"] = explain(analysis, e, key, r["actual"])
                 except Exception as err:  # noqa: BLE001 - an explanation must never break the check
                     rec["explanation"] = [f"(no explanation: {type(err).__name__})"]
             if rec["verdict"] == "wrong" and diagnose:
                 if diag is None:
-                    diag = Diagnoser(a)
+                    diag = Diagnoser(analysis)
                 rec["diagnosis"] = diag.diagnose(e, key, want, r["actual"], tol)
             if key in ("rf", "rf_stride", "rf_padding") and not isinstance(want, list):
                 # answered with one number for every axis: show the answer the same way
@@ -67,8 +66,8 @@ def check_path(path, answers_path=None, *, answers_text=None, text=None, batch=N
         ans, meta = read_answers(apath, answers_text)
         ignored = sum(len([k for k in e.items if k != "tol"]) for e in g.expects)
         g.expects = answer_expects(g, ans, apath)
-    a = Analysis(g, errors, warnings)
-    checks = check_analysis(a, diagnose)
+    analysis = Analysis(g, errors, warnings)
+    checks = check_analysis(analysis, diagnose)
     counts = {v: sum(1 for c in checks if c["verdict"] == v) for v in ("correct", "wrong", "error", "not checked")}
     report = {
         "schema_version": SCHEMA_VERSION,
@@ -78,10 +77,10 @@ def check_path(path, answers_path=None, *, answers_text=None, text=None, batch=N
         "student": meta.get("student"),
         "batch": g.batch,
         "dtype": g.dtype,
-        "conventions": a.conv.name,
+        "conventions": analysis.conventions.name,
         "summary": {"answers": len(checks), **{k.replace(" ", "_"): v for k, v in counts.items()}},
         "checks": checks,
-        "diagnostics": [d.to_dict() for d in a.diagnostics],
+        "diagnostics": [d.to_dict() for d in analysis.diagnostics],
     }
     if ignored:
         report["spec_expects_ignored"] = ignored

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from itertools import combinations
 
-from ..conventions import MAC_RULES
+from ..conventions import tally
 from ..core.analyze import check_value
 from .mistakes import CATALOGUE, ShapeMistake
 from .recompute import Recomputed
@@ -18,7 +18,7 @@ from .recompute import Recomputed
 
 class Diagnoser:
     def __init__(self, analysis, catalogue=None):
-        self.a = analysis
+        self.analysis = analysis
         self.catalogue = list(catalogue or CATALOGUE)
         self._cache = {}
         self.base = self.recompute((), None)
@@ -28,13 +28,13 @@ class Diagnoser:
         key = (tuple(m.id for m in combo), None if where is None else frozenset(where))
         rc = self._cache.get(key)
         if rc is None:
-            rc = self._cache[key] = Recomputed(self.a, combo, where)
+            rc = self._cache[key] = Recomputed(self.analysis, combo, where)
         return rc
 
     # ------------------------------------------------------------------ one answer
     def diagnose(self, expect, key, want, actual, tol=None):
         """-> dict: status ("explained", "unexplained", "unavailable"), candidates, message."""
-        g = self.a.g
+        g = self.analysis.g
         ids = list(range(len(g.nodes))) if expect.scope == "total" else list(expect.node_ids)
         out_ref = expect.output
         base = self.base.aggregate(ids, out_ref)
@@ -141,9 +141,9 @@ def _alt_figures(rc, nid, key, v):
             f = kind.params()
             return [f.render()] if f.value == v and f.formula else []
         if key in ("macs", "flops"):
-            lines = work_lines(kind, rc.conv, key)
+            lines = work_lines(kind, rc.conventions, key)
             val = rc.vals.get(nid) or {}
-            plain = sum(t.count for t in kind.terms() if key == "macs" and t.rules[0] in MAC_RULES)
+            plain = tally(kind.terms(), rc.conventions).macs if key == "macs" else 0
             if key == "macs" and plain == v:
                 return lines
             if key == "flops" and val.get("flops") == v and _plain_flops(kind, rc) == v:
@@ -154,14 +154,7 @@ def _alt_figures(rc, nid, key, v):
 
 
 def _plain_flops(kind, rc):
-    total = 0
-    for t in kind.terms():
-        if t.alt:
-            continue
-        c = rc.conv.cost(t.rules)
-        if c is not None:
-            total += t.count * c
-    return total
+    return tally(kind.terms(), rc.conventions).flops
 
 
 def _result(found):

@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+from ..conventions import is_mac, tally
+from ..core.passes.storage import saved_numel
 from ..figure import Figure
-
-from ..conventions import MAC_RULES  # noqa: E402
 
 
 def render(f) -> str:
@@ -60,28 +60,30 @@ def output_lines(kind):
     return lines
 
 
-def work_lines(kind, conv, key, terms=None, unit_name="FLOPs"):
-    """MACs or FLOPs of one kind under a convention, one line per term, then the sum."""
+def work_lines(kind, conventions, key, terms=None, unit_name="FLOPs"):
+    """MACs or FLOPs of one kind under a convention, one line per term, then the sum (the sum is
+    ``conventions.tally``'s: the figure the analysis reports)."""
     terms = kind.terms() if terms is None else terms
-    lines, parts, total = [], [], 0
-    for t in terms:
-        if t.alt:
-            continue
-        c = conv.cost(t.rules)
-        is_mac = t.rules[0] in MAC_RULES
-        if key == "macs":
-            if is_mac and conv.counts_macs(t.rules[0]):
+    work = tally(terms, conventions)
+    lines, parts = [], []
+    if key == "macs":
+        total = work.macs
+        for t in terms:
+            if is_mac(t) and conventions.counts_macs(t.rules[0]):
                 lines.append(render(t.figure))
                 parts.append(_n(t.count))
-                total += t.count
-            continue
-        if c is None:
-            if t.count:
-                lines.append(render(t.figure) + f"   (not counted by the `{conv.name}` convention)")
-            continue
-        lines.append(render(t.figure) + f"   (x {_n(c)} FLOP{'s' if c != 1 else ''} each)")
-        parts.append(f"{_n(c)}*{_n(t.count)}" if c != 1 else _n(t.count))
-        total += t.count * c
+    else:
+        total = work.flops
+        cost = {id(t): c for t, c in work.counted}
+        for t in terms:
+            c = cost.get(id(t))
+            if c is None:
+                if t.count and not t.alt:
+                    lines.append(render(t.figure) + f"   (not counted by the `{conventions.name}` convention)")
+                continue
+            alt = f"; the `{conventions.name}` convention's own accounting" if t.alt else ""
+            lines.append(render(t.figure) + f"   (x {_n(c)} FLOP{'s' if c != 1 else ''} each{alt})")
+            parts.append(f"{_n(c)}*{_n(t.count)}" if c != 1 else _n(t.count))
     name = "MACs" if key == "macs" else unit_name
     if not parts:
         lines.append(f"{name} = 0")
@@ -100,7 +102,7 @@ def saved_lines(kind, N, itemsize):
             f = dims_figure(shape, N, itemsize, sv.what)
         else:
             per = sv.itemsize if sv.itemsize is not None else itemsize
-            n = sv.numel if sv.what in ("save_mean", "save_invstd", "mean", "rstd") else N * sv.numel
+            n = saved_numel(sv, N)
             f = Figure(n * per, "numel*bytes", {"numel": n, "bytes": per}, sv.what)
         lines.append(f.render())
         total += f.value
@@ -144,7 +146,6 @@ def _q(x):
 def node_lines(analysis, node, key):
     """The explanation of one layer's value for an expect key."""
     kind = node.kind
-    a = analysis
     N = kind.N
     if key == "output":
         return output_lines(kind)
@@ -158,33 +159,32 @@ def node_lines(analysis, node, key):
         f = kind.buffers()
         return [f.render() if f.formula else f"buffers = {_n(f.value)}"]
     if key in ("macs", "flops"):
-        return work_lines(kind, a.conv, key)
+        return work_lines(kind, analysis.conventions, key)
     if key == "bwd_flops":
-        ng = a.layer[node.id].get("needs_input_grad", True)
-        return work_lines(kind, a.conv, "flops", kind.bwd_terms(ng), "backward FLOPs")
+        ng = analysis.flow.needs_input_grad.get(node.id, True)
+        return work_lines(kind, analysis.conventions, "flops", kind.bwd_terms(ng), "backward FLOPs")
     if key == "activations":
         return [dims_figure(kind.out_shape, N, None, "activations").render()]
     if key == "memory":
-        return [dims_figure(kind.out_shape, N, a.itemsize, "memory").render() + " bytes"]
+        return [dims_figure(kind.out_shape, N, analysis.itemsize, "memory").render() + " bytes"]
     if key == "saved":
-        return saved_lines(kind, N, a.itemsize)
+        return saved_lines(kind, N, analysis.itemsize)
     if key in ("rf", "rf_stride", "rf_padding"):
-        rf_in = a.rf_state.get(node.inputs[0]) if node.inputs else None
+        rf_in = analysis.rf.state.get(node.inputs[0]) if node.inputs else None
         return rf_lines(kind, rf_in, key)
     return []
 
 
 def sum_lines(analysis, ids, key, value):
     """A group's or the network's total as the sum of its layers' values."""
-    a = analysis
-    g = a.g
+    g = analysis.g
     parts = []
     seen = set()
     for i in ids:
         n = g.nodes[i]
         if n.is_input:
             continue
-        L = a.layer[i]
+        L = analysis.layer[i]
         if key in ("params", "trainable_params"):
             if n.module in seen:
                 continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from fractions import Fraction
 
+from ..conventions import tally
 from ..figure import Figure
 from .explain import dims_figure, output_lines, saved_lines, shape_text, work_lines
 
@@ -18,15 +19,15 @@ def spec_text(call: str, input_shape, batch=1) -> str:
 
 def layer_report(call: str, input_shape, batch=1, dtype=None, convention=None) -> dict:
     from ..api import analysis_for
-    a = analysis_for(LAYER_FILE, text=spec_text(call, input_shape, batch), dtype=dtype, convention=convention)
-    nodes = [n for n in a.g.nodes if not n.is_input]
-    errs = [d for d in a.diagnostics if d.severity == "error"]
+    analysis = analysis_for(LAYER_FILE, text=spec_text(call, input_shape, batch), dtype=dtype, convention=convention)
+    nodes = [n for n in analysis.g.nodes if not n.is_input]
+    errs = [d for d in analysis.diagnostics if d.severity == "error"]
     if errs or not nodes:
         from ..errors import SpecErrors
         raise SpecErrors(errs or [])
     n = nodes[-1]
     k = n.kind
-    L = a.layer[n.id]
+    L = analysis.layer[n.id]
     N = k.N
     sections = []
 
@@ -40,31 +41,26 @@ def layer_report(call: str, input_shape, batch=1, dtype=None, convention=None) -
     if b.value:
         plines.append(b.render() + "   (buffers: saved with the model, not trained)")
     sec("params", "parameters", p.value, f"{p.value:,}", plines)
-    sec("macs", "MACs", L["macs"], f"{L['macs']:,}", work_lines(k, a.conv, "macs"))
-    sec("flops", "FLOPs", L["flops"], f"{_n(L['flops'])}  ({a.conv.name} convention)", work_lines(k, a.conv, "flops"))
-    mem = dims_figure(k.out_shape, N, a.itemsize, "memory")
+    sec("macs", "MACs", L["macs"], f"{L['macs']:,}", work_lines(k, analysis.conventions, "macs"))
+    sec("flops", "FLOPs", L["flops"], f"{_n(L['flops'])}  ({analysis.conventions.name} convention)", work_lines(k, analysis.conventions, "flops"))
+    mem = dims_figure(k.out_shape, N, analysis.itemsize, "memory")
     sec("memory", "output memory", mem.value, f"{mem.value:,} bytes", [mem.render() + " bytes"])
-    sec("saved", "saved for backward", L["saved_bytes"], f"{L['saved_bytes']:,} bytes", saved_lines(k, N, a.itemsize))
-    bwd = _work(k.bwd_terms(True), a.conv)
-    first = _work(k.bwd_terms(False), a.conv) if p.value else 0
+    sec("saved", "saved for backward", L["saved_bytes"], f"{L['saved_bytes']:,} bytes", saved_lines(k, N, analysis.itemsize))
+    bwd = _work(k.bwd_terms(True), analysis.conv)
+    first = _work(k.bwd_terms(False), analysis.conv) if p.value else 0
     sec("bwd_flops", "backward FLOPs", bwd, f"{_n(bwd)}  (inside a network; {_n(first)} as the first layer)",
-        work_lines(k, a.conv, "flops", k.bwd_terms(True), "backward FLOPs")
+        work_lines(k, analysis.conventions, "flops", k.bwd_terms(True), "backward FLOPs")
         + ["as the first layer its input needs no gradient: only the weight (and bias) gradients, "
            f"{_n(first)} FLOPs"])
     rf_sum, rf_lines = rf_step_lines(k)
     sec("rf", "receptive-field step", rf_sum["k"], rf_sum["text"], rf_lines)
-    return {"layer": k.describe_args(), "call": call, "input": list(k.in_shape), "batch": N, "dtype": a.g.dtype,
-            "conventions": a.conv.name, "sections": sections,
-            "diagnostics": [d.to_dict() for d in a.diagnostics]}
+    return {"layer": k.describe_args(), "call": call, "input": list(k.in_shape), "batch": N, "dtype": analysis.g.dtype,
+            "conventions": analysis.conventions.name, "sections": sections,
+            "diagnostics": [d.to_dict() for d in analysis.diagnostics]}
 
 
-def _work(terms, conv):
-    total = 0
-    for t in terms:
-        c = conv.cost(t.rules)
-        if c is not None and not t.alt:
-            total += t.count * c
-    return total
+def _work(terms, conventions):
+    return tally(terms, conventions).flops
 
 
 def _n(v):
@@ -85,12 +81,11 @@ def rf_step_lines(kind):
         return {"k": "global", "text": "global: every output sees the whole input"}, [step.formula or "global"]
     nd = len(step.k)
     axes = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}.get(nd, tuple(f"axis{i}" for i in range(nd)))
-    a = kind.a
+    geo = kind.geometry()
     lines = []
-    dil = a.get("dilation") if isinstance(a.get("dilation"), tuple) else getattr(kind, "dil", None)
     for i, ax in enumerate(axes):
-        if "kernel_size" in a and dil is not None and not getattr(kind, "transposed", False):
-            lines.append(Figure(step.k[i], "D*(K - 1) + 1", {"D": dil[i], "K": a["kernel_size"][i]},
+        if geo is not None and not geo.transposed and geo.nd == nd:
+            lines.append(Figure(step.k[i], "D*(K - 1) + 1", {"D": geo.dilation[i], "K": geo.kernel[i]},
                                 f"{ax}: k").render() + f",  s = {_q(step.s[i])},  p = {_q(step.p[i])}")
         else:
             lines.append(f"{ax}: k = {_q(step.k[i])},  s = {_q(step.s[i])},  p = {_q(step.p[i])}")

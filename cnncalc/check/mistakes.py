@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from ..conventions import tally
 from ..figure import Figure
 from ..kinds.base import Term, prod
 from ..kinds.conv import AXES, ConvBase
@@ -80,21 +81,13 @@ def is_window_pool(kind):
 
 
 def geometry(kind):
-    """Per spatial axis (axis, L_in, K, S, D, P_left, P_right) of a convolution or pooling window."""
-    a = kind.a
-    nd = kind.nd
-    if is_conv(kind):
-        pads = kind.pad_lr
-        dil = a["dilation"]
-    elif is_window_pool(kind):
-        p = a.get("padding", (0,) * nd)
-        p = p if isinstance(p, tuple) else (p,) * nd
-        pads = tuple((x, x) for x in p)
-        dil = kind.dil
-    else:
+    """Per spatial axis (axis, L_in, K, S, D, P_left, P_right) of a convolution or pooling window,
+    from the kind's own geometry."""
+    if not (is_conv(kind) or is_window_pool(kind)):
         return None
-    return [(ax, L, k, s, d, pl, pr) for ax, L, k, s, d, (pl, pr) in
-            zip(AXES[nd], kind.in_shape[1:], a["kernel_size"], a["stride"], dil, pads)]
+    geo = kind.geometry()
+    return [(ax, L, k, s, d, pl, pr) for ax, L, k, s, d, pl, pr in
+            zip(AXES[geo.nd], kind.in_shape[1:], geo.kernel, geo.stride, geo.dilation, geo.pad_lo, geo.pad_hi)]
 
 
 class ShapeMistake(Mistake):
@@ -313,16 +306,9 @@ class TwoKMinusOne(Mistake):
     def values(self, node, kind, v, rc):
         if not (is_conv(kind) or kind.family == "linear"):
             return v
-        conv = rc.conv
-        old = 0
-        macs = 0
-        for t in kind.terms():
-            c = rc.cost(conv, t.rules)
-            if t.rules[0] in ("conv", "linear"):
-                macs += t.count
-                old += t.count * (c or 0)
-            elif t.rules[0] == "bias":
-                old += t.count * (c or 0)
+        mine = [t for t in kind.terms() if t.rules[0] in ("conv", "linear", "bias")]
+        old = tally(mine, rc.conventions).flops
+        macs = sum(t.count for t in mine if t.rules[0] != "bias")
         if not macs:
             return v
         outs = kind.N * kind.numel_out()
@@ -377,7 +363,7 @@ class ElementsForBytes(Mistake):
     why = "memory in bytes is elements x bytes per element (4 for float32)"
 
     def values(self, node, kind, v, rc):
-        return dict(v, memory=v["activations"], saved=v["saved"] // rc.a.itemsize)
+        return dict(v, memory=v["activations"], saved=v["saved"] // rc.itemsize)
 
 
 class BytesForElements(Mistake):

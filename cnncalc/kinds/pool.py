@@ -213,7 +213,8 @@ class AdaptiveBase(Kind):
                                                     "operations", note="window_sum: sum of the adaptive windows' sizes"))]
         vin = self.N * self.numel_in()
         t.append(Term((f"adaptive_avg_pool{self.nd}d_in",), vin, Figure(vin, "N*numel_in", {"N": self.N,
-                                                                                          "numel_in": self.numel_in()}),
+                                                                                          "numel_in": self.numel_in()},
+                                                                         "input elements"),
                       alt=True))
         return t
 

@@ -15,7 +15,7 @@ import re
 import tokenize
 from fractions import Fraction
 
-from ..conventions import MAC_RULES, RULE_DOC
+from ..conventions import MAC_RULES, RULE_DOC, tally
 from ..figure import Figure, _unicode_floor
 
 SMALL_BYTES = ("save_mean", "save_invstd", "mean", "rstd")   # saved per channel/group, not per batch item
@@ -124,20 +124,18 @@ def _ident(name: str, taken: set) -> str:
 
 def _cost_figure(terms, conv, label: str, expected=None):
     """FLOPs as the sum of the terms' counts times the convention's cost per unit."""
-    taken, parts, bind, lines, excluded = set(), [], {}, [], []
-    total = 0
-    for t in terms:
-        c = conv.cost(t.rules)
+    taken, parts, bind, lines = set(), [], {}, []
+    work = tally(terms, conv)
+    total = work.flops
+    counted = {id(t) for t, _ in work.counted}
+    excluded = [f"{t.figure.name or t.rules[0]} ({t.rules[0]})" for t in terms
+                if id(t) not in counted and not t.alt and t.count]
+    for t, c in work.counted:
         rule = t.rules[0]
-        if c is None:
-            if not t.alt and t.count:
-                excluded.append(f"{t.figure.name or rule} ({rule})")
-            continue
         nm = _ident(t.figure.name or rule, taken)
         bind[nm] = t.count
         cost = int(c) if float(c).is_integer() else c
         parts.append(f"{nm}*{_lit(cost)}")
-        total += t.count * c
         doc = RULE_DOC.get(rule, "")
         lines.append(f"{rule}: {_lit(cost)} FLOP(s) per unit" + (f" ({doc})" if doc else ""))
     if isinstance(total, float) and total.is_integer():

@@ -55,7 +55,9 @@ def layer_cost(kind, conventions, needs_input_grad, recorded, first_call=True, t
         needs_input_grad=needs_input_grad, in_autograd=recorded, excluded=fwd.excluded)
 
 
-def costs(graph, conventions, flow) -> Costs:
+def costs(graph, conventions, flow, terms_of=None) -> Costs:
+    """``terms_of(node)`` replaces a node's forward terms (the homework counts work its wrong way
+    with it); None keeps the kind's."""
     seen_modules = set()
     layers = {}
     excluded = set()
@@ -64,7 +66,8 @@ def costs(graph, conventions, flow) -> Costs:
             continue
         first = n.module not in seen_modules
         seen_modules.add(n.module)
-        c = layer_cost(n.kind, conventions, flow.needs_input_grad[n.id], flow.in_autograd[n.id], first)
+        c = layer_cost(n.kind, conventions, flow.needs_input_grad[n.id], flow.in_autograd[n.id], first,
+                       terms_of(n) if terms_of else None)
         excluded.update(c.excluded)
         layers[n.id] = c
     return Costs(MappingProxyType(layers), frozenset(excluded))

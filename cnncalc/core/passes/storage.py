@@ -64,13 +64,15 @@ def alias_ref(sv, node_id, inputs):
 
 
 def storage(graph, itemsize) -> Storage:
-    B = graph.batch
+    """Graph inputs hold the graph's batch; a node's outputs its kind's (the same, except where the
+    homework rebuilt a kind with another batch)."""
     of, size = {}, {}
     for n in graph.nodes:
         if n.is_input:
             of[(n.id, 0)] = ("s", n.id, 0)
-            size[("s", n.id, 0)] = B * math.prod(n.out_shapes[0]) * itemsize
+            size[("s", n.id, 0)] = graph.batch * math.prod(n.out_shapes[0]) * itemsize
             continue
+        B = n.kind.N
         for i, s in enumerate(n.out_shapes):
             if n.kind.view and n.inputs:
                 of[(n.id, i)] = of[n.inputs[0]]
@@ -82,7 +84,6 @@ def storage(graph, itemsize) -> Storage:
 
 
 def saved(graph, flow, store: Storage) -> Saved:
-    B = graph.batch
     isz = store.itemsize
     seen = set()
     layers = {}
@@ -91,6 +92,7 @@ def saved(graph, flow, store: Storage) -> Saved:
         if n.is_input:
             continue
         k = n.kind
+        B = k.N
         out_bytes = B * sum(math.prod(s) for s in n.out_shapes) * isz
         rec = flow.in_autograd[n.id]
         mine = 0
