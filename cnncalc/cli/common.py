@@ -6,6 +6,7 @@ import sys
 import typer
 
 from ..errors import SpecErrors, UsageError
+from ..frontends.shapes import parse_inputs, parse_shape  # noqa: F401  (re-exported for the commands)
 
 EXIT_OK, EXIT_EXPECT, EXIT_INVALID = 0, 1, 2
 _console = None
@@ -26,31 +27,6 @@ def err_console():
         from rich.console import Console
         _err_console = Console(stderr=True, highlight=False, soft_wrap=True)
     return _err_console
-
-
-def parse_shape(text: str):
-    try:
-        dims = tuple(int(x) for x in text.lower().replace("*", "x").replace(",", "x").split("x") if x)
-    except ValueError:
-        raise UsageError(f"cannot read the shape `{text}`: write it like 3x224x224 (no batch)") from None
-    if not dims or min(dims) < 1:
-        raise UsageError(f"cannot read the shape `{text}`: write it like 3x224x224 (no batch)")
-    return dims
-
-
-def parse_inputs(values):
-    if not values:
-        return None
-    named = {}
-    for v in values:
-        if "=" in v:
-            k, s = v.split("=", 1)
-            named[k.strip()] = parse_shape(s)
-        else:
-            if len(values) > 1:
-                raise UsageError("several --input options must be named: --input left=1x105x105")
-            return parse_shape(v)
-    return named
 
 
 def parse_sets(values):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 
-MATCH, MISMATCH, NOT_COVERED, INFO = "match", "mismatch", "not covered", "info"
+from .verdicts import INFO, MATCH, MISMATCH, NOT_COVERED  # noqa: F401  (re-exported)
 
 # Families whose work FlopCounterMode counts (aten convolution, mm/addmm/bmm, attention).
 FCM_FAMILIES = ("conv", "linear")

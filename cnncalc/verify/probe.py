@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from .checks import MATCH, MISMATCH, NOT_COVERED
+from .verdicts import MATCH, MISMATCH, NOT_COVERED
 
 _IDENTITY_FAMILIES = ("activation", "norm", "dropout")
 
