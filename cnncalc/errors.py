@@ -74,7 +74,8 @@ class UsageError(Exception):
     """The tool was used wrongly (bad option value, missing file)."""
 
 
-# Names from other frameworks, and what they are called here.
+# Argument names from other frameworks, and what they are called here.  (Op names from other
+# frameworks are the kinds' knowledge: ``kinds.base.FOREIGN_OPS``, passed in as ``foreign``.)
 FOREIGN_NAMES = {
     "filters": "out_channels",
     "num_output": "out_channels",
@@ -85,32 +86,17 @@ FOREIGN_NAMES = {
     "kernel": "kernel_size",
     "dilation_rate": "dilation",
     "use_bias": "bias",
-    "Conv2D": "Conv2d",
-    "Conv1D": "Conv1d",
-    "Conv3D": "Conv3d",
-    "Conv2DTranspose": "ConvTranspose2d",
-    "Dense": "Linear",
-    "Concat": "cat",
-    "Concatenate": "cat",
-    "concat": "cat",
-    "MaxPooling2D": "MaxPool2d",
-    "AveragePooling2D": "AvgPool2d",
-    "GlobalAveragePooling2D": "AdaptiveAvgPool2d",
-    "BatchNormalization": "BatchNorm2d",
-    "Add": "add",
-    "Multiply": "mul",
-    "Activation": "ReLU",
-    "Relu": "ReLU",
-    "relu": "ReLU",
 }
 
 
-def suggest(name: str, candidates, n: int = 3) -> list[str]:
-    """Closest valid names for a misspelt one (foreign-framework names first)."""
+def suggest(name: str, candidates, n: int = 3, foreign=None) -> list[str]:
+    """Closest valid names for a misspelt one (foreign-framework names first: ``foreign`` adds
+    a mapping of such names to ours)."""
     out: list[str] = []
     cands = list(candidates)
-    if name in FOREIGN_NAMES and FOREIGN_NAMES[name] in cands:
-        out.append(FOREIGN_NAMES[name])
+    table = {**FOREIGN_NAMES, **(foreign or {})}
+    if name in table and table[name] in cands:
+        out.append(table[name])
     lower = {c.lower(): c for c in cands}
     if name.lower() in lower and lower[name.lower()] not in out:
         out.append(lower[name.lower()])
@@ -120,8 +106,8 @@ def suggest(name: str, candidates, n: int = 3) -> list[str]:
     return out[:n]
 
 
-def did_you_mean(name: str, candidates) -> list[str]:
-    s = suggest(name, candidates)
+def did_you_mean(name: str, candidates, foreign=None) -> list[str]:
+    s = suggest(name, candidates, foreign=foreign)
     if not s:
         return []
     return ["did you mean " + " or ".join(f"`{x}`" for x in s) + "?"]

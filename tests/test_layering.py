@@ -140,3 +140,25 @@ def test_no_cycles_between_packages():
                 pk[a].add(b)
     assert "cnncalc.core" in pk["cnncalc.spec"]
     assert _cycles(pk) == []
+
+
+def test_the_engine_names_no_kind():
+    # core/, verify/, spec/, the conventions and the errors ask a kind (its geometry, traits, saved
+    # tensors); they never test for one by name.  Every string constant of those modules is read.
+    # Module kinds only: the tensor functions' lowercase names (mean, add, relu) are also rule names
+    # and argument values (reduction="mean").
+    from cnncalc.kinds import REGISTRY
+    from cnncalc.kinds.base import FOREIGN_OPS
+    names = {n for n in set(REGISTRY) | set(FOREIGN_OPS) if n[:1].isupper()}
+    prefixes = tuple({n.rstrip("123d") for n in REGISTRY if n[0].isupper()} - {""})
+    hits = []
+    for mod, path in _modules().items():
+        rel = mod.split(".")[1] if "." in mod else ""
+        if rel not in ("core", "verify", "spec", "conventions", "errors"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                v = node.value
+                if v in names or (v[:1].isupper() and v.startswith(prefixes) and " " not in v):
+                    hits.append(f"{mod}:{node.lineno}: {v!r}")
+    assert hits == []

@@ -11,7 +11,7 @@ from __future__ import annotations
 from itertools import combinations
 
 from ..conventions import tally
-from ..core.analyze import check_value
+from ..core.passes.expects import check_value
 from .mistakes import CATALOGUE, ShapeMistake
 from .recompute import Recomputed
 

@@ -27,6 +27,7 @@ Every hook has a do-nothing default, so each mistake states only what it changes
 from __future__ import annotations
 
 from dataclasses import replace
+from fractions import Fraction
 
 from ..conventions import tally
 from ..figure import Figure
@@ -395,18 +396,42 @@ class MBvsMiB(Mistake):
 
 
 # ----------------------------------------------------------------------------- receptive field
-class RFKernelsSummed(Mistake):
+class RFMistake(Mistake):
+    """A receptive-field rule done wrongly: ``rf_step`` replaces the engine's step arithmetic
+    (``core.passes.receptive.apply``) for a window step on a local field; the merge rules and
+    global steps stay the engine's."""
+
+    def rf_step(self, f, step):
+        raise NotImplementedError
+
+    @staticmethod
+    def _start(f, step):
+        return tuple(Fraction(si) - Fraction(pp) * ji for si, pp, ji in zip(f["start"], step.p, f["j"]))
+
+
+class RFKernelsSummed(RFMistake):
     id = "rf_kernels_summed"
     title = "receptive field as the sum of kernel sizes"
     why = "stacked windows overlap by one pixel each: two KxK convolutions see k1 + k2 - 1, not k1 + k2"
     rf_mode = "kernels_summed"
 
+    def rf_step(self, f, step):
+        # r counted as the plain sum of kernel extents: k1 + k2 (no "- 1" for the shared pixel)
+        r = tuple((Fraction(ri) if ri != 1 or kk == 1 else Fraction(0)) + (Fraction(kk) * ji if kk != 1 else 0)
+                  for ri, kk, ji in zip(f["r"], step.k, f["j"]))
+        j = tuple(Fraction(ji) * Fraction(s) for ji, s in zip(f["j"], step.s))
+        return dict(f, r=r, j=j, start=self._start(f, step), data=f["data"] or step.kind == "data")
 
-class RFStridesIgnored(Mistake):
+
+class RFStridesIgnored(RFMistake):
     id = "rf_strides_ignored"
     title = "strides ignored in the receptive field"
     why = "after a stride-S layer every later kernel tap is S input pixels apart: r += (K-1)*jump"
     rf_mode = "strides_ignored"
+
+    def rf_step(self, f, step):
+        r = tuple(Fraction(ri) + (Fraction(kk) - 1) for ri, kk in zip(f["r"], step.k))
+        return dict(f, r=r, start=self._start(f, step), data=f["data"] or step.kind == "data")
 
 
 CATALOGUE: list[Mistake] = [

@@ -127,11 +127,9 @@ class Recomputed:
         flow = gradient_flow(graph)
         cost = costs(graph, self.conventions, flow, terms_of)
         mem = saved(graph, flow, storage(graph, self.itemsize))
-        mode = None
-        for m in self.combo:
-            mode = m.rf_mode or mode
+        wrong = next((m for m in reversed(self.combo) if m.rf_mode), None)
         field = R.receptive(graph, has_errors=True, step_of=_step_of,
-                            apply_step=self._wrong_step(mode) if mode else None)
+                            apply_step=self._wrong_step(wrong) if wrong else None)
         for n in graph.nodes:
             if n.is_input:
                 self.rf[(n.id, 0)] = R.input_field(n)
@@ -155,21 +153,13 @@ class Recomputed:
                 fields = field.state.get((n.id, k)) or {}
                 self.rf[(n.id, k)] = next(iter(fields.values())) if fields else None
 
-    def _wrong_step(self, mode):
-        """The receptive-field arithmetic done wrongly, at the nodes the mistake applies to."""
+    def _wrong_step(self, mistake):
+        """The mistake's receptive-field arithmetic at the nodes it applies to, on window steps over
+        a local field; the engine's everywhere else."""
         def apply_step(n, f, step):
             if not self.applies(n) or f["glob"] or step.kind == "global" or len(step.k) != len(f["r"]):
                 return R.apply(f, step)
-            ks, ss = step.k, step.s
-            if mode == "strides_ignored":
-                r = tuple(Fraction(ri) + (Fraction(kk) - 1) for ri, kk in zip(f["r"], ks))
-                j = f["j"]
-            else:   # kernels_summed: r counted as the plain sum of kernel extents (k1 + k2, no "- 1")
-                r = tuple((Fraction(ri) if ri != 1 or kk == 1 else Fraction(0)) + (Fraction(kk) * ji if kk != 1 else 0)
-                          for ri, kk, ji in zip(f["r"], ks, f["j"]))
-                j = tuple(Fraction(ji) * Fraction(s) for ji, s in zip(f["j"], ss))
-            start = tuple(Fraction(si) - Fraction(pp) * ji for si, pp, ji in zip(f["start"], step.p, f["j"]))
-            return dict(f, r=r, j=j, start=start, data=f["data"] or step.kind == "data")
+            return mistake.rf_step(f, step)
         return apply_step
 
     # ------------------------------------------------------------------ aggregates

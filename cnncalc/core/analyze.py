@@ -16,10 +16,9 @@ from types import MappingProxyType
 
 from . import memory as M
 from .facts import run_passes
-from .numbers import num as _num  # noqa: F401  (re-exported: an exact number made plain)
-from .passes.expects import BATCH_LINEAR, check_expects, check_value, group_values, totals  # noqa: F401
+from .passes.expects import check_expects, group_values, totals
 from .passes.receptive import receptive
-from .report import SCHEMA_VERSION, build_report  # noqa: F401
+from .report import build_report
 
 
 class FrozenError(AttributeError):

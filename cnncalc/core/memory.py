@@ -164,16 +164,15 @@ def _bytes_of(facts, sid, extra):
 # ---------------------------------------------------------------------------- walks
 def inference_walk(facts):
     """-> (peak activation bytes, node name at the peak).  See the module docstring."""
-    a = facts
-    g = a.g
+    g = facts.g
     store = {}
     for n in g.nodes:
         if n.is_input:
-            store[(n.id, 0)] = a.store.of[(n.id, 0)]
+            store[(n.id, 0)] = facts.store.of[(n.id, 0)]
             continue
         alias = (n.kind.view or n.kind.eval_identity) and n.inputs
         for i in range(len(n.out_shapes)):
-            store[(n.id, i)] = store[n.inputs[0]] if alias else a.store.of[(n.id, i)]
+            store[(n.id, i)] = store[n.inputs[0]] if alias else facts.store.of[(n.id, i)]
     held = {store[(i, 0)] for i in g.inputs} | {store[r] for r in g.outputs}
     last = {}
     for n in g.nodes:
@@ -185,7 +184,7 @@ def inference_walk(facts):
     live, cur, peak, at = {}, 0, 0, None
     for i in g.inputs:
         sid = store[(i, 0)]
-        live[sid] = a.store.size[sid]
+        live[sid] = facts.store.size[sid]
         cur += live[sid]
     peak = cur
     for n in g.nodes:
@@ -194,10 +193,10 @@ def inference_walk(facts):
         for i in range(len(n.out_shapes)):
             sid = store[(n.id, i)]
             if sid not in live:
-                live[sid] = a.store.size[sid]
+                live[sid] = facts.store.size[sid]
                 cur += live[sid]
         # max pooling computes its int64 indices even without autograd, and drops them at once
-        scratch = sum(b for sid, b in saved_storages(a, n) if sid[0] == "t" and sid[2] == "indices")
+        scratch = sum(b for sid, b in saved_storages(facts, n) if sid[0] == "t" and sid[2] == "indices")
         if cur + scratch > peak:
             peak, at = cur + scratch, n.name
         born = [store[(n.id, i)] for i in range(len(n.out_shapes))]
@@ -213,24 +212,23 @@ def training_walk(facts, grad_bytes_per_param=None):
     While a node's backward runs, the new gradients of its parameters (``grad_bytes_per_param`` each,
     the activation itemsize by default) exist beside ``.grad`` until they are accumulated into it; for
     a module called several times (``share:``) they wait until its last call's backward."""
-    a = facts
     if grad_bytes_per_param is None:
-        grad_bytes_per_param = a.itemsize
-    g = a.g
-    rg = requires_grad(a)
-    held = {a.store.of[(i, 0)] for i in g.inputs} | {a.store.of[r] for r in g.outputs}
+        grad_bytes_per_param = facts.itemsize
+    g = facts.g
+    rg = requires_grad(facts)
+    held = {facts.store.of[(i, 0)] for i in g.inputs} | {facts.store.of[r] for r in g.outputs}
     last, release = {}, {}
     extra = {}
     node_saved = {}
     for n in g.nodes:
         for r in n.inputs:
-            last[a.store.of[r]] = n.id
+            last[facts.store.of[r]] = n.id
         if n.is_input or not rg[n.id]:
             continue
-        sv = saved_storages(a, n)
+        sv = saved_storages(facts, n)
         node_saved[n.id] = sv
         for sid, b in sv:
-            if sid not in a.store.size:
+            if sid not in facts.store.size:
                 extra[sid] = b
             release[sid] = min(release.get(sid, n.id), n.id)   # freed after the backward of this node
     pinned = set(release)
@@ -241,25 +239,25 @@ def training_walk(facts, grad_bytes_per_param=None):
         dies.setdefault(nid, []).append(sid)
     live, cur = {}, 0
     for i in g.inputs:
-        sid = a.store.of[(i, 0)]
-        live[sid] = a.store.size[sid]
+        sid = facts.store.of[(i, 0)]
+        live[sid] = facts.store.size[sid]
         cur += live[sid]
     fpeak, fat = cur, None
     for n in g.nodes:
         if n.is_input:
             continue
-        new = [a.store.of[(n.id, i)] for i in range(len(n.out_shapes))]
+        new = [facts.store.of[(n.id, i)] for i in range(len(n.out_shapes))]
         new += [sid for sid, _ in node_saved.get(n.id, []) if sid in extra]
         for sid in new:
             if sid not in live:
-                live[sid] = _bytes_of(a, sid, extra)
+                live[sid] = _bytes_of(facts, sid, extra)
                 cur += live[sid]
         if cur > fpeak:
             fpeak, fat = cur, n.name
         for sid in dies.get(n.id, []) + [x for x in new if x not in last]:
             if sid in live and sid not in held and sid not in pinned:
                 cur -= live.pop(sid)
-    saved_total = sum(_bytes_of(a, sid, extra) for sid in pinned)
+    saved_total = sum(_bytes_of(facts, sid, extra) for sid in pinned)
 
     # backward.  Gradient buffers are counted by storage: a reshape passes its gradient on as a view,
     # cat hands each input a slice of its output's gradient, add hands its output's gradient to each
@@ -273,7 +271,7 @@ def training_walk(facts, grad_bytes_per_param=None):
             calls_left[n.module] = calls_left.get(n.module, 0) + 1
     for r in g.outputs:
         if rg[r[0]] and r not in gref:
-            gbytes[("g",) + r] = _tensor_bytes(a, r)
+            gbytes[("g",) + r] = _tensor_bytes(facts, r)
             gref[r] = ("g",) + r
     gsum = sum(gbytes.values())
     psum = 0
@@ -291,14 +289,14 @@ def training_walk(facts, grad_bytes_per_param=None):
         for r in targets:
             alias = None
             if out_gids and len(outs) == 1:
-                if n.kind.grad_passes_through(a.g.shape(r)):
+                if n.kind.grad_passes_through(facts.g.shape(r)):
                     alias = out_gids[0]
             if alias is not None:
                 produced.append((r, alias, 0))
             else:
-                produced.append((r, ("g",) + r + (n.id,), _tensor_bytes(a, r)))
+                produced.append((r, ("g",) + r + (n.id,), _tensor_bytes(facts, r)))
         new = sum(b for _, _, b in produced)
-        P = a.costs.layers[n.id].module_params * grad_bytes_per_param
+        P = facts.costs.layers[n.id].module_params * grad_bytes_per_param
         if cur + gsum + psum + new + P > bpeak:
             bpeak, bat = cur + gsum + psum + new + P, n.name
         for r, gid, b in produced:
@@ -392,20 +390,19 @@ def _param_totals(facts):
 
 def breakdown(facts, optimizer: str = DEFAULT_OPTIMIZER, amp: bool = False, dtype: str | None = None) -> dict:
     """The memory of one training step and of inference, in bytes, with the model's assumptions."""
-    a = facts
-    prec = precision(dtype or a.g.dtype, amp)
+    prec = precision(dtype or facts.g.dtype, amp)
     slots = optimizer_slots(optimizer)
-    params, buffers = _param_totals(a)
-    cast = cast_params(a) if prec.cast_copy else 0
+    params, buffers = _param_totals(facts)
+    cast = cast_params(facts) if prec.cast_copy else 0
     weights = (params + buffers) * prec.weight + cast * prec.cast_copy
     grads = params * prec.grad
     opt = params * slots * prec.state
-    act = _activation_facts(a, prec)
+    act = _activation_facts(facts, prec)
     tw = training_walk(act, prec.grad)
     inf_peak, inf_at = inference_walk(act)
     inf_weights = (params + buffers) * prec.weight + cast * prec.cast_copy
     return {
-        "batch": a.g.batch,
+        "batch": facts.g.batch,
         "precision": prec.name,
         "activation_bytes_per_element": prec.activation,
         "optimizer_name": optimizer,
@@ -430,18 +427,17 @@ def breakdown(facts, optimizer: str = DEFAULT_OPTIMIZER, amp: bool = False, dtyp
 
 
 def train_flops(facts, dataset_size: int | None = None) -> dict:
-    a = facts
-    fwd = sum(c.flops for c in a.costs.layers.values())
-    bwd = sum(c.bwd_flops for c in a.costs.layers.values())
-    rows = layer_rows(a)
+    fwd = sum(c.flops for c in facts.costs.layers.values())
+    bwd = sum(c.bwd_flops for c in facts.costs.layers.values())
+    rows = layer_rows(facts)
     out = {"forward": _num(fwd), "backward": _num(bwd),
            "backward_input": _num(sum(r["bwd_input_flops"] for r in rows)),
            "backward_weight": _num(sum(r["bwd_weight_flops"] for r in rows)),
-           "step": _num(fwd + bwd), "per_sample": (fwd + bwd) / a.g.batch}
+           "step": _num(fwd + bwd), "per_sample": (fwd + bwd) / facts.g.batch}
     if dataset_size:
         out["dataset_size"] = dataset_size
-        out["steps_per_epoch"] = -(-dataset_size // a.g.batch)
-        out["epoch"] = _num((fwd + bwd) * dataset_size / a.g.batch)
+        out["steps_per_epoch"] = -(-dataset_size // facts.g.batch)
+        out["epoch"] = _num((fwd + bwd) * dataset_size / facts.g.batch)
     return out
 
 

@@ -17,6 +17,29 @@ from ..figure import Figure
 REQUIRED = object()   # marks an argument without default
 REGISTRY: dict[str, type["Kind"]] = {}
 
+# Op names of other frameworks (Keras, Caffe), and the kind they mean here: error hints suggest them.
+FOREIGN_OPS = {
+    "Conv2D": "Conv2d",
+    "Conv1D": "Conv1d",
+    "Conv3D": "Conv3d",
+    "Conv2DTranspose": "ConvTranspose2d",
+    "Dense": "Linear",
+    "Concat": "cat",
+    "Concatenate": "cat",
+    "concat": "cat",
+    "MaxPooling2D": "MaxPool2d",
+    "AveragePooling2D": "AvgPool2d",
+    "GlobalAveragePooling2D": "AdaptiveAvgPool2d",
+    "BatchNormalization": "BatchNorm2d",
+    "Add": "add",
+    "Multiply": "mul",
+    "Activation": "ReLU",
+    "Relu": "ReLU",
+    "relu": "ReLU",
+}
+# The ops a spec's `parallel` block may merge its branches with (`merge:`), the first the default.
+MERGE_OPS = ("cat", "add", "mul")
+
 
 class KindError(Exception):
     """A problem with one node's arguments or inputs.  ``arg`` names the argument at fault."""
@@ -148,6 +171,7 @@ class Kind:
     has_module = True         # builds an nn.Module (False for tensor functions)
     view = False              # the output aliases the input (no new memory)
     eval_identity = False     # returns its input in evaluation mode (dropout): no new memory at inference
+    concatenates = False      # joins its inputs along a dim (a spec's merge checks the other dims)
     doc = ""
 
     def __init__(self, op: str, args: dict, in_shapes: list, batch: int = 1):
@@ -159,6 +183,11 @@ class Kind:
         self.setup()
 
     # --- to override -------------------------------------------------------
+    @classmethod
+    def check_binding(cls, op: str, positional: list, bound: dict):
+        """Refuse a call whose arguments bound but surely mean something else (a KindError with a
+        hint); called by the spec reader before the types are checked."""
+
     def setup(self):
         """Check arguments against the input, infer what may be inferred, set out_shapes."""
         self.out_shapes = [self.in_shapes[0]]
@@ -205,6 +234,25 @@ class Kind:
         """The sliding-window geometry of a convolution- or pooling-like kind (a ``Geometry``), or
         None for a kind without one."""
         return None
+
+    # Families that act per position: for the receptive-field probe they are the identity.
+    PER_POSITION_FAMILIES = ("activation", "norm", "dropout")
+    torch_counter_gap = ""    # why torch's FlopCounterMode does not count this op's work ("" if it does)
+
+    def linearised(self):
+        """For the receptive-field probe of `verify`: a positive, linear stand-in with the same
+        field, as a function of the list of input tensors (torch imported inside), or None when the
+        module itself, with positive weights and zero biases, serves.  Per-position ops (activations,
+        normalisations, dropout) become the identity: a saturating ReLU6 or a softmax would zero
+        gradients that do exist."""
+        if self.family in self.PER_POSITION_FAMILIES:
+            return lambda xs: xs[0]
+        return None
+
+    @property
+    def copies_border(self) -> bool:
+        """Its padding copies input pixels (reflect, replicate, circular) instead of zeros."""
+        return self.a.get("padding_mode", "zeros") not in ("zeros", None)
 
     def torch_module(self):
         raise NotImplementedError(f"{self.op} has no torch builder")

@@ -320,6 +320,7 @@ class DeformConv2d(ConvBase):
            Arg("kernel_size", REQUIRED, "ints"), Arg("stride", 1, "ints"), Arg("padding", 0, "ints"),
            Arg("dilation", 1, "ints"), Arg("groups", 1, "int"), Arg("bias", True, "bool"))
     doc = "deformable convolution (torchvision.ops.DeformConv2d)"
+    torch_counter_gap = "FlopCounterMode does not count torchvision's deform_conv2d"
 
     def setup(self):
         self.a.setdefault("padding_mode", "zeros")

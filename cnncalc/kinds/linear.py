@@ -89,6 +89,14 @@ class LinearBase(Kind):
 
 @register("Linear")
 class Linear(LinearBase):
+    @classmethod
+    def check_binding(cls, op, positional, bound):
+        if "out_features" not in bound and "in_features" in bound and len(positional) == 1:
+            raise KindError(f"`Linear`'s first positional argument is `in_features`, so `Linear: {positional[0]}` "
+                            "sets in_features and leaves out_features missing", "in_features",
+                            [f"write `LazyLinear: {positional[0]}` or `Linear: {{out_features: {positional[0]}}}`"],
+                            code="linear-scalar")
+
     SIG = (Arg("in_features", REQUIRED, "int", infer=True), Arg("out_features", REQUIRED, "int"),
            Arg("bias", True, "bool"), Arg("device", None), Arg("dtype", None))
     doc = "fully connected layer y = x W^T + b"

@@ -291,6 +291,10 @@ class PadBase(Kind):
     family = "pad"
     nd = 2
 
+    @property
+    def copies_border(self):
+        return self.op.startswith(("ReflectionPad", "ReplicationPad"))
+
     def setup(self):
         p = self.a["padding"]
         n = 2 * self.nd

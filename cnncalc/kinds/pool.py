@@ -69,6 +69,10 @@ class PoolBase(Kind):
         return Geometry(a["kernel_size"], a["stride"], self.dil, a["padding"], a["padding"],
                         bool(a.get("ceil_mode", False)))
 
+    def linearised(self):
+        # a max pool's gradient reaches one pixel only: average over exactly the windows it reads
+        return _avg_like(self) if self.rule == "max_pool" else None
+
     def window(self):
         return prod(self.a["kernel_size"])
 
@@ -89,6 +93,34 @@ class PoolBase(Kind):
         return RFStep("window", k, self.a["stride"], self.a["padding"], "pool",
                       window_rf_figures(AXES[self.nd], self.a["kernel_size"], self.dil, self.a["stride"],
                                         self.a["padding"]))
+
+
+def _avg_like(k):
+    """Average over exactly the windows a max pool reads: pad, then a depthwise all-ones conv."""
+    geo = k.geometry()
+    nd = geo.nd
+    ks, st, pd, dl, ceil = geo.kernel, geo.stride, geo.pad_lo, geo.dilation, geo.ceil_mode
+
+    def run(xs):
+        import torch
+        import torch.nn.functional as F
+        x = xs[0]
+        c = x.shape[1]
+        pads = []
+        for ax in range(nd):
+            L = x.shape[2 + ax]
+            n = pool_out(L, ks[ax], st[ax], pd[ax], dl[ax], ceil)
+            span = dl[ax] * (ks[ax] - 1) + 1
+            extra = max(0, (n - 1) * st[ax] + span - (L + 2 * pd[ax]))
+            pads.append((pd[ax], pd[ax] + extra))
+        flat = []
+        for lo, hi in reversed(pads):
+            flat += [lo, hi]
+        x = F.pad(x, flat)
+        w = torch.full((c, 1) + tuple(ks), 1.0 / max(1, prod(ks)), dtype=x.dtype, device=x.device)
+        conv = getattr(F, f"conv{nd}d")
+        return conv(x, w, stride=st, dilation=dl, groups=c)
+    return run
 
 
 def _max_saved(self):
@@ -139,6 +171,10 @@ class LPPoolBase(PoolBase):
             return super().shape_figures()
         finally:
             self.a.pop("padding", None)
+
+    def geometry(self):
+        return Geometry(self.a["kernel_size"], self.a["stride"], (1,) * self.nd, self._pad, self._pad,
+                        bool(self.a.get("ceil_mode", False)))
 
     def rf(self):
         return RFStep("window", self.a["kernel_size"], self.a["stride"], self._pad, "pool",
@@ -237,6 +273,16 @@ class AdaptiveBase(Kind):
         from fractions import Fraction
         s = tuple(Fraction(L, n) for L, n in zip(x, self.a["output_size"]))
         return RFStep("window", k, s, (0,) * self.nd, "adaptive pool (uneven windows: largest window, mean stride)")
+
+    def linearised(self):
+        if not self.is_max:
+            return None
+        nd, o = self.nd, self.a["output_size"]
+
+        def run(xs):
+            import torch.nn.functional as F
+            return getattr(F, f"adaptive_avg_pool{nd}d")(xs[0], o)
+        return run
 
     def shape_figures(self):
         return [Figure(v, "output_size", {"output_size": v}, f"{ax}_out")

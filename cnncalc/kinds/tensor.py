@@ -56,6 +56,19 @@ class Binary(TensorFn):
         # add hands its output's gradient to every input of the output's shape
         return self.fn == "add" and tuple(in_shape) == tuple(self.out_shapes[0])
 
+    def linearised(self):
+        # signs do not change which inputs are read, but could cancel them: sub -> add, div -> mul
+        if self.fn == "sub":
+            return lambda xs: sum(xs[1:], xs[0])
+        if self.fn == "div":
+            def product(xs):
+                out = xs[0]
+                for x in xs[1:]:
+                    out = out * x
+                return out
+            return product
+        return None
+
     def terms(self):
         k = len(self.in_shapes) - 1
         v = self.N * self.numel_out() * k
@@ -114,6 +127,7 @@ class Cat(TensorFn):
     N_INPUTS = (1, 1000)
     SIG = (Arg("dim", 1, "int"),)
     doc = "torch.cat (dim defaults to 1, the channels: the one departure from torch)"
+    concatenates = True
 
     def grad_passes_through(self, in_shape):
         return True     # each input's gradient is a slice of the output's
@@ -328,6 +342,11 @@ class Mean(Reduce):
 @register("amax")
 class Amax(Reduce):
     doc = "torch.amax over dims"
+
+    def linearised(self):
+        # arg-max hides the inputs it does not pick: the mean reads the same ones
+        dim, keep = self.a["dim"], self.a["keepdim"]
+        return lambda xs: xs[0].mean(dim=dim, keepdim=keep)
 
     def saved(self):
         return [Saved("input", self.numel_in(), alias="input"), Saved("output", self.numel_out(), alias="output")]

@@ -99,10 +99,18 @@ class Ctx:
         return any(nid == n.id for nid, _ in self.g.outputs)
 
 
-def is_conv(n):
+def _geometry(n):
+    """The node's sliding-window geometry, as its kind declares it (None without one)."""
     k = n.kind
-    return k is not None and getattr(k, "family", None) == "conv" and not getattr(k, "transposed", False) \
-        and n.op != "DeformConv2d"
+    return k.geometry() if k is not None and hasattr(k, "geometry") else None
+
+
+def is_conv(n):
+    """A plain (not transposed, not data-dependent) convolution."""
+    k = n.kind
+    geo = _geometry(n)
+    return getattr(k, "family", None) == "conv" and geo is not None and not geo.transposed \
+        and k.rf().kind == "window"
 
 
 def is_linear(n):
@@ -115,8 +123,7 @@ def is_weighted(n):
 
 def is_pool(n):
     k = n.kind
-    return k is not None and getattr(k, "family", None) == "pool" and "kernel_size" in k.a and \
-        "Adaptive" not in n.op
+    return getattr(k, "family", None) == "pool" and _geometry(n) is not None
 
 
 def _plural(n, word):
@@ -147,9 +154,8 @@ def conv_bias_before_bn(c: Ctx):
 
 
 def _conv_geom(n):
-    a = n.kind.a
-    ke = tuple(d * (k - 1) + 1 for k, d in zip(a["kernel_size"], a["dilation"]))
-    return ke, tuple(a["stride"])
+    geo = _geometry(n)
+    return tuple(geo.extent(i) for i in range(geo.nd)), tuple(geo.stride)
 
 
 @rule("CC102", "linear-linear", "warning", "two Linear layers with no nonlinearity between")
@@ -228,8 +234,9 @@ def large_kernel(c: Ctx):
         if not is_conv(n) or n.kind.nd < 2 or (c.shared(n) and n.shared_call):
             continue              # a shared module is reported at its first call only
         a = n.kind.a
-        ks, st = tuple(a["kernel_size"]), tuple(a["stride"])
-        if len(set(ks)) != 1 or len(set(st)) != 1 or max(a["dilation"]) != 1:
+        geo = _geometry(n)
+        ks, st = tuple(geo.kernel), tuple(geo.stride)
+        if len(set(ks)) != 1 or len(set(st)) != 1 or max(geo.dilation) != 1:
             continue
         k, s = ks[0], st[0]
         if k < 5 or s > 2:
@@ -305,18 +312,9 @@ def fc_dominates(c: Ctx):
 
 
 def _window_geom(n):
-    """(k_eff, stride, left padding) per spatial axis of a conv or pooling node."""
-    k = n.kind
-    a = k.a
-    if is_conv(n):
-        ke = tuple(d * (kk - 1) + 1 for kk, d in zip(a["kernel_size"], a["dilation"]))
-        pl = tuple(p for p, _ in k.pad_lr)
-        dil = tuple(a["dilation"])
-    else:
-        dil = tuple(getattr(k, "dil", (1,) * len(a["kernel_size"])))
-        ke = tuple(d * (kk - 1) + 1 for kk, d in zip(a["kernel_size"], dil))
-        pl = tuple(a.get("padding", (0,) * len(ke)))
-    return ke, tuple(a["stride"]), pl, dil
+    """(k_eff, stride, left padding, dilation) per spatial axis of a conv or pooling node."""
+    geo = _geometry(n)
+    return tuple(geo.extent(i) for i in range(geo.nd)), tuple(geo.stride), tuple(geo.pad_lo), tuple(geo.dilation)
 
 
 AXIS_WORDS = {1: (("L", "position"),), 2: (("H", "row"), ("W", "column")),
@@ -375,7 +373,7 @@ def window_gaps(c: Ctx):
         ke, st, pl, dil = _window_geom(n)
         if all(k >= s for k, s in zip(ke, st)):
             continue
-        ks = tuple(n.kind.a["kernel_size"])
+        ks = tuple(_geometry(n).kernel)
         ins, outs = n.kind.in_shape[1:], n.kind.out_shape[1:]
         cov = [_covered(L, o, k, s, p, d) for L, o, k, s, p, d in zip(ins, outs, ks, st, pl, dil)]
         total = math.prod(ins)
@@ -624,7 +622,7 @@ def early_collapse(c: Ctx):
             if is_weighted(m):
                 after.append(m)
                 if is_conv(m) and m.kind.in_shapes and _spatial_one(m.kind.in_shape):
-                    taps = math.prod(m.kind.a["kernel_size"])
+                    taps = math.prod(_geometry(m).kernel)
                     a = m.kind.a
                     wasted += a["out_channels"] * (a["in_channels"] // a["groups"]) * (taps - 1)
             stack.extend(c.cons[i])

@@ -17,7 +17,7 @@ from ..core.dtypes import DTYPES  # noqa: F401  (the dtypes a spec may name; imp
 from ..core.graph import Expect, Graph
 from ..errors import Diagnostic, Loc, SpecError, SpecErrors, did_you_mean
 from ..kinds import REGISTRY, KindError
-from ..kinds.base import bind_args, check_types
+from ..kinds.base import FOREIGN_OPS, MERGE_OPS, bind_args, check_types
 from .callstr import CallError, VarRef, looks_like_call, parse_call, split_prefix
 from .yamlload import YList, YMap, load_yaml
 
@@ -583,7 +583,7 @@ class Loader:
         cls = REGISTRY.get(op)
         loc = spec["loc"]
         if cls is None:
-            hints = did_you_mean(op, list(REGISTRY) + list(self.blocks))
+            hints = did_you_mean(op, list(REGISTRY) + list(self.blocks), foreign=FOREIGN_OPS)
             raise SpecError(f"unknown op `{op}`", loc, hints, code="unknown-op")
         refs = []
         for v in vals:
@@ -603,11 +603,7 @@ class Loader:
         in_shapes = [self.graph.shape(r) for r in refs]
         try:
             bound = bind_args(cls, op, pos, kw)
-            if op == "Linear" and "out_features" not in bound and "in_features" in bound and len(pos) == 1:
-                raise KindError(f"`Linear`'s first positional argument is `in_features`, so `Linear: {pos[0]}` "
-                                "sets in_features and leaves out_features missing", "in_features",
-                                [f"write `LazyLinear: {pos[0]}` or `Linear: {{out_features: {pos[0]}}}`"],
-                                code="linear-scalar")
+            cls.check_binding(op, pos, bound)
             args = check_types(cls, op, bound)
             kind = cls(op, args, in_shapes, self.graph.batch)
             kind.params(), kind.terms(), kind.saved(), kind.rf()     # fail here, at the node, if at all
@@ -640,10 +636,11 @@ class Loader:
 
     def expand_parallel(self, spec, keys, path, mpath, scope, vals, env):
         body = spec.get("body")
-        merge = keys.get("merge", "cat")
-        if merge not in ("cat", "add", "mul", "none"):
-            raise SpecError(f"`merge` must be cat, add, mul or none, got {merge!r}", keys.vloc("merge"),
-                            did_you_mean(str(merge), ("cat", "add", "mul", "none")))
+        merges = MERGE_OPS + ("none",)
+        merge = keys.get("merge", MERGE_OPS[0])
+        if merge not in merges:
+            raise SpecError(f"`merge` must be {', '.join(merges[:-1])} or none, got {merge!r}", keys.vloc("merge"),
+                            did_you_mean(str(merge), merges))
         if isinstance(body, YMap):
             branches = [(str(k), body[k], body.kloc(k)) for k in body]
         elif isinstance(body, YList):
@@ -672,7 +669,7 @@ class Loader:
             return Value(refs, path)
         refs = [v.single(b, loc) for b, v, loc in outs]
         shapes = [self.graph.shape(r) for r in refs]
-        if merge == "cat":
+        if REGISTRY[merge].concatenates:
             self.check_cat(spec["loc"], path, [b for b, _, _ in outs], shapes, starts, 1)
         cls = REGISTRY[merge]
         try:

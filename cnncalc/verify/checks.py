@@ -137,30 +137,30 @@ def verify(path, *, batch=None, input_shape=None, overrides=None, dtype=None, de
     """Analyse the spec at ``path`` and cross-check it against the real torch model."""
     from ..api import analysis_for
     kw = dict(batch=batch, input_shape=input_shape, overrides=overrides, dtype=dtype, text=text)
-    a = analysis_for(path, **kw)
-    if getattr(a, "has_errors", False):
+    analysis = analysis_for(path, **kw)
+    if getattr(analysis, "has_errors", False):
         from ..errors import SpecErrors
-        raise SpecErrors([d for d in a.diagnostics if d.severity == "error"])
+        raise SpecErrors([d for d in analysis.diagnostics if d.severity == "error"])
 
     def reload(convention=None, batch=None):
         return analysis_for(path, **dict(kw, convention=convention, batch=batch or kw["batch"]))
-    return verify_analysis(a, reload, path=path, device=device, seed=seed, progress=progress,
+    return verify_analysis(analysis, reload, path=path, device=device, seed=seed, progress=progress,
                            check_memory=check_memory, probe=probe, fvcore=fvcore)
 
 
-def verify_analysis(a, reload, *, path="", device="auto", seed=0, progress=None, check_memory=True, probe=True,
+def verify_analysis(analysis, reload, *, path="", device="auto", seed=0, progress=None, check_memory=True, probe=True,
                     fvcore=True) -> dict:
     """Cross-check analysis ``a``; ``reload(convention=..., batch=...)`` re-analyses the same network
     under another counting convention or batch (the FLOP counters' conventions)."""
-    g = a.g
+    g = analysis.g
     device = resolve_device(device)
     res = Result(g.name, str(path), device, g.batch, seed, g.dtype)
     phase = _Phases(res, progress)
     if check_memory:
-        need = estimate_bytes(a)
+        need = estimate_bytes(analysis)
         have = available_bytes(device)
         if have is not None and need > 0.8 * have:
-            t = a.totals()
+            t = analysis.totals()
             per = max(1, (t["activation_bytes"] + t["saved_bytes"]) // max(1, g.batch))
             fit = max(0, int(0.8 * have - (need - per * g.batch)) // per)
             raise TooBig(f"verifying {g.name} at batch {g.batch} needs about {_gib(need)}, more than 80% of the "
@@ -171,17 +171,17 @@ def verify_analysis(a, reload, *, path="", device="auto", seed=0, progress=None,
         from . import build  # noqa: F401  (imported here so its cost is timed with torch's)
     _refuse_foreign_modes()
     threads = torch.get_num_threads()
-    if a.totals()["macs"] < 2e8:
+    if analysis.totals()["macs"] < 2e8:
         torch.set_num_threads(1)    # small models: OpenMP hand-offs cost more than they give
     try:
-        return _run(a, reload, res, phase, device, seed, probe, fvcore)
+        return _run(analysis, reload, res, phase, device, seed, probe, fvcore)
     finally:
         torch.set_num_threads(threads)
 
 
-def _run(a, reload, res, phase, device, seed, probe, fvcore):
+def _run(analysis, reload, res, phase, device, seed, probe, fvcore):
     from .build import build_model, make_inputs, torch_dtype
-    g = a.g
+    g = analysis.g
     with phase("build model"):
         model = build_model(g, seed)
         dt = torch_dtype(g.dtype)
@@ -193,7 +193,7 @@ def _run(a, reload, res, phase, device, seed, probe, fvcore):
                 f"{len(model.unbuildable)} node(s) have no torch builder (ops: {', '.join(ops)}; first: "
                 f"{model.unbuildable[0][0]}): nothing can be run and compared")
         return res.to_dict()
-    report = a.report()
+    report = analysis.report()
     nodes = [n for n in g.nodes if not n.is_input]
 
     with phase("forward: shapes, FlopCounterMode"):
@@ -206,13 +206,13 @@ def _run(a, reload, res, phase, device, seed, probe, fvcore):
             return res.to_dict()
         _check_shapes(res, g, nodes, model.shapes)
     with phase("parameters"):
-        _check_params(res, a, report, nodes, model)
+        _check_params(res, analysis, report, nodes, model)
     _check_fcm(res, reload, g, model, fcm_total, fcm_per)
     if fvcore:
         with phase("FLOPs: fvcore"):
             _check_fvcore(res, reload, g, model, inputs)
     with phase("saved for backward"):
-        _check_saved(res, a, reload, model, inputs, device, seed)
+        _check_saved(res, analysis, reload, model, inputs, device, seed)
     if device.startswith("cuda"):
         with phase("CUDA peak memory"):
             from .measure import measure_cuda_peak
@@ -232,7 +232,7 @@ def _run(a, reload, res, phase, device, seed, probe, fvcore):
         with phase("receptive field probe"):
             from .probe import check_rf
             model.to("cpu")
-            check_rf(res, a, report, model)
+            check_rf(res, analysis, report, model)
     return res.to_dict()
 
 
@@ -280,7 +280,7 @@ def _shape_text(shapes):
     return " ".join("[" + ", ".join(map(str, s)) + "]" if s is not None else "?" for s in shapes)
 
 
-def _check_params(res, a, report, nodes, model):
+def _check_params(res, analysis, report, nodes, model):
     from .measure import measure_params
     m = measure_params(model)
     t = report["totals"]
@@ -293,7 +293,7 @@ def _check_params(res, a, report, nodes, model):
             continue
         seen.add(n.module)
         p, b = m["per_module"][n.module]
-        L = a.layer[n.id]
+        L = analysis.layer[n.id]
         res.add("parameters", "module", n.module, L["module_params"], p)
         ab = n.kind.buffers().value
         if ab or b:
@@ -330,9 +330,8 @@ def _check_fcm(res, reload, g, model, total, per):
         got = per.get(qual, 0)
         if fam not in FCM_FAMILIES and an == 0 and got == 0:
             res.add("FLOPs (torch) per module", "module", n.module, an, got, NOT_COVERED, FCM_REASON)
-        elif n.op == "DeformConv2d" and an == 0 and got == 0:
-            res.add("FLOPs (torch) per module", "module", n.module, an, got, NOT_COVERED,
-                    "FlopCounterMode does not count torchvision's deform_conv2d")
+        elif n.kind.torch_counter_gap and an == 0 and got == 0:
+            res.add("FLOPs (torch) per module", "module", n.module, an, got, NOT_COVERED, n.kind.torch_counter_gap)
         else:
             res.add("FLOPs (torch) per module", "module", n.module, an, got)
     res.notes.append("FlopCounterMode in torch 2.13/2.14 counts the weight gradient of a grouped convolution "
@@ -372,7 +371,7 @@ def _check_fvcore(res, reload, g, model, inputs):
             res.add("FLOPs (fvcore) per module", "module", n.module, an, got)
 
 
-def _check_saved(res, a, reload, model, inputs, device, seed):
+def _check_saved(res, analysis, reload, model, inputs, device, seed):
     from .measure import measure_saved
     try:
         try:
@@ -383,19 +382,19 @@ def _check_saved(res, a, reload, model, inputs, device, seed):
             # batch norm cannot train on one value per channel (batch 1 after a global pool):
             # measure, and compare with an analysis, at batch 2
             from .build import make_inputs, torch_dtype
-            a = reload(batch=2)
-            inputs = make_inputs(a.g, 2, seed, torch_dtype(a.g.dtype), device)
+            analysis = reload(batch=2)
+            inputs = make_inputs(analysis.g, 2, seed, torch_dtype(analysis.g.dtype), device)
             total, per, items = measure_saved(model, inputs)
             res.notes.append("bytes saved for backward were measured and analysed at batch 2: batch norm "
                              "cannot train on one value per channel at batch 1")
     except (RuntimeError, NotImplementedError, ValueError) as e:
-        res.add("bytes saved for backward", "total", "", a.totals()["saved_bytes"], None, NOT_COVERED,
+        res.add("bytes saved for backward", "total", "", analysis.totals()["saved_bytes"], None, NOT_COVERED,
                 f"torch cannot run a training forward of this model here ({type(e).__name__}: "
                 f"{str(e).splitlines()[0][:150]})")
         return
-    report = a.report()
+    report = analysis.report()
     by_name = {L["name"]: L for L in report["layers"]}
-    nodes = [n for n in a.g.nodes if not n.is_input]
+    nodes = [n for n in analysis.g.nodes if not n.is_input]
     t = report["totals"]["saved_bytes"]
     exact = device == "cpu"
     why = "" if exact else "on CUDA, cuDNN may save different workspaces: shown, compared on CPU only"
@@ -407,7 +406,7 @@ def _check_saved(res, a, reload, model, inputs, device, seed):
         detail = ""
         if want != got and n.id in items:
             detail = "torch saved " + ", ".join(f"{list(s)} {d}" for s, d, _ in items[n.id])
-        elif want != got and got == 0 and not _needs_grad(a, n):
+        elif want != got and got == 0 and not _needs_grad(analysis, n):
             detail = NO_GRAD_REASON
         res.add("saved for backward", "layer", n.name, want, got, v, detail or why)
 
@@ -420,13 +419,3 @@ def _needs_grad(analysis, n):
     """Does autograd record this node in training (a parameter, or an input that requires grad)?
     The analysis's gradient-flow pass says (``core.passes.gradients``)."""
     return analysis.flow.in_autograd[n.id]
-    g = a.g
-    for m in g.nodes:
-        if m.id in memo:
-            continue
-        if m.is_input:
-            memo[m.id] = False
-            continue
-        has_p = a.layer[m.id]["module_params"] > 0
-        memo[m.id] = has_p or any(memo.get(i, False) for i, _ in m.inputs)
-    return memo[n.id]

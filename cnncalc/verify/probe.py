@@ -25,26 +25,24 @@ from fractions import Fraction
 
 from .verdicts import MATCH, MISMATCH, NOT_COVERED
 
-_IDENTITY_FAMILIES = ("activation", "norm", "dropout")
-
 
 def _is_int(x):
     return isinstance(x, int) or (isinstance(x, float) and x.is_integer()) or \
         (isinstance(x, Fraction) and x.denominator == 1)
 
 
-def _per_input(a, n):
+def _per_input(analysis, n):
     """The node's field per network input name, from the analysis's receptive-field state."""
-    from ..core.analyze import _num
-    state = getattr(a, "rf_state", {}).get((n.id, 0)) or {}
+    from ..core.numbers import num as _num
+    state = getattr(analysis, "rf_state", {}).get((n.id, 0)) or {}
     return {src: {"size": [_num(x) for x in f["r"]], "stride": [_num(x) for x in f["j"]],
                   "padding": [_num(-Fraction(x)) for x in f["start"]], "global": bool(f["glob"]),
                   "data_dependent": bool(f["data"])} for src, f in state.items()}
 
 
-def _fractional_paths(a):
+def _fractional_paths(analysis):
     """Node id -> why the field is approximate on a path into it (fractional stride, dilation), or ""."""
-    g = a.g
+    g = analysis.g
     out = {}
     for n in g.nodes:
         if n.is_input:
@@ -58,24 +56,31 @@ def _fractional_paths(a):
                        "the analytical field is an approximation there"
         except Exception:
             pass
-        dil = getattr(n.kind, "a", {}).get("dilation") if hasattr(n.kind, "a") else None
-        if not mine and dil is not None and any(d > 1 for d in (dil if isinstance(dil, tuple) else (dil,))):
+        geo = n.kind.geometry()
+        if not mine and geo is not None and any(d > 1 for d in geo.dilation):
             mine = "a dilated kernel lies on the path: its field has holes, and taps that fall in the " \
                    "padding leave parts of the clipped field unread"
-        pm = getattr(n.kind, "a", {}).get("padding_mode", "zeros") if hasattr(n.kind, "a") else "zeros"
-        if not mine and (n.op.startswith(("ReflectionPad", "ReplicationPad")) or pm not in ("zeros", None)):
+        if not mine and n.kind.copies_border:
             mine = "padding that copies input pixels (reflect, replicate, circular) lies on the path: border " \
                    "units read pixels outside the zero-padding field"
-        pads, kext = getattr(n.kind, "pad_lr", None), _step_k(n)
+        pads, kext = (list(zip(geo.pad_lo, geo.pad_hi)) if geo is not None else None), _step_k(n)
         if not mine and pads and kext and any(max(p) >= k for p, k in zip(pads, kext)):
             mine = "a layer padded by as much as its kernel reaches lies on the path: units over its padding " \
                    "read nothing, which the field formula does not model"
-        if not mine and n.op in ("add", "sub", "mul", "div") and any(
+        if not mine and len(n.inputs) > 1 and _merges(n) and any(
                 tuple(g.shape(r)[1:]) != tuple(n.out_shapes[0][1:]) for r in n.inputs):
             mine = "an input broadcast over space (e.g. [C, 1, 1] * [C, H, W]) lies on the path: every output " \
                    "reads its one pixel, which the field (size 1, stride 1) does not describe"
         out[n.id] = mine or next((out[i] for i, _ in n.inputs if out.get(i)), "")
     return out
+
+
+def _merges(n):
+    """An elementwise merge (its inputs broadcast against each other), not a concatenation."""
+    try:
+        return n.kind.rf().kind == "merge" and not n.kind.concatenates
+    except Exception:  # noqa: BLE001 - a kind without a receptive-field step
+        return False
 
 
 def _step_k(n):
@@ -87,20 +92,20 @@ def _step_k(n):
     return tuple(st.k) if st.kind == "window" and st.k else ""
 
 
-def pick_layer(a, report):
+def pick_layer(analysis, report):
     """The last layer with a spatial output and a window-type integer receptive field."""
-    g = a.g
+    g = analysis.g
     layers = {L["name"]: L for L in report["layers"]}
     best = None
     reason = "no layer with a spatial output"
-    frac = _fractional_paths(a)
+    frac = _fractional_paths(analysis)
     for n in g.nodes:
         if n.is_input or not n.out_shapes or len(n.out_shapes[0]) < 2:
             continue
         rf = layers[n.name].get("rf")
         if not rf:
             continue
-        per = _per_input(a, n)
+        per = _per_input(analysis, n)
         if not per:
             continue
         if any(f["global"] for f in per.values()):
@@ -124,7 +129,6 @@ def pick_layer(a, report):
 def _prepare(model, g):
     """Make the model positive and linear (see the module docstring), in place."""
     import torch
-    import torch.nn.functional as F
     with torch.no_grad():
         for m in model._mods.values():
             for name, p in m.named_parameters(recurse=True):
@@ -138,68 +142,13 @@ def _prepare(model, g):
     for n in g.nodes:
         if n.is_input:
             continue
-        k = n.kind
-        fam = getattr(k, "family", "")
-        if fam in _IDENTITY_FAMILIES:
-            ov[n.id] = lambda xs: xs[0]
-        elif n.op.startswith("MaxPool"):
-            ov[n.id] = _avg_like(k, F)
-        elif n.op.startswith("AdaptiveMaxPool"):
-            fn = getattr(F, f"adaptive_avg_pool{k.nd}d")
-            ov[n.id] = (lambda fn, o: lambda xs: fn(xs[0], o))(fn, k.a["output_size"])
-        elif n.op == "sub":
-            ov[n.id] = lambda xs: sum(xs[1:], xs[0])
-        elif n.op == "div":
-            ov[n.id] = (lambda xs: _prod(xs))
-        elif n.op == "amax":
-            ov[n.id] = (lambda d, kd: lambda xs: xs[0].mean(dim=d, keepdim=kd))(k.a["dim"], k.a["keepdim"])
+        stand_in = n.kind.linearised()
+        if stand_in is not None:
+            ov[n.id] = stand_in
     return ov
 
 
-def _prod(xs):
-    out = xs[0]
-    for x in xs[1:]:
-        out = out * x
-    return out
-
-
-def _avg_like(k, F):
-    """Average over exactly the windows a max pool reads: pad, then a depthwise all-ones conv."""
-    from ..kinds.pool import pool_out
-    a = k.a
-    nd = k.nd
-    ks, st, pd, dl = a["kernel_size"], a["stride"], a["padding"], k.dil
-    ceil = a.get("ceil_mode", False)
-
-    def run(xs):
-        import torch
-        x = xs[0]
-        c = x.shape[1]
-        pads = []
-        for ax in range(nd):
-            L = x.shape[2 + ax]
-            n = pool_out(L, ks[ax], st[ax], pd[ax], dl[ax], ceil)
-            span = dl[ax] * (ks[ax] - 1) + 1
-            extra = max(0, (n - 1) * st[ax] + span - (L + 2 * pd[ax]))
-            pads.append((pd[ax], pd[ax] + extra))
-        flat = []
-        for lo, hi in reversed(pads):
-            flat += [lo, hi]
-        x = F.pad(x, flat)
-        w = torch.full((c, 1) + tuple(ks), 1.0 / max(1, _numel(ks)), dtype=x.dtype, device=x.device)
-        conv = getattr(F, f"conv{nd}d")
-        return conv(x, w, stride=st, dilation=dl, groups=c)
-    return run
-
-
-def _numel(t):
-    out = 1
-    for v in t:
-        out *= v
-    return out
-
-
-def check_rf(res, a, report, model):
+def check_rf(res, analysis, report, model):
     """Add receptive-field checks for the chosen layer (centre and both corner units).
 
     One backward pass gives all gradients: the batch holds four copies of the input, and sample
@@ -209,8 +158,8 @@ def check_rf(res, a, report, model):
     """
     import torch
     from .build import make_inputs
-    g = a.g
-    picked, reason = pick_layer(a, report)
+    g = analysis.g
+    picked, reason = pick_layer(analysis, report)
     if picked is None:
         res.add("receptive field", "layer", "", None, None, NOT_COVERED, reason)
         return
