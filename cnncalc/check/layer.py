@@ -46,8 +46,8 @@ def layer_report(call: str, input_shape, batch=1, dtype=None, convention=None) -
     mem = dims_figure(k.out_shape, N, analysis.itemsize, "memory")
     sec("memory", "output memory", mem.value, f"{mem.value:,} bytes", [mem.render() + " bytes"])
     sec("saved", "saved for backward", L["saved_bytes"], f"{L['saved_bytes']:,} bytes", saved_lines(k, N, analysis.itemsize))
-    bwd = _work(k.bwd_terms(True), analysis.conv)
-    first = _work(k.bwd_terms(False), analysis.conv) if p.value else 0
+    bwd = _work(k.bwd_terms(True), analysis.conventions)
+    first = _work(k.bwd_terms(False), analysis.conventions) if p.value else 0
     sec("bwd_flops", "backward FLOPs", bwd, f"{_n(bwd)}  (inside a network; {_n(first)} as the first layer)",
         work_lines(k, analysis.conventions, "flops", k.bwd_terms(True), "backward FLOPs")
         + ["as the first layer its input needs no gradient: only the weight (and bias) gradients, "

@@ -15,7 +15,7 @@ A mistake is a small object with hooks that the recomputation
 ``values(node, kind, values, rc)``
     change one per-layer quantity (MACs given as FLOPs, BN running statistics counted
     as parameters, elements given as bytes);
-``convention(conv, rc)``
+``convention(conventions, rc)``
     switch the counting convention (only multiply-accumulates counted in FLOPs);
 ``answer(key, correct, want)``
     a mistake in writing the answer down (MB for MiB);
@@ -58,8 +58,8 @@ class Mistake:
     def values(self, node, kind, v, rc):
         return v
 
-    def convention(self, conv, rc):
-        return conv
+    def convention(self, conventions, rc):
+        return conventions
 
     def answer(self, key, correct, want):
         return None
@@ -100,7 +100,7 @@ class ShapeMistake(Mistake):
         raise NotImplementedError
 
     def wants(self, kind):
-        return is_conv(kind) or (is_window_pool(kind) and not kind.a.get("ceil_mode"))
+        return is_conv(kind) or (is_window_pool(kind) and not kind.args.get("ceil_mode"))
 
     def shape(self, node, kind, rc):
         if not self.wants(kind):
@@ -256,8 +256,8 @@ class BNStatsAsParams(Mistake):
            "Keras's model.summary() counts them as non-trainable parameters (4*C instead of 2*C)")
 
     def values(self, node, kind, v, rc):
-        if isinstance(kind, BatchNormBase) and kind.a.get("track_running_stats"):
-            v = dict(v, params=v["params"] + 2 * kind.a["num_features"])
+        if isinstance(kind, BatchNormBase) and kind.args.get("track_running_stats"):
+            v = dict(v, params=v["params"] + 2 * kind.args["num_features"])
         return v
 
 
@@ -325,9 +325,9 @@ class TransposedOnOutput(Mistake):
     def terms(self, node, kind, terms, rc):
         if not is_tconv(kind):
             return terms
-        a = kind.a
-        v = kind.N * a["out_channels"] * prod(kind.out_shape[1:]) * (a["in_channels"] // a["groups"]) * \
-            prod(a["kernel_size"])
+        args = kind.args
+        v = kind.N * args["out_channels"] * prod(kind.out_shape[1:]) * (args["in_channels"] // args["groups"]) * \
+            prod(args["kernel_size"])
         out = []
         for t in terms:
             if t.rules[0] == "conv_transpose":
@@ -342,10 +342,10 @@ class OnlyMacFlops(Mistake):
     why = ("the FLOPs asked for also count bias adds, activations, pooling, normalisation and "
            "elementwise ops, not only 2 per conv/linear multiply-accumulate")
 
-    def convention(self, conv, rc):
-        if conv.only_macs:
-            return conv
-        return replace(conv, only_macs=True)
+    def convention(self, conventions, rc):
+        if conventions.only_macs:
+            return conventions
+        return replace(conventions, only_macs=True)
 
 
 class BatchLeftOut(Mistake):

@@ -47,11 +47,6 @@ class Recomputed:
         self.conventions = conventions
         self._run()
 
-    @property
-    def conv(self):
-        """Deprecated name of ``conventions``."""
-        return self.conventions
-
     def applies(self, n):
         return self.where is None or n.id in self.where
 
@@ -97,15 +92,15 @@ class Recomputed:
     def _build(self, n, ins, batch, on):
         """The node's kind, rebuilt from its arguments (with the mistakes' changes where they apply)."""
         op = n.op
-        args = {k: v for k, v in n.kind.a.items() if k not in INFER_ARGS}
-        if "in_channels" in n.kind.a and op.startswith("Lazy"):
+        args = {k: v for k, v in n.kind.args.items() if k not in INFER_ARGS}
+        if "in_channels" in n.kind.args and op.startswith("Lazy"):
             args.pop("in_channels", None)
         b = batch
         if on:
             for m in self.combo:
                 op, args, b = m.rebuild(n, op, args, b, self)
         unchanged = op == n.op and b == n.kind.N and [tuple(s) for s in ins] == list(n.kind.in_shapes) and \
-            args == {k: v for k, v in n.kind.a.items() if k not in INFER_ARGS}
+            args == {k: v for k, v in n.kind.args.items() if k not in INFER_ARGS}
         cls = REGISTRY.get(op)
         try:
             return cls(op, dict(args), list(ins), b)

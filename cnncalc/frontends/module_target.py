@@ -326,19 +326,19 @@ def _channel_shuffles(cap):
 
 def build_graph(model, cap, batch, name, file, dtype="float32", convention=None):
     """Turn a Capture into a Graph.  Returns (graph, diagnostics, info)."""
-    from .. import conventions as conv_mod
+    from .. import conventions as conventions_mod
     from .mapping import Unmapped, handler_for, known_module, module_args
 
     g = Graph(name=name, file=file)
     g.batch = batch
     g.dtype = dtype
     cname = convention or "default"
-    if cname not in conv_mod.PRESETS:
+    if cname not in conventions_mod.PRESETS:
         from ..errors import suggest
-        s = suggest(cname, list(conv_mod.PRESETS))
+        s = suggest(cname, list(conventions_mod.PRESETS))
         raise UsageError(f"unknown convention `{cname}`" + (f" (did you mean `{s[0]}`?)" if s else "") +
-                         f"; presets: {', '.join(conv_mod.PRESETS)}")
-    g.conventions = conv_mod.PRESETS[cname]
+                         f"; presets: {', '.join(conventions_mod.PRESETS)}")
+    g.conventions = conventions_mod.PRESETS[cname]
     diags = []
     param_shapes = {}
     param_numel = {}

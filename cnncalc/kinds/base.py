@@ -176,7 +176,7 @@ class Kind:
 
     def __init__(self, op: str, args: dict, in_shapes: list, batch: int = 1):
         self.op = op
-        self.a = args
+        self.args = args
         self.in_shapes = [tuple(s) for s in in_shapes]
         self.N = batch
         self.out_shapes: list[tuple] = []
@@ -258,6 +258,15 @@ class Kind:
         raise NotImplementedError(f"{self.op} has no torch builder")
 
     # --- helpers -----------------------------------------------------------
+    @property
+    def a(self) -> dict:
+        """The arguments (``args``), under the short name the kinds' formulas use."""
+        return self.args
+
+    @a.setter
+    def a(self, value):
+        self.args = value
+
     @property
     def in_shape(self):
         return self.in_shapes[0]

@@ -59,15 +59,15 @@ def rule(rid, slug, severity, title):
 class Ctx:
     """What the rules share: the graph, consumers, per-layer numbers, totals."""
 
-    def __init__(self, a):
-        self.a = a
-        self.g = a.g
-        self.nodes = a.g.nodes
-        self.cons = a.g.consumers()
-        self.L = a.layer
-        self.tot = a.totals()
-        self.itemsize = a.itemsize
-        self.N = a.g.batch
+    def __init__(self, analysis):
+        self.analysis = analysis
+        self.g = analysis.g
+        self.nodes = analysis.g.nodes
+        self.cons = analysis.g.consumers()
+        self.L = analysis.layer
+        self.tot = analysis.totals()
+        self.itemsize = analysis.itemsize
+        self.N = analysis.g.batch
         self.calls = {}
         for n in self.nodes:
             self.calls[n.module] = self.calls.get(n.module, 0) + 1

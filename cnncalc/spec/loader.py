@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import conventions as conv_mod
+from .. import conventions as conventions_mod
 from .. import expr as X
 from ..core.dtypes import DTYPES  # noqa: F401  (the dtypes a spec may name; imported from here too)
 from ..core.graph import Expect, Graph
@@ -207,32 +207,32 @@ class Loader:
         c = data.get("conventions")
         try:
             if name:
-                if name not in conv_mod.PRESETS:
+                if name not in conventions_mod.PRESETS:
                     raise SpecError(f"unknown convention `{name}`", None,
-                                    [f"presets: {', '.join(conv_mod.PRESETS)}"])
-                return conv_mod.PRESETS[name]
+                                    [f"presets: {', '.join(conventions_mod.PRESETS)}"])
+                return conventions_mod.PRESETS[name]
             if c is None:
-                return conv_mod.PRESETS["default"]
+                return conventions_mod.PRESETS["default"]
             if isinstance(c, str):
-                if c not in conv_mod.PRESETS:
+                if c not in conventions_mod.PRESETS:
                     raise SpecError(f"unknown convention preset `{c}`", data.vloc("conventions"),
-                                    did_you_mean(c, conv_mod.PRESETS) + [f"presets: {', '.join(conv_mod.PRESETS)}"])
-                return conv_mod.PRESETS[c]
+                                    did_you_mean(c, conventions_mod.PRESETS) + [f"presets: {', '.join(conventions_mod.PRESETS)}"])
+                return conventions_mod.PRESETS[c]
             if isinstance(c, YMap):
                 for k in c:
-                    if k not in conv_mod.SWITCHES:
+                    if k not in conventions_mod.SWITCHES:
                         raise SpecError(f"unknown conventions switch `{k}`", c.kloc(k),
-                                        did_you_mean(k, conv_mod.SWITCHES))
-                if "preset" in c and c["preset"] not in conv_mod.PRESETS:
+                                        did_you_mean(k, conventions_mod.SWITCHES))
+                if "preset" in c and c["preset"] not in conventions_mod.PRESETS:
                     raise SpecError(f"unknown convention preset `{c['preset']}`", c.vloc("preset"),
-                                    did_you_mean(str(c["preset"]), conv_mod.PRESETS))
-                return conv_mod.from_mapping(c)
+                                    did_you_mean(str(c["preset"]), conventions_mod.PRESETS))
+                return conventions_mod.from_mapping(c)
             raise SpecError("`conventions` must be a preset name or a mapping", data.vloc("conventions"))
         except SpecError as e:
             if e.loc is None:
                 raise
             self.errors.append(e.diagnostic)
-            return conv_mod.PRESETS["default"]
+            return conventions_mod.PRESETS["default"]
 
     def _inputs(self, data):
         out = []

@@ -254,7 +254,7 @@ def _gib(b):
 def _check_shapes(res, g, nodes, shapes):
     def with_batch(n, s):
         k = n.kind
-        if getattr(k, "family", "") == "loss" and k.a.get("reduction", "mean") != "none":
+        if getattr(k, "family", "") == "loss" and k.args.get("reduction", "mean") != "none":
             return tuple(s)           # a reduced loss is a scalar: no batch dim
         return (g.batch,) + tuple(s)
 
