@@ -289,8 +289,8 @@ class SDPA(TensorFn):
 
     def shape_figures(self):
         c = self.core
-        return [_fig(c.L, "L", {"L": c.L}, "L_out", note="one output per query"),
-                _fig(c.Ev, "Ev", {"Ev": c.Ev}, "E_out", note="the value's feature size")]
+        return [_fig(c.L, "L", {"L": c.L}, "tokens_out", note="one output per query"),
+                _fig(c.Ev, "Ev", {"Ev": c.Ev}, "features_out", note="the value's feature size")]
 
     def torch_call(self, mod, xs):
         import torch.nn.functional as F
@@ -460,8 +460,8 @@ class MultiheadAttention(Kind):
         return RFStep("global", formula="attention: every output token reads every token")
 
     def shape_figures(self):
-        return [_fig(self.L, "L", {"L": self.L}, "L_out", note="one output per query token"),
-                _fig(self.E, "E", {"E": self.E}, "E_out", note="embed_dim")]
+        return [_fig(self.L, "L", {"L": self.L}, "tokens_out", note="one output per query token"),
+                _fig(self.E, "E", {"E": self.E}, "features_out", note="embed_dim")]
 
     def torch_module(self):
         a = self.a
