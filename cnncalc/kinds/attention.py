@@ -105,6 +105,21 @@ class Matmul(TensorFn):
                 out.append(Saved(f"input{i} expanded to the batch dims {list(self.bdims)}", prod(full)))
         return out
 
+    def counter_gaps(self, counter):
+        """fvcore's matmul formula is prod(A's shape) * m: it misses the products of a first operand
+        broadcast over batch dims it does not have."""
+        a = self.in_shapes[0]
+        if counter != "fvcore" or prod(a[:-2]) == prod(self.bdims):
+            return []
+        full = self.mac_figure().value
+        seen = self.N * prod(a) * self.m
+        f = _fig(full - seen, "N*(B - B_A)*n*k*m", dict(self._bind()[1], B_A=prod(a[:-2]), N=self.N),
+                 "MACs fvcore does not count")
+        if "B" not in f.bindings:
+            return []
+        return [([Term(("matmul",), f.value, f)],
+                 "fvcore counts torch.matmul as prod(A's shape) * m, missing A's broadcast copies")]
+
     def rf(self):
         return RFStep("global", formula="matrix product: every output mixes a whole row and column")
 
