@@ -17,7 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 # Rules whose count is multiply-accumulates (they make up `macs`).
-MAC_RULES = ("conv", "conv_transpose", "linear", "matmul", "deform_conv")
+# "attention": the two products of an attention core (QK^T and AV), kept apart from "matmul" because
+# fvcore counts an explicit matmul but not scaled_dot_product_attention.
+MAC_RULES = ("conv", "conv_transpose", "linear", "matmul", "deform_conv", "attention")
 # A term counted as plain operations, one FLOP per unit under every convention (the homework
 # mistake catalogue writes a student's own count with it).
 OPS_RULE = "_ops"
@@ -45,7 +47,6 @@ DEFAULT_COSTS: dict[str, float] = {
     "upsample_linear": 3, "upsample_bilinear": 7, "upsample_trilinear": 15, "upsample_bicubic": 31,
     "loss": 1,
     "dropout": 0,             # identity in eval mode
-    "attention": 1,
 }
 
 RULE_DOC: dict[str, str] = {
@@ -53,6 +54,7 @@ RULE_DOC: dict[str, str] = {
     "conv_transpose": "multiply-accumulates of a transposed convolution: counted on input positions",
     "linear": "multiply-accumulates of a fully connected layer",
     "matmul": "multiply-accumulates of a matrix product",
+    "attention": "multiply-accumulates of an attention core's two products, QK^T and AV",
     "deform_conv": "multiply-accumulates of a deformable convolution's kernel",
     "bias": "one add per output element",
     "deform_sample": "per bilinearly sampled value: 4 multiplies + 3 adds",
@@ -184,11 +186,11 @@ PRESETS: dict[str, Conventions] = {
         "macs", 1,
         description="as default, but a multiply-accumulate counts as one FLOP"),
     "paper": Conventions(
-        "paper", 1, only_macs=True, mac_rules=("conv", "conv_transpose", "linear", "matmul"),
+        "paper", 1, only_macs=True, mac_rules=("conv", "conv_transpose", "linear", "matmul", "attention"),
         description="conv and linear multiply-accumulates only: the figure papers and torchvision's "
                     "docs quote as (G)FLOPS"),
     "torch": Conventions(
-        "torch", 2, only_macs=True, mac_rules=("conv", "conv_transpose", "linear", "matmul"),
+        "torch", 2, only_macs=True, mac_rules=("conv", "conv_transpose", "linear", "matmul", "attention"),
         description="what torch.utils.flop_counter.FlopCounterMode counts: 2 per MAC of conv, "
                     "matmul and attention; nothing else (bias adds, norms, activations excluded)"),
     "fvcore": Conventions(
@@ -199,7 +201,8 @@ PRESETS: dict[str, Conventions] = {
         description="what fvcore.nn.FlopCountAnalysis counts in eval mode: 1 per MAC of conv/linear/"
                     "matmul (no bias), batch norm 2 per element (1 without affine), layer/group/"
                     "instance norm 5 (4), upsample_nearest2d 1 and upsample_bilinear2d 4 per output, "
-                    "adaptive_avg_pool2d 1 per input element; everything else uncounted"),
+                    "adaptive_avg_pool2d 1 per input element; everything else uncounted (attention "
+                    "products too: fvcore has no formula for scaled_dot_product_attention)"),
 }
 
 SWITCHES = ("preset", "flops_per_mac", "only_macs", "costs", "bytes_per_element")

@@ -61,6 +61,13 @@ def _samples():
     s["permute"] = ("permute([0, 2, 3, 1])", [[4, 10, 9]])
     s["mean"] = ("mean(dim=[2, 3], keepdim=True)", [[4, 10, 9]])
     s["amax"] = ("amax(dim=1)", [[4, 10, 9]])
+    # attention: sequences are [L, E] (batch excluded); cross-attention with other key/value sizes
+    s["MultiheadAttention"] = ("MultiheadAttention(8, 2, kdim=6, vdim=4)", [[5, 8], [7, 6], [7, 4]])
+    s["scaled_dot_product_attention"] = ("scaled_dot_product_attention", [[2, 5, 4], [2, 7, 4], [2, 7, 4]])
+    s["matmul"] = ("matmul", [[2, 5, 4], [2, 4, 3]])
+    s["bmm"] = ("bmm", [[5, 4], [4, 3]])
+    s["transpose"] = ("transpose(1, 2)", [[4, 10, 9]])
+    s["softmax"] = ("softmax(dim=-1)", [[4, 10, 9]])
     return s
 
 

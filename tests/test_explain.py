@@ -109,6 +109,15 @@ CASES["reshape"] = [({"shape": [-1]}, None)]
 CASES["permute"] = [({"dims": [0, 2, 3, 1]}, None)]
 CASES["mean"] = [({"dim": [2, 3]}, None), ({"dim": 1, "keepdim": True}, None)]
 CASES["amax"] = [({"dim": [2, 3], "keepdim": True}, None)]
+CASES["MultiheadAttention"] = [({"num_heads": 2}, [[5, 8]]),
+                               ({"embed_dim": 8, "num_heads": 2, "kdim": 6, "vdim": 4, "bias": False},
+                                [[5, 8], [7, 6], [7, 4]])]
+CASES["scaled_dot_product_attention"] = [({}, [[2, 5, 4], [2, 7, 4], [2, 7, 4]]),
+                                         ({"is_causal": True, "scale": 0.5}, [[5, 4], [7, 4], [7, 3]])]
+CASES["matmul"] = [({}, [[5, 4], [4, 3]]), ({}, [[2, 5, 4], [1, 4, 3]])]
+CASES["bmm"] = [({}, [[5, 4], [4, 3]])]
+CASES["transpose"] = [({"dim0": 1, "dim1": -1}, None)]
+CASES["softmax"] = [({"dim": -1}, None)]
 
 
 def build(op, kw, shapes, batch=2):

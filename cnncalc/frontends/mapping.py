@@ -382,6 +382,49 @@ def _rbinary(op):
     return h
 
 
+def _matmul(op):
+    def h(c, args, kwargs):
+        x, y = args[0], (args[1] if len(args) > 1 else kwargs.get("other", kwargs.get("mat2")))
+        if not (isinstance(x, Ref) and isinstance(y, Ref)):
+            raise Unmapped(f"{op} with a parameter or constant operand")
+        if op == "matmul" and len(c.in_shape(x)) != len(c.in_shape(y)):
+            raise Unmapped("matmul of tensors of different ranks (the batch would broadcast against another dim)")
+        return op, {}, [x, y], []
+    return h
+
+
+def _sdpa(c, args, kwargs):
+    b = _bind([("query", _REQ), ("key", _REQ), ("value", _REQ), ("attn_mask", None), ("dropout_p", 0.0),
+               ("is_causal", False), ("scale", None), ("enable_gqa", False)], args, kwargs)
+    if b["attn_mask"] is not None:
+        raise Unmapped("scaled_dot_product_attention with an attention mask")
+    if b["dropout_p"]:
+        raise Unmapped("scaled_dot_product_attention with dropout")
+    kw = {"is_causal": bool(b["is_causal"]), "scale": b["scale"], "enable_gqa": bool(b["enable_gqa"])}
+    return "scaled_dot_product_attention", kw, [b["query"], b["key"], b["value"]], []
+
+
+def _mha_call(c):
+    """nn.MultiheadAttention(query, key, value, ...): the attention output (output 0) is the node's output;
+    the averaged weights (output 1, with need_weights) are not a kind's output."""
+    m = c.target
+    b = _bind([("query", _REQ), ("key", _REQ), ("value", _REQ), ("key_padding_mask", None), ("need_weights", True),
+               ("attn_mask", None), ("average_attn_weights", True), ("is_causal", False)], c.args, c.kwargs)
+    if b["key_padding_mask"] is not None or b["attn_mask"] is not None or b["is_causal"]:
+        raise Unmapped("MultiheadAttention with a mask")
+    if not m.batch_first:
+        raise Unmapped("MultiheadAttention with batch_first=False: the batch is dim 1 of its tensors")
+    bound = module_args("MultiheadAttention", m)
+    bound["bias"] = m.in_proj_bias is not None
+    bound["add_bias_kv"] = m.bias_k is not None
+    return bound, [b["query"], b["key"], b["value"]], 1
+
+
+# module kind -> handler(call) -> (bound arguments, input refs, number of outputs that are the kind's)
+# for modules called with more than activations (keyword arguments, an output tuple holding None)
+MODULE_CALLS = {"MultiheadAttention": _mha_call}
+
+
 def _abs(c, args, kwargs):
     return "abs", {}, [args[0]], []
 
@@ -459,6 +502,9 @@ def tables():
     add(g(torch, "mean"), _reduce("mean"))
     add(g(torch, "amax"), _reduce("amax"))
     add(g(torch, "abs") + [operator.abs], _abs)
+    add(g(torch, "matmul") + [operator.matmul], _matmul("matmul"))
+    add(g(torch, "bmm"), _matmul("bmm"))
+    add(g(F, "scaled_dot_product_attention"), _sdpa)
     for op, fns in (("add", [operator.add, operator.iadd, torch.add]),
                     ("sub", [operator.sub, operator.isub, torch.sub]),
                     ("mul", [operator.mul, operator.imul, torch.mul]),
@@ -471,6 +517,7 @@ def tables():
         "flatten": _flatten, "view": _reshape, "reshape": _reshape, "permute": _permute_method,
         "transpose": _transpose, "chunk": _chunk, "split": _split, "mean": _reduce("mean"), "amax": _reduce("amax"),
         "abs": _abs, "contiguous": _identity,
+        "matmul": _matmul("matmul"), "__matmul__": _matmul("matmul"), "bmm": _matmul("bmm"),
     }
     for op in ("add", "sub", "mul", "div"):
         m[op] = _binary(op)

@@ -327,7 +327,7 @@ def _channel_shuffles(cap):
 def build_graph(model, cap, batch, name, file, dtype="float32", convention=None):
     """Turn a Capture into a Graph.  Returns (graph, diagnostics, info)."""
     from .. import conventions as conventions_mod
-    from .mapping import Unmapped, handler_for, known_module, module_args
+    from .mapping import MODULE_CALLS, Unmapped, handler_for, known_module, module_args
 
     g = Graph(name=name, file=file)
     g.batch = batch
@@ -379,7 +379,7 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
             what = (f"Tensor.{c.target}" if c.how == "method" else
                     f"{getattr(c.target, '__module__', '') or ''}.{getattr(c.target, '__name__', str(c.target))}")
         reason = None
-        op = bound = None
+        op = bound = n_out = None
         in_refs = []
         pnames = []
         try:
@@ -390,12 +390,15 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
                 op = known_module(c.target)
                 if op is None:
                     raise Unmapped("not a module type we know")
-                if not c.value_ok:
-                    raise Unmapped("its output is not a tensor or a tuple of tensors")
-                bound = module_args(op, c.target)
-                in_refs = [a for a in c.args if isinstance(a, Ref)]
-                if len(in_refs) != len(c.args) or c.kwargs:
-                    raise Unmapped("called with non-tensor arguments")
+                if op in MODULE_CALLS:
+                    bound, in_refs, n_out = MODULE_CALLS[op](c)
+                else:
+                    if not c.value_ok:
+                        raise Unmapped("its output is not a tensor or a tuple of tensors")
+                    bound = module_args(op, c.target)
+                    in_refs = [a for a in c.args if isinstance(a, Ref)]
+                    if len(in_refs) != len(c.args) or c.kwargs:
+                        raise Unmapped("called with non-tensor arguments")
                 pnames = [c.path + "." + n if c.path else n for n, _ in c.target.named_parameters()]
             else:
                 h = handler_for(c)
@@ -429,7 +432,7 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
                 cls = REGISTRY[op]
                 args = check_types(cls, op, dict(bound))
                 kind = cls(op, args, in_shapes, batch)
-            want = [tuple(s[1:]) for s in c.out_shapes]
+            want = [tuple(s[1:]) for s in c.out_shapes][:n_out]
             if [tuple(s) for s in kind.out_shapes] != want:
                 raise Unmapped(f"our {op} gives {[list(s) for s in kind.out_shapes]} but the real output is "
                                f"{[list(s) for s in want]}")

@@ -43,7 +43,7 @@ class Activation(Kind):
             n = self.a["num_parameters"]
             if n not in (1, self.in_shape[0]):
                 raise KindError(f"PReLU num_parameters must be 1 or the {self.in_shape[0]} channels", "num_parameters")
-        if self.op in ("Softmax", "LogSoftmax"):
+        if self.rule in ("softmax", "log_softmax"):
             d = self.a["dim"]
             if d is None:
                 raise KindError(f"`{self.op}` needs `dim` (dim 1 is the channels; dim 0 is the batch)", "dim",
@@ -77,7 +77,7 @@ class Activation(Kind):
 
     def rf(self):
         """Elementwise: the identity step; a softmax over a spatial dim mixes the whole axis."""
-        if self.op in ("Softmax", "LogSoftmax"):
+        if self.rule in ("softmax", "log_softmax"):
             d = self.a["dim"]
             rank = len(self.in_shape) + 1
             d = d + rank if d < 0 else d

@@ -33,21 +33,32 @@ def measure_params(model):
     return {"params": total_p, "trainable_params": trainable, "buffers": total_b, "per_module": per}
 
 
-def measure_fcm(model, inputs):
-    """FlopCounterMode's forward total and its per-module counts (keys: our module paths).
+def measure_fcm(model, inputs, per_node=None):
+    """FlopCounterMode's forward total and its per-module counts (keys: our module paths); with a dict
+    ``per_node``, also what it counted while each node ran (node id -> FLOPs, tensor functions included).
 
     The same eval forward records every node's output shapes in ``model.shapes``."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
     model.record = True
     model.shapes = {}
+    fcm = FlopCounterMode(display=False)
+    last = [None, 0]
+
+    def on_node(n):       # the counter's running total at each node boundary
+        now = fcm.get_total_flops()
+        if last[0] is not None:
+            per_node[last[0].id] = now - last[1]
+        last[:] = [n, now]
+    if per_node is not None:
+        model.on_node = on_node
     try:
         with torch.no_grad():
-            fcm = FlopCounterMode(display=False)
             with fcm:
                 model(*inputs)
     finally:
         model.record = False
+        model.on_node = None
     counts = fcm.get_flop_counts()
     prefix = type(model).__name__ + "."
     per = {}
