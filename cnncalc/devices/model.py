@@ -17,6 +17,7 @@ buffers) with these additions, each a term of the profile (docs/memory.md, "Devi
   its backward (autocast's cache, saved for backward), its 16-bit gradient is a temporary beside the
   32-bit one, and the ops the profile lists as float32 islands write float32 outputs;
 * a block's input stays alive until the block returns (the caller's frame holds it: workspace.frame_ends);
+* mixed precision: the input stays float32 and autocast's 16-bit copy of it lives beside it;
 * the loss's target (int64 per sample) is held with the input.
 """
 from __future__ import annotations
@@ -76,12 +77,19 @@ def device_breakdown(a, profile: dict, optimizer: str = M.DEFAULT_OPTIMIZER, amp
     state = slots * state1
     temps = int(profile["optimizer_temporaries"].get(optimizer, 0.0) * state1)
     fixed = sum(w["bytes"] for w in profile["fixed_workspaces"])
+    backward_thread = sum(w["bytes"] for w in profile["fixed_workspaces"] if w.get("thread") == "backward")
     target = R(B * 8)
     fp32_ops = set(profile["amp"]["fp32_ops"]) if amp else set()
     isz = act.itemsize
 
+    input_ids = set(g.inputs)
+
     def ssize(sid, extra=None):
         b = act.storage_size[sid] if sid in act.storage_size else extra[sid]
+        if amp and sid[0] == "s" and sid[1] in input_ids:
+            # the caller's input stays float32; autocast's 16-bit copy of it is kept for the first
+            # layer's backward (inference: while the first layer runs)
+            return R(b * prec.weight // isz) + R(b)
         if fp32_ops and sid[0] == "s" and g.nodes[sid[1]].op in fp32_ops:
             b = b * 4 // isz
         return R(b)
@@ -276,6 +284,7 @@ def device_breakdown(a, profile: dict, optimizer: str = M.DEFAULT_OPTIMIZER, amp
         "training_peak": tr.total, "training_peak_phase": tr.phase, "training_peak_at": tr.at,
         "inference_peak": inf.total, "inference_peak_at": inf.at,
         "inference_workspace": inf.parts["workspace"],
+        "inference_peak_fresh_process": inf.total - backward_thread,
         "optimizer_temporaries": temps, "fixed_workspace": fixed,
         "zero_grad_set_to_none": to_none,
         "analytical": {"training_peak": base["training_peak"], "inference_peak": base["inference_peak"]},
