@@ -230,6 +230,7 @@ def test_device_memory_does_not_import_torch():
     assert "TORCH False" in r.stderr, r.stderr
 
 
+@pytest.mark.slow
 def test_calibrate_without_cuda_fails_cleanly():
     import torch
     if torch.cuda.is_available():
