@@ -240,3 +240,19 @@ def test_calibrate_without_cuda_fails_cleanly():
     assert r.returncode == 2, r.stderr
     assert "CUDA" in r.stderr and "Traceback" not in r.stderr
     assert not (ROOT / "x.json").exists()
+
+
+def test_verify_memory_verdict_tolerances():
+    from cnncalc.devices.verdict import compare, local_profile
+    est = {"training_peak": 1050, "inference_peak": 1200}
+    rows = {r["what"]: r for r in compare(est, {"training": 1000, "inference": 1000}, batch=32)}
+    assert rows["training"]["verdict"] == "match" and rows["training"]["ratio"] == 1.05       # 5% is accepted
+    assert rows["inference"]["verdict"] == "mismatch" and rows["inference"]["ratio"] == 1.2   # 20% > 10%
+    rows = {r["what"]: r for r in compare({"training_peak": 1060, "inference_peak": 900}, {"training": 1000,
+                                                                                            "inference": 1000}, 1)}
+    assert rows["training"]["verdict"] == "match" and rows["inference"]["verdict"] == "match"  # 6% <= 7% at batch 1
+    rows = compare(est, {}, 32)
+    assert all(r["verdict"] == "not covered" and r["measured"] is None for r in rows)
+    assert local_profile("NVIDIA H100 80GB HBM3")[0]["name"] == "h100"
+    p, local = local_profile("NVIDIA B200")
+    assert p["name"] == "h200" and not local
