@@ -256,3 +256,29 @@ def test_verify_memory_verdict_tolerances():
     assert local_profile("NVIDIA H100 80GB HBM3")[0]["name"] == "h100"
     p, local = local_profile("NVIDIA B200")
     assert p["name"] == "h200" and not local
+
+
+def test_fit_recovers_a_known_workspace_rule():
+    # synthetic per-layer rows for ResNet-18's convolutions: workspace = 2 x output at batch 32, and
+    # 1000 bytes at batch 1; the fit must give every class ratio 2 and floor 1000
+    from cnncalc.api import analysis_for
+    from cnncalc.devices import load_profile
+    from cnncalc.devices.fit import conv_rows, fit_conv_rules
+    spec = str(ROOT / "specs" / "resnet18.yaml")
+    lines = [{"fixed": FIXED}]
+    for b in (1, 32):
+        a = analysis_for(spec, batch=b)
+        rows = []
+        for n in a.g.nodes:
+            if not n.is_input and n.kind.family == "conv":
+                out = b * math.prod(n.out_shapes[0]) * 4
+                rows.append([n.name, "Conv2d", None, None, 0, out + (2 * out if b == 32 else 1000), out])
+        lines.append({"model": "resnet18", "spec": spec, "batch": b, "mode": "eval", "layers": rows})
+    rows = conv_rows(lines)
+    assert len(rows) == 2 * 20                     # ResNet-18 has 20 convolutions, at two batches
+    rules = fit_conv_rules(rows)
+    assert rules and all(r["ratio"] == 2.0 and r["floor_bytes"] == 1000 for r in rules)
+    assert rules[-1]["match"] == {"grouping": "dense"}    # the coarsest rule comes last
+    assert load_profile("h200")["conv_workspace"]["rules"][-1]["match"] in ({"grouping": "dense"},
+                                                                            {"grouping": "depthwise"},
+                                                                            {"grouping": "grouped"})
