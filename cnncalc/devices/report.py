@@ -36,8 +36,7 @@ def resolve(device: str | None, fit: str | None):
             fp = load_profile(name)
             if profile is None:
                 profile = fp
-            budget = (fp["total_bytes"], f"{fp['gpu']} ({fp['total_bytes'] // 2 ** 20:,} MiB as the driver "
-                                          f"reports it)")
+            budget = (fp["total_bytes"], f"{fp['gpu']}, {fp['total_bytes'] // 2 ** 20:,} MiB")
         else:
             budget = M.parse_budget(fit)
     return profile, budget
