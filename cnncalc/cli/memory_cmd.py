@@ -75,7 +75,12 @@ def register(app):
                                                     "per parameter (4 and 8 bytes per fp32 parameter)"),
                fit: Optional[str] = typer.Option(None, "--fit", help="a memory size (24GiB, 16GB) or a device "
                                                  "(t4, v100-16gb, v100-32gb, a100-40gb, a100-80gb, h100, "
-                                                 "rtx3090, rtx4090, l4): the largest batch that fits"),
+                                                 "rtx3090, rtx4090, l4): the largest batch that fits; a device "
+                                                 "with a profile implies --device"),
+               device: Optional[str] = typer.Option(None, "--device", help="a device profile (h200, h100, "
+                                                    "a100-80gb, a100-40gb, l4, t4, rtx4090) or a profile file "
+                                                    "from `cnncalc calibrate`: add what the CUDA runtime "
+                                                    "allocates (docs/memory.md, Device profiles)"),
                dataset_size: Optional[int] = typer.Option(None, "--dataset-size",
                                                           help="samples per epoch: FLOPs per epoch"),
                convention: Optional[str] = typer.Option(None, "--convention", "-c",
@@ -87,15 +92,16 @@ def register(app):
         batch that fits a device, and training FLOPs per step and per epoch."""
         from . import common as C
         from ..core import memory as M
+        from ..devices import report as DR
         from ..errors import UsageError
         try:
             batches = parse_batches(batch) if batch is not None else [None]
-            budget = M.parse_budget(fit) if fit else None
+            profile, budget = DR.resolve(device, fit)
             if dtype is not None and dtype not in M.DTYPE_BYTES:
                 raise UsageError(f"unknown dtype `{dtype}`: use " + ", ".join(M.DTYPE_BYTES))
             if dataset_size is not None and dataset_size < 1:
                 raise UsageError("--dataset-size must be at least 1")
-        except (UsageError, M.MemoryError_) as e:
+        except (UsageError, M.MemoryError_, DR.ProfileError) as e:
             C.err_console().print(f"error: {e}", markup=False)
             raise typer.Exit(C.EXIT_INVALID)
 
@@ -108,7 +114,7 @@ def register(app):
             C.print_diagnostics(diags)
             raise typer.Exit(C.EXIT_INVALID)
         opt = optimizer.value
-        report = build_report(first, load, batches, opt, amp, budget, dataset_size)
+        report = build_report(first, load, batches, opt, amp, budget, dataset_size, profile)
         report["diagnostics"] = diags
         if format == MemFmt.json:
             import json
@@ -126,13 +132,15 @@ def register(app):
     return memory
 
 
-def build_report(first, load, batches, optimizer, amp, budget, dataset_size):
+def build_report(first, load, batches, optimizer, amp, budget, dataset_size, profile=None):
     """The JSON-serialisable report of the memory command (no printing)."""
     from ..core import memory as M
+    from ..devices import report as DR
+    breakdown = DR.breakdown_fn(profile)
     runs = []
     for b in batches:
         a = first if (b is None or b == first.g.batch) else load(b)
-        runs.append({"batch": a.g.batch, "memory": M.breakdown(a, optimizer, amp),
+        runs.append({"batch": a.g.batch, "memory": breakdown(a, optimizer, amp),
                      "flops": M.train_flops(a, dataset_size)})
     bd = runs[0]["memory"]
     out = {
@@ -159,7 +167,7 @@ def build_report(first, load, batches, optimizer, amp, budget, dataset_size):
 
             def peak(b, key=key, cache=cache):
                 if b not in cache:
-                    cache[b] = M.breakdown(load(b), optimizer, amp)[key]
+                    cache[b] = breakdown(load(b), optimizer, amp)[key]
                 return cache[b]
 
             best, calls, seen = M.largest_batch(peak, nbytes)
@@ -167,7 +175,7 @@ def build_report(first, load, batches, optimizer, amp, budget, dataset_size):
                          "next_peak_bytes": seen.get(best + 1) if best else seen.get(1),
                          "analyses": calls}
         out["fit"] = fit
-    return out
+    return DR.annotate(out, profile)
 
 
 def _linearity(runs):
@@ -210,6 +218,7 @@ def render(report, con, layers=False):
     from ..core.units import human
     runs = report["runs"]
     opt = report["optimizer"]
+    parts = PARTS + ((("workspace", "library workspace", "cyan"),) if "workspace" in runs[0]["memory"] else ())
     con.print(Text(f"{report['model']}: {report['precision']}, optimizer {opt['name']} "
                    f"({opt['bytes_per_param']} bytes of state per parameter)", style="bold"))
     if len(runs) == 1:
@@ -220,32 +229,36 @@ def render(report, con, layers=False):
         t.add_column("bytes", justify="right")
         t.add_column("share", justify="right")
         t.add_column("", no_wrap=True)
-        for key, label, color in PARTS:
+        for key, label, color in parts:
             v = m[key]
             t.add_row(Text(label, style=color), human(v, binary=True), f"{100 * v / total:.1f}%" if total else "-",
                       _bar([(v, color)], v, 30, total))
         t.add_row(Text("training peak", style="bold"), Text(human(total, binary=True), style="bold"), "100%",
-                  _bar([(m[k], c) for k, _, c in PARTS], total, 30))
+                  _bar([(m[k], c) for k, _, c in parts], total, 30))
         t.add_row("inference peak", human(m["inference_peak"], binary=True),
                   f"{100 * m['inference_peak'] / total:.1f}%" if total else "-", "")
         con.print(t)
         where = f"during {m['training_peak_phase']}" + (f" at {m['training_peak_at']}" if m["training_peak_at"]
                                                         else "")
         con.print(f"training peak {where}; inference peak at {m['inference_peak_at'] or 'the input'}")
+        if "workspace" in m:
+            con.print(f"memory model {m['model']}: at the training peak the library workspaces hold "
+                      f"{human(m['workspace'], binary=True)} (cuBLAS {human(m['fixed_workspace'], binary=True)}); "
+                      f"inference in a fresh process: {human(m['inference_peak_fresh_process'], binary=True)}")
     else:
         top = max(r["memory"]["training_peak"] for r in runs)
         t = Table(title="batch sweep", title_justify="left")
         t.add_column("batch", justify="right")
-        for key, label, color in PARTS:
+        for key, label, color in parts:
             t.add_column(Text(label, style=color), justify="right")
         t.add_column("training peak", justify="right")
         t.add_column("inference", justify="right")
         t.add_column("", no_wrap=True)
         for r in runs:
             m = r["memory"]
-            t.add_row(str(r["batch"]), *[human(m[k], binary=True) for k, _, _ in PARTS],
+            t.add_row(str(r["batch"]), *[human(m[k], binary=True) for k, _, _ in parts],
                       human(m["training_peak"], binary=True), human(m["inference_peak"], binary=True),
-                      _bar([(m[k], c) for k, _, c in PARTS], m["training_peak"], 30, top))
+                      _bar([(m[k], c) for k, _, c in parts], m["training_peak"], 30, top))
         con.print(t)
         lin = report.get("sweep_linear", {})
         if "training_peak" in lin:
@@ -273,10 +286,19 @@ def render(report, con, layers=False):
                           f"(needs {human(r['next_peak_bytes'], binary=True)})")
     if layers:
         lt = Table(title="per layer (first batch)", title_justify="left")
-        for c in ("layer", "op", "output", "saved", "bwd input FLOPs", "bwd weight FLOPs"):
+        ws = "device" in report
+        for c in ("layer", "op", "output", "saved", "bwd input FLOPs", "bwd weight FLOPs") + (
+                ("workspace fwd", "workspace bwd") if ws else ()):
             lt.add_column(c, justify="left" if c in ("layer", "op") else "right")
         for L in report["layers"]:
             lt.add_row(L["name"], L["op"], human(L["output_bytes"], binary=True), human(L["saved_bytes"], binary=True),
-                       human(L["bwd_input_flops"]) if L["needs_input_grad"] else "-", human(L["bwd_weight_flops"]))
+                       human(L["bwd_input_flops"]) if L["needs_input_grad"] else "-", human(L["bwd_weight_flops"]),
+                       *((human(L.get("workspace_forward"), binary=True), human(L.get("workspace_backward"), binary=True))
+                         if ws else ()))
         con.print(lt)
-    con.print("[dim]model: docs/memory.md; kernel workspaces and allocator overhead not counted[/]")
+    if "device" in report:
+        d = report["device"]
+        con.print(f"[dim]model: device:{d['name']} ({d['status']}; docs/memory.md, Device profiles); the CUDA "
+                  f"context is not counted[/]")
+    else:
+        con.print("[dim]model: docs/memory.md; kernel workspaces and allocator overhead not counted[/]")

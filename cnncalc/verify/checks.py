@@ -217,19 +217,8 @@ def _run(analysis, reload, res, phase, device, seed, probe, fvcore):
         _check_saved(res, analysis, reload, model, inputs, device, seed)
     if device.startswith("cuda"):
         with phase("CUDA peak memory"):
-            from .measure import measure_cuda_peak
-            try:
-                fwd, step = measure_cuda_peak(model, inputs)
-            except (RuntimeError, ValueError) as e:
-                fwd = step = None
-                res.notes.append(f"CUDA peak memory not measured: {type(e).__name__}: {str(e).splitlines()[0][:150]}")
-            t = report["totals"]
-            res.add("peak memory, eval forward (CUDA)", "info", "", t.get("inference_peak_bytes"), fwd, INFO,
-                    "allocator peak above the resident model, shown beside the analysis's inference peak "
-                    f"(not compared: caching allocator, cuDNN workspaces); parameters {t['param_bytes']} B")
-            res.add("peak memory, training step (CUDA)", "info", "", t.get("training_peak_bytes"), step, INFO,
-                    "forward + backward, no optimizer; shown beside the analysis's training peak (which includes "
-                    f"optimizer state); saved for backward {t['saved_bytes']} B")
+            from ..devices.verdict import cuda_memory_check
+            cuda_memory_check(res, a, model, inputs)
     if probe:
         with phase("receptive field probe"):
             from .probe import check_rf
