@@ -54,12 +54,12 @@ def _static(act, profile, prec, amp):
     for n in act.g.nodes:
         if n.is_input:
             continue
-        L = act.layer[n.id]
-        weights += R(L["params"] * prec.weight) + R(L["buffers"] * prec.weight)
-        grads += R(L["params"] * prec.grad)
-        state1 += R(L["params"] * prec.state)
-        if amp and L["params"] and _is_mac_layer(n):
-            cast[n.id] = R(L["params"] * profile["amp"]["cast_dtype_bytes"])
+        L = act.costs.layers[n.id]
+        weights += R(L.params * prec.weight) + R(L.buffers * prec.weight)
+        grads += R(L.params * prec.grad)
+        state1 += R(L.params * prec.state)
+        if amp and L.params and _is_mac_layer(n):
+            cast[n.id] = R(L.params * profile["amp"]["cast_dtype_bytes"])
     return weights, grads, state1, cast
 
 
@@ -69,7 +69,7 @@ def device_breakdown(a, profile: dict, optimizer: str = M.DEFAULT_OPTIMIZER, amp
     base = M.breakdown(a, optimizer, amp, dtype)
     prec = M.precision(dtype or a.g.dtype, amp)
     slots = M.optimizer_slots(optimizer)
-    act = M._activation_analysis(a, prec)
+    act = M._activation_facts(a, prec)
     g = act.g
     B = g.batch
     R = lambda x: W.rounded(x, profile)    # noqa: E731
@@ -85,7 +85,7 @@ def device_breakdown(a, profile: dict, optimizer: str = M.DEFAULT_OPTIMIZER, amp
     input_ids = set(g.inputs)
 
     def ssize(sid, extra=None):
-        b = act.storage_size[sid] if sid in act.storage_size else extra[sid]
+        b = act.store.size[sid] if sid in act.store.size else extra[sid]
         if amp and sid[0] == "s" and sid[1] in input_ids:
             # the caller's input stays float32; autocast's 16-bit copy of it is kept for the first
             # layer's backward (inference: while the first layer runs)
@@ -108,11 +108,11 @@ def device_breakdown(a, profile: dict, optimizer: str = M.DEFAULT_OPTIMIZER, amp
     store = {}
     for n in g.nodes:
         if n.is_input:
-            store[(n.id, 0)] = act.storage[(n.id, 0)]
+            store[(n.id, 0)] = act.store.of[(n.id, 0)]
             continue
-        alias = (n.kind.view or n.op in M.EVAL_IDENTITY) and n.inputs
+        alias = (n.kind.view or n.kind.eval_identity) and n.inputs
         for i in range(len(n.out_shapes)):
-            store[(n.id, i)] = store[n.inputs[0]] if alias else act.storage[(n.id, i)]
+            store[(n.id, i)] = store[n.inputs[0]] if alias else act.store.of[(n.id, i)]
     held = {store[(i, 0)] for i in g.inputs} | {store[r] for r in g.outputs}
     frames = W.frame_ends(g)
     last = {}
@@ -147,17 +147,17 @@ def device_breakdown(a, profile: dict, optimizer: str = M.DEFAULT_OPTIMIZER, amp
     # ------------------------------------------------------------------ training step
     to_none = SET_TO_NONE.get(optimizer, True)
     rg = M.requires_grad(act)
-    held = {act.storage[(i, 0)] for i in g.inputs} | {act.storage[r] for r in g.outputs}
+    held = {act.store.of[(i, 0)] for i in g.inputs} | {act.store.of[r] for r in g.outputs}
     last, release, extra, node_saved = {}, {}, {}, {}
     for n in g.nodes:
         for r in n.inputs:
-            last[act.storage[r]] = max(last.get(act.storage[r], -1), n.id, frames.get(r, -1))
+            last[act.store.of[r]] = max(last.get(act.store.of[r], -1), n.id, frames.get(r, -1))
         if n.is_input or not rg[n.id]:
             continue
         sv = M.saved_storages(act, n)
         node_saved[n.id] = sv
         for sid, b in sv:
-            if sid not in act.storage_size:
+            if sid not in act.store.size:
                 extra[sid] = b
             release[sid] = min(release.get(sid, n.id), n.id)
     pinned = set(release)
@@ -168,7 +168,7 @@ def device_breakdown(a, profile: dict, optimizer: str = M.DEFAULT_OPTIMIZER, amp
     g_static = 0 if to_none else grads_all
     live, cur = {}, 0
     for i in g.inputs:
-        sid = act.storage[(i, 0)]
+        sid = act.store.of[(i, 0)]
         live[sid] = ssize(sid)
         cur += live[sid]
     cast_alive = 0
@@ -183,7 +183,7 @@ def device_breakdown(a, profile: dict, optimizer: str = M.DEFAULT_OPTIMIZER, amp
         if n.id in cast and n.module not in cast_seen:
             cast_seen.add(n.module)
             cast_alive += cast[n.id]
-        new = [act.storage[(n.id, i)] for i in range(len(n.out_shapes))]
+        new = [act.store.of[(n.id, i)] for i in range(len(n.out_shapes))]
         new += [sid for sid, _ in node_saved.get(n.id, []) if sid in extra]
         for sid in new:
             if sid not in live:
@@ -224,17 +224,17 @@ def device_breakdown(a, profile: dict, optimizer: str = M.DEFAULT_OPTIMIZER, amp
         for r in targets:
             alias = None
             if out_gids and len(outs) == 1:
-                same = act.g.shape(r) and M.math.prod(act.g.shape(r)) == M.math.prod(n.out_shapes[0])
-                if n.op == "cat" or (n.op == "add" and act.g.shape(r) == n.out_shapes[0]) or (
-                        n.kind.view and n.kind.family != "activation" and n.op not in M.EVAL_IDENTITY and same):
+                shape = act.g.shape(r)
+                if n.op == "cat" or (n.op == "add" and shape == n.out_shapes[0]) or (
+                        shape and n.kind.grad_passes_through(shape)):
                     alias = out_gids[0]
             if alias is not None:
                 produced.append((r, alias, 0))
             else:
                 produced.append((r, ("g",) + r + (n.id,), R(M._tensor_bytes(act, r))))
         new = sum(b for _, _, b in produced)
-        P = R(act.layer[n.id]["module_params"] * prec.grad)
-        half = R(act.layer[n.id]["module_params"] * profile["amp"]["cast_dtype_bytes"]) if n.id in cast or (
+        P = R(act.costs.layers[n.id].module_params * prec.grad)
+        half = R(act.costs.layers[n.id].module_params * profile["amp"]["cast_dtype_bytes"]) if n.id in cast or (
             n.module in cast_of_module) else 0
         becomes_grad = to_none and P and n.module not in has_grad
         tr.see("backward", n.name, {"weights": weights + cast_alive, "gradients": gacc + psum + P + half,
@@ -269,7 +269,7 @@ def device_breakdown(a, profile: dict, optimizer: str = M.DEFAULT_OPTIMIZER, amp
         for sid, _ in node_saved.get(n.id, []):
             if release.get(sid) == n.id and sid in live and sid not in held:
                 cur -= live.pop(sid)
-    x_bytes = sum(ssize(act.storage[(i, 0)]) for i in g.inputs)
+    x_bytes = sum(ssize(act.store.of[(i, 0)]) for i in g.inputs)
     tr.see("optimizer", None, {"weights": weights, "gradients": grads_all, "optimizer": state + temps,
                                "saved_activations": 0, "peak_transient": x_bytes + target, "workspace": fixed})
 
