@@ -10,70 +10,15 @@ The explanation is a list of sections, plain data (JSON-serialisable), rendered 
 """
 from __future__ import annotations
 
-import io
 import re
-import tokenize
 from fractions import Fraction
 
 from ..conventions import MAC_RULES, RULE_DOC
 from ..figure import Figure, _unicode_floor
+from .numbers import fmt_value, substitute  # noqa: F401 (substitute: re-exported)
+from .numbers import lit as _lit
 
 SMALL_BYTES = ("save_mean", "save_invstd", "mean", "rstd")   # saved per channel/group, not per batch item
-
-
-# ---------------------------------------------------------------------------- formatting
-def fmt_value(v) -> str:
-    if isinstance(v, bool):
-        return str(v)
-    if isinstance(v, Fraction):
-        if v.denominator == 1:
-            return f"{int(v):,}"
-        return f"{v.numerator}/{v.denominator}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    if isinstance(v, float):
-        return f"{int(v):,}" if v.is_integer() else f"{v:g}"
-    return str(v)
-
-
-def _lit(v) -> str:
-    """A bound value as it appears inside a substituted formula (must evaluate back to v)."""
-    if isinstance(v, bool):
-        return str(int(v))
-    if isinstance(v, Fraction):
-        if v.denominator == 1:
-            return str(int(v)) if v >= 0 else f"({int(v)})"
-        return f"({v.numerator}/{v.denominator})"
-    if isinstance(v, (int, float)):
-        return repr(v) if v >= 0 else f"({v!r})"
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_lit(x) for x in v) + "]"
-    return repr(v)
-
-
-def substitute(formula: str, bindings: dict) -> str:
-    """The formula with every bound name replaced by its value, the author's spacing kept
-    (`floor((H_in + 2*P - D*(K-1) - 1) / S) + 1` -> `floor((224 + 2*3 - 1*(7-1) - 1) / 2) + 1`)."""
-    if not formula:
-        return ""
-    try:
-        toks = list(tokenize.generate_tokens(io.StringIO(formula).readline))
-    except (tokenize.TokenError, IndentationError, SyntaxError):
-        return Figure(0, formula, bindings).substituted()
-    out, last = [], (1, 0)
-    for t in toks:
-        if t.type in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER):
-            continue
-        if t.start[0] != 1 or t.end[0] != 1:   # formulas are one line
-            return Figure(0, formula, bindings).substituted()
-        out.append(formula[last[1]:t.start[1]])
-        if t.type == tokenize.NAME and t.string in bindings:
-            out.append(_lit(bindings[t.string]))
-        else:
-            out.append(t.string)
-        last = t.end
-    out.append(formula[last[1]:])
-    return "".join(out)
 
 
 def item(fig: Figure, name: str | None = None, note: str | None = None, unit: str = "", extra: dict | None = None):
