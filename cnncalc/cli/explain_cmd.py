@@ -20,7 +20,7 @@ def register(app):
     @app.command(short_help="Every number of a node, block or spec as a formula.")
     def explain(spec: str = C.spec_argument(),
                 nodes: Optional[List[str]] = typer.Argument(
-                    None, metavar="[NODE]...", show_default=False,
+                    None, metavar="NODE", show_default=False,
                     help="instance paths (layer1.0.conv1) or block/group names (layer1); none: the whole spec"),
                 format: ExplainFmt = C.format_option(ExplainFmt.text), output: Optional[str] = C.output_option(),
                 width: Optional[int] = C.width_option(),
@@ -33,7 +33,6 @@ def register(app):
         """Every number of a node as formula, formula with values, and result; a block or the whole spec
         as sums of its parts, with the layers that dominate."""
         from ..render import explain as E
-        from ..render.layout import wrap
 
         a = C.load_analysis(spec, batch, input, set, convention, dtype)
         report_diags = [d.to_dict() for d in a.diagnostics if d.severity == "error"]
@@ -59,7 +58,7 @@ def register(app):
         elif format == ExplainFmt.markdown:
             text = E.render_markdown(exps, unicode)
         else:
-            text = wrap(E.render_text(exps, unicode), C.width_for(width, output))
+            text = E.render_text(exps, unicode, C.width_for(width, output))
         C.write_output(text, output)
         C.print_diagnostics(report_diags)
         raise typer.Exit(C.EXIT_INVALID if report_diags else C.EXIT_OK)

@@ -12,6 +12,26 @@ import typer
 
 from . import common as C
 
+def _plain_argument_names():
+    """Usage lines as POSIX writes them: `SPEC`, `[NODE]...`, not `{SPEC}` and `SPEC <str>` (typer 0.2x
+    marks required arguments with braces and adds the Python type beside a metavar)."""
+    from typer.core import TyperArgument
+
+    def usage_name(self):
+        name = self.display_name_raw
+        if not self.required:
+            name = f"[{name}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+    def display_type(self, ctx):
+        return None if self.metavar else TyperArgument.display_type(self, ctx)
+
+    TyperArgument._usage_display_name = usage_name
+    TyperArgument.display_type_rich = display_type
+
+
+_plain_argument_names()
+
 app = typer.Typer(add_completion=True, no_args_is_help=True, rich_markup_mode=None,
                   context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
                   help="What does this convolutional network cost?  Shapes, parameters, MACs/FLOPs, memory and "

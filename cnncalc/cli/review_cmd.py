@@ -86,7 +86,7 @@ def register(app):
         raise typer.Exit(1 if strict and bad else 0)
 
     @app.command(short_help="Totals of several specs side by side, with ratios.")
-    def compare(specs: List[str] = typer.Argument(..., metavar="SPEC...", show_default=False,
+    def compare(specs: List[str] = typer.Argument(..., metavar="SPEC", show_default=False,
                                                   help="two or more spec files (or MODULE:ATTR, which imports "
                                                        "that module and runs its code); ratios are to the first"),
                 batch: Optional[int] = C.batch_option(), input: Optional[List[str]] = C.input_option(),

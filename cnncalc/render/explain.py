@@ -472,7 +472,8 @@ def explain(a, targets=()) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------- renderers
-def render_text(explanations, unicode=False) -> str:
+def render_text(explanations, unicode=False, width: int | None = None) -> str:
+    """The explanations as text; with `width`, tables and lines fit it (figures are never split)."""
     lines = []
     for e in explanations:
         for si, sec in enumerate(e["sections"]):
@@ -484,27 +485,29 @@ def render_text(explanations, unicode=False) -> str:
                 lines.append(sec["title"])
                 lines.append("-" * min(len(sec["title"]), 60))
             if "table" in sec:
-                lines.extend(_text_table(sec["table"]))
+                lines.extend(_text_table(sec["table"], width))
             for it in sec.get("items", []):
                 pad = "  " * (1 + it.get("indent", 0)) if si else ""
                 lines.append(pad + render_item(it, unicode))
         lines.append("")
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    if width:
+        from .layout import wrap
+        text = wrap(text, width)
+    return text
 
 
 def _cell(v):
     return fmt_value(v) if not isinstance(v, str) else v
 
 
-def _text_table(tab):
-    rows = [tab["columns"]] + [[_cell(v) for v in r] for r in tab["rows"]]
-    w = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    out = []
-    for k, r in enumerate(rows):
-        out.append("  " + "  ".join(str(c).ljust(w[i]) if i == 0 else str(c).rjust(w[i]) for i, c in enumerate(r)))
-        if k == 0:
-            out.append("  " + "  ".join("-" * x for x in w))
-    return out
+def _text_table(tab, width=None):
+    from .layout import Col, table
+    rows = [[_cell(v) for v in r] for r in tab["rows"]]
+    cols = [Col(str(h), right=i > 0, wrap=i == 0, floor=10) for i, h in enumerate(tab["columns"])]
+    w = (width or 10 ** 6) - 2
+    lines = table(cols, rows, w) or table(cols, rows, w, sep=1) or table(cols, rows, 10 ** 6)
+    return ["  " + x if x else x for x in lines]
 
 
 def _md_escape(s: str) -> str:

@@ -11,6 +11,16 @@ SHORT = {"optimizer state": "optim. state", "saved activations": "saved activ.",
 BAR_FULL, BAR_EMPTY = "█", "·"
 
 
+def _distinct(*values):
+    """The byte counts with as many digits as it takes to tell them apart (16GiB, 16GiB -> 15.98GiB,
+    16.06GiB)."""
+    for digits in range(3, 8):
+        texts = [human(v, binary=True, digits=digits) for v in values]
+        if len(set(texts)) == len(set(values)):
+            return texts
+    return [f"{v:,}B" for v in values]
+
+
 def _bar(value, scale, width):
     n = round(value / scale * width) if scale else 0
     return BAR_FULL * n + BAR_EMPTY * (width - n)
@@ -95,10 +105,9 @@ def render(report, width: int = 100, layers: bool = False) -> str:
         for mode in ("training", "inference"):
             r = fit[mode]
             if r["batch"]:
-                out.append(f"largest {mode} batch that fits {fit['budget']} "
-                           f"({human(fit['budget_bytes'], binary=True)}): {r['batch']} (peak "
-                           f"{human(r['peak_bytes'], binary=True)}; {r['batch'] + 1} needs "
-                           f"{human(r['next_peak_bytes'], binary=True)})")
+                peak, nxt, budget = _distinct(r["peak_bytes"], r["next_peak_bytes"], fit["budget_bytes"])
+                out.append(f"largest {mode} batch that fits {fit['budget']} ({budget}): {r['batch']} (peak "
+                           f"{peak}; {r['batch'] + 1} needs {nxt})")
             else:
                 out.append(f"{mode}: even batch 1 does not fit {fit['budget']} "
                            f"(needs {human(r['next_peak_bytes'], binary=True)})")
