@@ -63,11 +63,13 @@ def _options(cmd):
             continue
         longs = [o for o in p.opts + p.secondary_opts if o.startswith("--")]
         shorts = [o for o in p.opts if not o.startswith("--")]
-        choices = list(getattr(p.type, "choices", None) or []) or None
+        shown = p.display_type(typer.Context(cmd)) or ""      # "<a|b|c>" for a choice
+        choices = shown.strip("<>").split("|") if "|" in shown else None
         for lo in longs:
-            out[lo] = (shorts[0] if shorts else None, [str(getattr(c, "value", c)) for c in choices]
-                       if choices else None)
-    out["--help"] = ("-h", None) if "-h" in cmd.get_help_option_names(typer.Context(cmd)) else (None, None)
+            out[lo] = (shorts[0] if shorts else None, choices)
+    group = typer.main.get_command(app)
+    ctx = typer.Context(cmd, parent=typer.Context(group, **group.context_settings))
+    out["--help"] = ("-h", None) if "-h" in cmd.get_help_option_names(ctx) else (None, None)
     return out
 
 

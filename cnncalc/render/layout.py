@@ -47,11 +47,18 @@ class Col:
 
 
 def _split_name(s: str, w: int) -> list[str]:
-    """Wrap a name to width w, breaking after `.`, `_`, `,` or a space where possible."""
+    """Wrap a name to width w: after a space, else a `.`, else a `_` or `/` (the first of these that
+    leaves at least half the line filled), else anywhere."""
     out = []
     while len(s) > w:
-        cut = max(s.rfind(c, 0, w) for c in "._, /")
-        cut = cut + 1 if cut > 0 else w
+        cut = 0
+        for seps in (" ", ".", "_/"):
+            best = max(s.rfind(c, 0, w) for c in seps)
+            if best + 1 >= w // 2:
+                cut = best + 1
+                break
+        if not cut:
+            cut = max(s.rfind(c, 0, w) for c in " ._/") + 1 or w
         out.append(s[:cut].rstrip())
         s = s[cut:].lstrip()
     out.append(s)
@@ -104,6 +111,11 @@ def table(cols, rows, width, sep=2, rule="-"):
     w = widths(cols, rows, width, sep)
     if w is None:
         return None
+    return header(cols, w, sep, rule) + body(cols, rows, w, sep)
+
+
+def header(cols, w, sep=2, rule="-"):
+    """The header lines (wrapped between words, sitting on the rule) and the rule."""
     gap = " " * sep
     heads = [_header_lines(c.header, w[i]) for i, c in enumerate(cols)]
     hn = max(len(h) for h in heads)
@@ -112,30 +124,28 @@ def table(cols, rows, width, sep=2, rule="-"):
         parts = []
         for i, c in enumerate(cols):
             h = heads[i]
-            txt = h[k - (hn - len(h))] if k >= hn - len(h) else ""   # headers sit on the rule
+            txt = h[k - (hn - len(h))] if k >= hn - len(h) else ""
             parts.append(txt.rjust(w[i]) if c.right else txt.ljust(w[i]))
         lines.append(gap.join(parts).rstrip())
     lines.append(gap.join(rule * x for x in w))
+    return lines
+
+
+def body(cols, rows, w, sep=2):
+    """The rows at column widths `w`: names wrapped, figures whole."""
+    gap = " " * sep
     just = [(str.rjust if c.right else str.ljust) for c in cols]
-    wrap = [c.wrap for c in cols]
+    wrap_ = [c.wrap for c in cols]
+    lines = []
     for r in rows:
         if all(len(cell) <= w[i] for i, cell in enumerate(r)):
             lines.append(gap.join(just[i](cell, w[i]) for i, cell in enumerate(r)).rstrip())
             continue
-        cells = [_split_name(cell, w[i]) if wrap[i] else [cell] for i, cell in enumerate(r)]
+        cells = [_split_name(cell, w[i]) if wrap_[i] else [cell] for i, cell in enumerate(r)]
         for k in range(max(len(x) for x in cells)):
             lines.append(gap.join(just[i](x[k] if k < len(x) else "", w[i])
                                   for i, x in enumerate(cells)).rstrip())
     return lines
-
-
-def first_fit(width, *attempts):
-    """The first attempt (a function of the width returning lines or None) that fits."""
-    for make in attempts:
-        lines = make(width)
-        if lines is not None:
-            return lines
-    return None
 
 
 _BRACKETS = re.compile(r"\[[^\[\]]{0,40}\]")

@@ -1,7 +1,7 @@
 """The cross-check result (`cnncalc verify`) as text of a given width; reads only the result dict."""
 from __future__ import annotations
 
-from .layout import Col, table, wrap
+from .layout import Col, body, header, table, widths, wrap
 from .numbers import fmt_value
 
 
@@ -49,22 +49,23 @@ def _rows(result, show_layers):
 def render(result, width: int = 100, show_layers: bool = False) -> str:
     rows = _rows(result, show_layers)
     longest = max((len(w) for r in rows for w in r[0].split()), default=5)
-    cols = [Col("check", wrap=True, floor=min(16, max(longest, 5))), Col("layer / module", wrap=True, floor=8),
+    # floors high enough that a check name or a note reads as words, not as letters in a column
+    cols = [Col("check", wrap=True, floor=min(16, max(longest, 5))), Col("layer / module", wrap=True, floor=14),
             Col("analytical", right=True), Col("measured", right=True), Col("verdict"),
-            Col("note", wrap=True, floor=12)]
+            Col("note", wrap=True, floor=24)]
     lines = table(cols, rows, width, sep=2) or table(cols, rows, width, sep=1)
     if lines is None:   # the note on a line of its own under its row
         short = cols[:5]
         lines = table(short, [r[:5] for r in rows], width, sep=1)
         if lines is None:
             lines = table([Col(c.header, c.right, True, 1) for c in short], [r[:5] for r in rows], 10 ** 6, sep=1)
-        else:
-            body, k = lines[:2], 2
-            # re-lay row by row to put each note below its row
+        else:   # the same widths, each row followed by its note
+            w = widths(short, [r[:5] for r in rows], width, sep=1)
+            lines = header(short, w, sep=1)
             for r in rows:
-                part = table(short, [r[:5]], width, sep=1)[2:]
-                body += part + ([wrap("    note: " + r[5], width)] if r[5] else [])
-            lines = body
+                lines += body(short, [r[:5]], w, sep=1)
+                if r[5]:
+                    lines.append(wrap("    note: " + r[5], width))
     s = result["summary"]
     out = [f"cnncalc verify: {result['model']} (batch {result['batch']}, {result['dtype']}, {result['device']}, "
            f"seed {result['seed']})", ""] + lines + [""]
