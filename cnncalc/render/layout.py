@@ -166,10 +166,33 @@ def wrap(text: str, width: int, hang: int = 4) -> str:
         sub = ind + " " * hang
         if len(sub) > width // 2:
             sub = " " * hang
-        for k, piece in enumerate(textwrap.wrap(body, width, initial_indent=ind, subsequent_indent=sub,
-                                                break_long_words=False, break_on_hyphens=False)):
+        for piece in _wrap_line(body, width, ind, sub):
             out.append(piece.replace(NBSP, " "))
     return "\n".join(out)
+
+
+def _words(body, width, ind, sub):
+    return textwrap.wrap(body, width, initial_indent=ind, subsequent_indent=sub,
+                         break_long_words=False, break_on_hyphens=False)
+
+
+def _wrap_line(body, width, ind, sub):
+    """A formula `a = b = c` breaks before its ` = ` first, so each step of it stays on one line."""
+    steps = body.split(" = ")
+    if len(steps) < 2:
+        return _words(body, width, ind, sub)
+    lines, cur, lead = [], steps[0], ind
+    for st in steps[1:]:
+        if len(lead) + len(cur) + 3 + len(st) <= width:
+            cur += " = " + st
+        else:
+            lines.append((lead, cur))
+            cur, lead = "= " + st, sub
+    lines.append((lead, cur))
+    out = []
+    for k, (lead, text) in enumerate(lines):
+        out += [lead + text] if len(lead) + len(text) <= width else _words(text, width, lead, sub)
+    return out
 
 
 def glue(s: str) -> str:
