@@ -199,9 +199,6 @@ def test_verify_widths(tmp_path):
         totals = [c for c in res["checks"] if c["scope"] == "total" and isinstance(c["analytical"], int)]
         for c in totals:
             assert f"{c['analytical']:,}" in text and f"{c['measured']:,}" in text
-    # the command itself at 80 columns
-    text = _out(*args, width=80)
-    _fits(text, 80)
 
 
 # ----------------------------------------------------------------------------- exit 2
