@@ -7,7 +7,6 @@ import json
 import os
 import re
 import time
-from pathlib import Path
 
 import pytest
 
@@ -240,3 +239,19 @@ def test_long_table_is_linear_and_suggests_depth():
     assert t_analysis + t_table <= 2 * (t_analysis + t_json), (t_analysis, t_table, t_json)
     assert re.search(r"\(10,0\d\d rows: --depth 1 or --depth 2 shows blocks", text), text[-2000:]
     _fits(text, 80)
+
+
+# ----------------------------------------------------------------------------- the layout itself
+def test_layout_wraps_names_never_figures():
+    from cnncalc.render.layout import Col, table, wrap
+    cols = [Col("layer", wrap=True, floor=6), Col("MACs", right=True)]
+    rows = [["layer1.0.downsample.0", "118,013,952"]]
+    # 6 + 2 + 11 = 19 columns: the name wraps after its dots, the figure stays whole
+    lines = table(cols, rows, 19)
+    assert lines == ["layer          MACs", "------  -----------", "layer1  118,013,952", ".0.", "downsa", "mple.0"]
+    assert "".join(x[:6].strip() for x in lines[2:]) == "layer1.0.downsample.0"
+    # the figures alone need 11 columns: below that the table refuses (the caller picks another form)
+    assert table([Col("MACs", right=True)], [["118,013,952"]], 10) is None
+    # prose: the figure and the [list] stay whole, the formula breaks before its `=`
+    text = wrap("  MACs = N*C*H*W*K = 1*64*112*112*49 = 118,013,952 [6, 28, 28]", 40)
+    assert text.splitlines() == ["  MACs = N*C*H*W*K = 1*64*112*112*49", "      = 118,013,952 [6, 28, 28]"]

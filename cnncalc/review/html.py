@@ -1,3 +1,2 @@
-"""Former home of the HTML and Markdown report renderers: now :mod:`cnncalc.render.html`."""
-from ..render.html import *  # noqa: F401,F403
+"""Former home of the HTML and Markdown report renderers, now :mod:`cnncalc.render.html`."""
 from ..render.html import render_html, render_markdown, summary_rows  # noqa: F401

@@ -1,5 +1,4 @@
-"""Former home of the plots: now :mod:`cnncalc.render.plots` (figures) and
+"""Former home of the plots, now :mod:`cnncalc.render.plots` (the figures) and
 :func:`cnncalc.reports.forward_memory` (the data of the memory plot)."""
-from ..render.plots import *  # noqa: F401,F403
-from ..render.plots import figure_for, plot_costs, plot_memory, plot_rf, save, to_svg  # noqa: F401
+from ..render.plots import WHAT, figure_for, plot_costs, plot_memory, plot_rf, save, to_svg  # noqa: F401
 from ..reports import forward_memory  # noqa: F401
