@@ -18,79 +18,75 @@ class CheckFmt(str, Enum):
 
 
 def register(app: typer.Typer):
-    @app.command()
-    def check(spec: str = typer.Argument(..., help="the spec (YAML) with `expect:` answers, or the one the "
-                                                   "answers file answers"),
-              answers: Optional[str] = typer.Option(None, "--answers", "-a",
+    @app.command(short_help="Check homework answers: correct or wrong, and why.")
+    def check(spec: str = typer.Argument(..., metavar="SPEC", show_default=False,
+                                         help="the spec (YAML) with `expect:` answers, or the one the "
+                                              "answers file answers"),
+              answers: Optional[str] = typer.Option(None, "--answers", "-a", metavar="FILE",
                                                     help="a student's answers file (YAML, keyed by node name); "
                                                          "replaces the spec's own `expect:`"),
               hide_answers: bool = typer.Option(False, "--hide-answers",
                                                 help="only say correct or wrong (no right values, no diagnosis)"),
-              format: CheckFmt = typer.Option(CheckFmt.text, "--format", "-f", help="text or json"),
-              batch: Optional[int] = C_BATCH(), input: Optional[List[str]] = C_INPUT(),
-              set: Optional[List[str]] = typer.Option(None, "--set", help="override a spec variable: name=value"),
-              dtype: Optional[str] = typer.Option(None, "--dtype", help="float32, float16, bfloat16, float64"),
-              convention: Optional[str] = typer.Option(None, "--convention", "-c",
-                                                       help="default, macs, paper, torch or fvcore"),
-              output: Optional[str] = typer.Option(None, "--output", "-o", help="write the report to this file")):
+              format: CheckFmt = C.format_option(CheckFmt.text), output: Optional[str] = C.output_option(),
+              width: Optional[int] = C.width_option(),
+              batch: Optional[int] = C.batch_option(), input: Optional[List[str]] = C.input_option(),
+              set: Optional[List[str]] = C.set_option(), dtype: Optional[C.Dtype] = C.dtype_option(),
+              convention: Optional[C.Convention] = C.convention_option()):
         """Check answers: each is correct or wrong, with the right value, its formula and the likely mistake.
 
         Exit code 0: all correct; 1: an answer is wrong; 2: the spec or the answers file is invalid."""
         from ..check import check_path, exit_code, hide_answers as hide
-        from ..check.render import check_text, to_json
         from ..errors import SpecErrors, UsageError
+        from ..render.homework import render_check, to_json
         try:
             report = check_path(spec, answers, batch=batch, input_shape=C.parse_inputs(input),
-                                overrides=C.parse_sets(set), convention=convention, dtype=dtype,
+                                overrides=C.parse_sets(set), convention=C.val(convention), dtype=C.val(dtype),
                                 diagnose=not hide_answers)
         except SpecErrors as e:
             C.print_diagnostics(e.diagnostics)
             raise typer.Exit(C.EXIT_INVALID)
         except UsageError as e:
-            C.err_console().print(f"error: {e}", markup=False)
-            raise typer.Exit(C.EXIT_INVALID)
+            C.error(str(e))
         if not report["checks"]:
             C.print_diagnostics(report["diagnostics"])
-            C.err_console().print(f"error: nothing to check: {spec} has no `expect:` answers"
-                                  + (f" and {answers} has none" if answers else "")
-                                  + "\n  hint: add `expect: {output: [...], params: ...}` to layers, or give "
-                                    "--answers FILE (see docs/homework.md)", markup=False)
-            raise typer.Exit(C.EXIT_INVALID)
+            C.error(f"nothing to check: {spec} has no `expect:` answers"
+                    + (f" and {answers} has none" if answers else "")
+                    + "\n  hint: add `expect: {output: [...], params: ...}` to layers, or give "
+                      "--answers FILE (see docs/homework.md)")
         code = exit_code(report)
         if hide_answers:
             report = hide(report)
         if format == CheckFmt.json:
             C.write_output(to_json(report), output)
         else:
-            text = "\n".join(check_text(report, hide=hide_answers)) + "\n"
-            if output:
-                C.write_output(text, output)
-            else:
-                con = C.console()
-                for line in text.splitlines():
-                    con.print(line, markup=False, highlight=False, soft_wrap=True)
+            C.write_output(render_check(report, C.width_for(width, output), hide=hide_answers), output)
         C.print_diagnostics([d for d in report["diagnostics"] if d["severity"] != "note"])
         raise typer.Exit(code)
 
-    @app.command()
-    def layer(call: str = typer.Argument(..., help="one layer, as PyTorch writes it: "
-                                                   "\"Conv2d(3, 64, kernel_size=7, stride=2, padding=3)\""),
-              input: str = typer.Option(..., "--input", "-i", help="input shape without batch, e.g. 3x224x224"),
-              batch: int = typer.Option(1, "--batch", "-b", help="batch size"),
-              dtype: Optional[str] = typer.Option(None, "--dtype", help="float32, float16, bfloat16, float64"),
-              convention: Optional[str] = typer.Option(None, "--convention", "-c",
-                                                       help="default, macs, paper, torch or fvcore"),
-              format: CheckFmt = typer.Option(CheckFmt.text, "--format", "-f", help="text or json")):
+    @app.command(short_help="One layer's numbers, each as a formula (a calculator).")
+    def layer(call: str = typer.Argument(..., metavar="LAYER", show_default=False,
+                                         help="one layer, as PyTorch writes it: "
+                                              "\"Conv2d(3, 64, kernel_size=7, stride=2, padding=3)\""),
+              input: str = typer.Option(..., "--input", "-i", metavar="SHAPE",
+                                        help="input shape without batch, e.g. 3x224x224"),
+              batch: int = typer.Option(1, "--batch", "-b", metavar="N", help="batch size"),
+              set: Optional[List[str]] = typer.Option(None, "--set", metavar="NAME=VALUE",
+                                                      help="a name used in the call's arguments "
+                                                           "(\"Conv2d(3, c, 3)\" --set c=64; repeatable)"),
+              dtype: Optional[C.Dtype] = C.dtype_option(), convention: Optional[C.Convention] = C.convention_option(),
+              format: CheckFmt = C.format_option(CheckFmt.text), output: Optional[str] = C.output_option(),
+              width: Optional[int] = C.width_option()):
         """One layer's output shape, parameters, MACs, FLOPs, memory, saved bytes and receptive-field step,
         each as formula = substituted = value."""
         from ..check import layer_report
-        from ..check.render import layer_text, to_json
         from ..errors import SpecErrors, UsageError
+        from ..render.homework import render_layer, to_json
         try:
             shape = C.parse_shape(input)
             if batch < 1:
                 raise UsageError("--batch must be a positive integer")
-            rep = layer_report(call, shape, batch, dtype=dtype, convention=convention)
+            call_text = _with_sets(call, C.parse_sets(set))
+            rep = layer_report(call_text, shape, batch, dtype=C.val(dtype), convention=C.val(convention))
         except SpecErrors as e:
             for d in e.diagnostics:
                 d.loc = None
@@ -98,20 +94,36 @@ def register(app: typer.Typer):
             C.err_console().print(f"  in: {call}", markup=False)
             raise typer.Exit(C.EXIT_INVALID)
         except UsageError as e:
-            C.err_console().print(f"error: {e}", markup=False)
-            raise typer.Exit(C.EXIT_INVALID)
+            C.error(str(e))
         if format == CheckFmt.json:
-            C.write_output(to_json(rep), None)
+            C.write_output(to_json(rep), output)
         else:
-            con = C.console()
-            for line in layer_text(rep):
-                con.print(line, markup=False, highlight=False, soft_wrap=True)
+            C.write_output(render_layer(rep, C.width_for(width, output)), output)
         raise typer.Exit(C.EXIT_OK)
 
 
-def C_BATCH():
-    return typer.Option(None, "--batch", "-b", help="batch size (default: the spec's `batch`, else 1)")
-
-
-def C_INPUT():
-    return typer.Option(None, "--input", "-i", help="input shape without batch, e.g. 3x32x32")
+def _with_sets(call: str, sets: dict) -> str:
+    """The call with each name given by --set replaced by its value (whole names only)."""
+    if not sets:
+        return call
+    import io
+    import tokenize
+    from ..errors import UsageError
+    try:
+        toks = list(tokenize.generate_tokens(io.StringIO(call).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return call
+    used, out, last = set(), [], 0
+    line = call
+    for t in toks:
+        if t.type == tokenize.NAME and t.string in sets and t.start[0] == 1:
+            prev = line[:t.start[1]].rstrip()
+            if prev.endswith(("(", ",", "=", "*", "+", "-", "/")) and not line[t.end[1]:].lstrip().startswith("="):
+                out.append(line[last:t.start[1]] + repr(sets[t.string]))
+                last = t.end[1]
+                used.add(t.string)
+    out.append(line[last:])
+    unused = set(sets) - used
+    if unused:
+        raise UsageError(f"--set {', '.join(sorted(unused))}: no such name in the layer call `{call}`")
+    return "".join(out)

@@ -1,7 +1,9 @@
-"""What every command shares: option parsing, loading a spec, printing diagnostics, exit codes."""
+"""What every command shares: its options (one name, short form and help each), loading a spec,
+printing diagnostics, writing the output, exit codes."""
 from __future__ import annotations
 
 import sys
+from enum import Enum
 
 import typer
 
@@ -9,24 +11,97 @@ from ..errors import SpecErrors, UsageError
 from ..frontends.shapes import parse_inputs, parse_shape  # noqa: F401  (re-exported for the commands)
 
 EXIT_OK, EXIT_EXPECT, EXIT_INVALID = 0, 1, 2
-_console = None
 _err_console = None
 
 
-def console():
-    global _console
-    if _console is None:
-        from rich.console import Console
-        _console = Console(highlight=False, width=None if sys.stdout.isatty() else 100)
-    return _console
+# ----------------------------------------------------------------------------- shared options
+class Dtype(str, Enum):
+    float32 = "float32"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+    float64 = "float64"
 
 
+class Convention(str, Enum):
+    """The presets of cnncalc.conventions (a test keeps the two lists equal)."""
+    default = "default"
+    macs = "macs"
+    paper = "paper"
+    torch = "torch"
+    fvcore = "fvcore"
+
+
+MODULE_NOTE = ("or MODULE:ATTR: a torch.nn.Module class, factory or instance in an importable module or a .py "
+               "file (this imports that module and runs its code)")
+SPEC_HELP = f"a spec file (YAML), {MODULE_NOTE}"
+
+
+def spec_argument(help: str = SPEC_HELP):
+    return typer.Argument(..., metavar="SPEC", help=help, show_default=False)
+
+
+def batch_option(help: str = "batch size (default: the spec's `batch`, else 1)"):
+    return typer.Option(None, "--batch", "-b", metavar="N", help=help)
+
+
+INPUT_HELP = "input shape without batch, e.g. 3x224x224; NAME=SHAPE for each of several inputs (repeatable)"
+
+
+def input_option(help: str = INPUT_HELP):
+    return typer.Option(None, "--input", "-i", metavar="SHAPE", help=help)
+
+
+def set_option():
+    return typer.Option(None, "--set", metavar="NAME=VALUE", help="override a spec variable (repeatable)")
+
+
+def dtype_option(help: str = "bytes per element of activations and weights"):
+    return typer.Option(None, "--dtype", help=help, case_sensitive=False)
+
+
+def convention_option():
+    return typer.Option(None, "--convention", "-c", case_sensitive=False,
+                        help="counting convention (what a FLOP is, which ops count): docs/conventions.md")
+
+
+def format_option(default, help: str = "output format"):
+    return typer.Option(default, "--format", "-f", help=help, case_sensitive=False)
+
+
+def output_option(help: str = "write to this file instead of standard output"):
+    return typer.Option(None, "--output", "-o", metavar="FILE", help=help)
+
+
+def width_option():
+    return typer.Option(None, "--width", metavar="COLUMNS", min=40,
+                        help="width of tables and text (default: COLUMNS, else the terminal's, else 100)")
+
+
+def val(x):
+    """An option's plain value (the string of an Enum choice)."""
+    return x.value if isinstance(x, Enum) else x
+
+
+def width_for(width, output=None) -> int:
+    from ..render.layout import DEFAULT_WIDTH, output_width
+    if output:
+        return max(int(width), 40) if width else DEFAULT_WIDTH
+    return output_width(width)
+
+
+# ----------------------------------------------------------------------------- output
 def err_console():
     global _err_console
     if _err_console is None:
         from rich.console import Console
         _err_console = Console(stderr=True, highlight=False, soft_wrap=True)
     return _err_console
+
+
+def error(message: str, code: int = EXIT_INVALID):
+    """Print `error: message` on stderr and leave with `code`."""
+    err_console().print(f"error: {message}", markup=False)
+    raise typer.Exit(code)
 
 
 def parse_sets(values):
@@ -37,10 +112,10 @@ def parse_sets(values):
             raise UsageError(f"--set takes name=value, got `{v}`")
         k, s = v.split("=", 1)
         try:
-            val, _ = load_yaml(s, "--set")
+            val_, _ = load_yaml(s, "--set")
         except SpecErrors:
-            val = s
-        out[k.strip()] = val
+            val_ = s
+        out[k.strip()] = val_
     return out
 
 
@@ -67,9 +142,19 @@ def _escape(s):
     return escape(s)
 
 
+def no_result(diags, what="table"):
+    """On an invalid spec: the errors on stderr, and a line saying why stdout holds no result."""
+    errors = [d for d in diags if (d["severity"] if isinstance(d, dict) else d.severity) == "error"]
+    print_diagnostics(diags)
+    err_console().print(f"no {what}: the spec has {len(errors)} error{'' if len(errors) == 1 else 's'} "
+                        f"(nothing printed rather than incomplete totals)", markup=False)
+    raise typer.Exit(EXIT_INVALID)
+
+
 def load_analysis(spec, batch=None, inputs=None, sets=None, convention=None, dtype=None, kwargs=None):
     """Load and analyse; on a fatal spec error print it and exit 2."""
     from ..api import analysis_for
+    convention, dtype = val(convention), val(dtype)
     try:
         if ":" in spec and not spec.endswith((".yaml", ".yml", ".json")) and _is_module_target(spec):
             from ..frontends import module_target
@@ -99,8 +184,12 @@ def exit_code(report) -> int:
 
 
 def write_output(text: str, output):
+    """The text to the file (an unwritable path is exit 2 with a message), or to stdout."""
     if output:
-        with open(output, "w", encoding="utf-8") as f:
-            f.write(text)
+        try:
+            with open(output, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as e:
+            error(f"cannot write `{output}`: {e.strerror or e}")
     else:
         sys.stdout.write(text)

@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from . import common as C
+
 
 class ExplainFmt(str, Enum):
     text = "text"
@@ -15,28 +17,27 @@ class ExplainFmt(str, Enum):
 
 
 def register(app):
-    @app.command()
-    def explain(spec: str = typer.Argument(..., help="a spec file (YAML)"),
+    @app.command(short_help="Every number of a node, block or spec as a formula.")
+    def explain(spec: str = C.spec_argument(),
                 nodes: Optional[List[str]] = typer.Argument(
-                    None, help="instance paths (layer1.0.conv1) or block/group names (layer1); none: the whole spec"),
-                format: ExplainFmt = typer.Option(ExplainFmt.text, "--format", "-f", help="text, markdown or json"),
+                    None, metavar="NODE", show_default=False,
+                    help="instance paths (layer1.0.conv1) or block/group names (layer1); none: the whole spec"),
+                format: ExplainFmt = C.format_option(ExplainFmt.text), output: Optional[str] = C.output_option(),
+                width: Optional[int] = C.width_option(),
                 unicode: Optional[bool] = typer.Option(
                     None, "--unicode/--ascii",
                     help="floor/ceil as ⌊x⌋ ⌈x⌉ (default in a terminal) or as floor(x), ceil(x)"),
-                batch: Optional[int] = typer.Option(None, "--batch", "-b", help="batch size"),
-                input: Optional[List[str]] = typer.Option(None, "--input", "-i",
-                                                          help="input shape without batch, e.g. 3x299x299"),
-                set: Optional[List[str]] = typer.Option(None, "--set", help="override a spec variable: name=value"),
-                dtype: Optional[str] = typer.Option(None, "--dtype", help="float32, float16, bfloat16 or float64"),
-                convention: Optional[str] = typer.Option(None, "--convention", "-c",
-                                                         help="default, macs, paper, torch or fvcore"),
-                output: Optional[str] = typer.Option(None, "--output", "-o", help="write to this file")):
+                batch: Optional[int] = C.batch_option(), input: Optional[List[str]] = C.input_option(),
+                set: Optional[List[str]] = C.set_option(), dtype: Optional[C.Dtype] = C.dtype_option(),
+                convention: Optional[C.Convention] = C.convention_option()):
         """Every number of a node as formula, formula with values, and result; a block or the whole spec
         as sums of its parts, with the layers that dominate."""
-        from . import common as C
         from ..render import explain as E
 
         a = C.load_analysis(spec, batch, input, set, convention, dtype)
+        report_diags = [d.to_dict() for d in a.diagnostics if d.severity == "error"]
+        if report_diags and format != ExplainFmt.json:
+            C.no_result([d.to_dict() for d in a.diagnostics], "explanation")
         try:
             exps = E.explain(a, list(nodes or []))
         except E.UnknownNode as e:
@@ -57,8 +58,7 @@ def register(app):
         elif format == ExplainFmt.markdown:
             text = E.render_markdown(exps, unicode)
         else:
-            text = E.render_text(exps, unicode)
+            text = E.render_text(exps, unicode, C.width_for(width, output))
         C.write_output(text, output)
-        report_diags = [d.to_dict() for d in a.diagnostics if d.severity == "error"]
         C.print_diagnostics(report_diags)
         raise typer.Exit(C.EXIT_INVALID if report_diags else C.EXIT_OK)

@@ -9,22 +9,20 @@ from . import common as C
 
 
 def register(app):
-    @app.command()
-    def export(target: str = typer.Argument(..., help="MODULE:ATTR: an importable module path or a .py file, and "
+    @app.command(short_help="Write a PyTorch module as a spec (YAML).")
+    def export(target: str = typer.Argument(..., metavar="MODULE:ATTR", show_default=False, help="MODULE:ATTR: an importable module path or a .py file, and "
                                                       "the nn.Module class, factory function or instance in it. "
                                                       "Loading a Python file RUNS ITS CODE."),
-               input: Optional[List[str]] = typer.Option(None, "--input", "-i",
-                                                         help="input shape without batch, e.g. 3x224x224; "
-                                                              "name=shape for several inputs"),
-               kwargs: Optional[str] = typer.Option(None, "--kwargs",
+               input: Optional[List[str]] = C.input_option(),
+               kwargs: Optional[str] = typer.Option(None, "--kwargs", metavar="JSON",
                                                     help="JSON keyword arguments for the class or factory, "
                                                          "e.g. '{\"num_classes\": 10}'"),
-               batch: Optional[int] = typer.Option(None, "--batch", "-b", help="batch size written to the spec"),
+               batch: Optional[int] = C.batch_option("batch size written to the spec"),
                flat: bool = typer.Option(False, "--flat", help="one flat list of layers instead of nested "
                                                                "Sequential nodes named like the modules"),
                blocks: bool = typer.Option(True, "--blocks/--no-blocks",
                                            help="write module classes that repeat as `blocks:` (with `repeat:`)"),
-               output: Optional[str] = typer.Option(None, "--output", "-o", help="write the spec to this file")):
+               output: Optional[str] = C.output_option("write the spec to this file")):
         """Write a PyTorch module as a cnncalc spec (YAML) that analyses to exactly the same numbers.
 
         The module is imported and run on the meta device (torch.fx), or once on a random input when
@@ -38,8 +36,7 @@ def register(app):
             title = f"exported by cnncalc from {target} (--input {' --input '.join(input or [])})"
             text = export_spec(a, title, flat=True if flat else None, blocks=blocks)
         except UsageError as e:
-            C.err_console().print(f"error: {e}", markup=False)
-            raise typer.Exit(C.EXIT_INVALID)
+            C.error(str(e))
         C.print_diagnostics([d for d in a.diagnostics if d.severity != "note"])
         C.write_output(text, output)
         if output:

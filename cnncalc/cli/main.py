@@ -1,4 +1,7 @@
-"""The `cnncalc` command line: a thin shell over the library (design.md, "The CLI is a thin shell")."""
+"""The `cnncalc` command line: a thin shell over the library (design.md, "The CLI is a thin shell").
+
+Each command parses its options (the shared ones come from `common`), calls one library function
+and hands the result to a renderer in `cnncalc.render`."""
 from __future__ import annotations
 
 import sys
@@ -9,14 +12,47 @@ import typer
 
 from . import common as C
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+def _plain_argument_names():
+    """Usage lines as POSIX writes them: `SPEC`, `[NODE]...`, not `{SPEC}` and `SPEC <str>` (typer 0.2x
+    marks required arguments with braces and adds the Python type beside a metavar)."""
+    from typer.core import TyperArgument
+
+    def usage_name(self):
+        name = self.display_name_raw
+        if not self.required:
+            name = f"[{name}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+    def display_type(self, ctx):
+        return None if self.metavar else TyperArgument.display_type(self, ctx)
+
+    TyperArgument._usage_display_name = usage_name
+    TyperArgument.display_type_rich = display_type
+
+
+_plain_argument_names()
+
+app = typer.Typer(add_completion=True, no_args_is_help=True, rich_markup_mode=None,
+                  context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
                   help="What does this convolutional network cost?  Shapes, parameters, MACs/FLOPs, memory and "
                        "receptive fields of a network spec (YAML) or a PyTorch module, computed analytically "
                        "and cross-checked against the real model.")
 
 
+def _version(value: bool):
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            v = version("cnncalc")
+        except PackageNotFoundError:   # pragma: no cover (running from a source tree)
+            v = "unknown"
+        sys.stdout.write(f"cnncalc {v}\n")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root():
+def _root(version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True,
+                                                 help="print the version and exit")):
     """cnncalc: what does this convolutional network cost?"""
 
 
@@ -27,55 +63,44 @@ class Fmt(str, Enum):
     markdown = "markdown"
 
 
-SPEC = typer.Argument(..., help="a spec file (YAML), or MODULE:ATTR for a PyTorch module (runs its code)")
-BATCH = typer.Option(None, "--batch", "-b", help="batch size (default: the spec's `batch`, else 1)")
-INPUT = typer.Option(None, "--input", "-i", help="input shape without batch, e.g. 3x299x299; name=shape for "
-                                                 "several inputs")
-SET = typer.Option(None, "--set", help="override a spec variable: name=value (repeatable)")
-DTYPE = typer.Option(None, "--dtype", help="float32, float16, bfloat16 or float64 (bytes per element)")
-CONV = typer.Option(None, "--convention", "-c", help="counting convention: default, macs, paper, torch, fvcore")
-FORMAT = typer.Option(Fmt.table, "--format", "-f", help="table, json, csv or markdown")
-OUTPUT = typer.Option(None, "--output", "-o", help="write the report to this file")
-
-
-@app.command()
-def analyze(spec: str = SPEC, batch: Optional[int] = BATCH, input: Optional[List[str]] = INPUT,
-            set: Optional[List[str]] = SET, dtype: Optional[str] = DTYPE, convention: Optional[str] = CONV,
-            depth: Optional[int] = typer.Option(None, "--depth", "-d", help="collapse blocks to this many levels"),
-            format: Fmt = FORMAT, output: Optional[str] = OUTPUT,
+@app.command(short_help="Per-layer table of shapes, params, MACs, FLOPs, memory, RF.")
+def analyze(spec: str = C.spec_argument(), batch: Optional[int] = C.batch_option(),
+            input: Optional[List[str]] = C.input_option(), set: Optional[List[str]] = C.set_option(),
+            dtype: Optional[C.Dtype] = C.dtype_option(), convention: Optional[C.Convention] = C.convention_option(),
+            depth: Optional[int] = typer.Option(None, "--depth", "-d", metavar="N",
+                                                help="collapse blocks to this many levels of their names"),
+            format: Fmt = C.format_option(Fmt.table), output: Optional[str] = C.output_option(),
+            width: Optional[int] = C.width_option(),
             verify: bool = typer.Option(False, "--verify", help="also run the real model and cross-check"),
-            dataset_size: Optional[int] = typer.Option(None, "--dataset-size",
+            dataset_size: Optional[int] = typer.Option(None, "--dataset-size", metavar="N",
                                                        help="training FLOPs per epoch for this many samples"),
-            kwargs: Optional[str] = typer.Option(None, "--kwargs", help="JSON keyword arguments for MODULE:ATTR "
-                                                 "(e.g. '{\"num_classes\": 10}')")):
-    """Per-layer shapes, parameters, MACs, FLOPs, memory and receptive field, with totals."""
-    a = C.load_analysis(spec, batch, input, set, convention, dtype, kwargs=kwargs)
-    report = a.report()
-    if dataset_size:
-        from ..core.memory import train_flops
-        report["training"] = train_flops(a, dataset_size)
+            kwargs: Optional[str] = typer.Option(None, "--kwargs", metavar="JSON",
+                                                 help="keyword arguments for MODULE:ATTR "
+                                                      "(e.g. '{\"num_classes\": 10}')")):
+    """Per-layer shapes, parameters, MACs, FLOPs, memory and receptive field, with totals.
+
+    On an invalid spec (exit 2) the table format prints nothing on standard output (the errors go to
+    standard error); JSON still holds the partial report with its diagnostics."""
+    from ..reports import analysis_report
+    report = analysis_report(C.load_analysis(spec, batch, input, set, convention, dtype, kwargs=kwargs),
+                             dataset_size)
     code = C.exit_code(report)
-    from ..render import text as R
+    from ..render import table as R
     if format == Fmt.json:
         C.write_output(R.render_json(report), output)
+    elif code == C.EXIT_INVALID:
+        C.no_result(report["diagnostics"], format.value)
     elif format == Fmt.csv:
         C.write_output(R.render_csv(report, depth), output)
     elif format == Fmt.markdown:
         C.write_output(R.render_markdown(report, depth), output)
     else:
-        if output:
-            from rich.console import Console
-            with open(output, "w", encoding="utf-8") as f:
-                con = Console(file=f, width=100, highlight=False)
-                R.render_table(report, con, depth)
-                R.render_expects(report, con)
-        else:
-            R.render_table(report, C.console(), depth)
-            R.render_expects(report, C.console())
+        w = C.width_for(width, output)
+        C.write_output(R.render_table(report, w, depth) + R.render_expects(report, w), output)
     C.print_diagnostics(report["diagnostics"])
     if verify:
         from .verify_cmd import run_verify
-        code = max(code, run_verify(spec, batch=batch, inputs=input, device="auto", fmt="table"))
+        code = max(code, run_verify(spec, batch=batch, inputs=input, device="auto", fmt="table", width=width))
     raise typer.Exit(code)
 
 

@@ -10,70 +10,15 @@ The explanation is a list of sections, plain data (JSON-serialisable), rendered 
 """
 from __future__ import annotations
 
-import io
 import re
-import tokenize
 from fractions import Fraction
 
 from ..conventions import MAC_RULES, RULE_DOC, tally
 from ..figure import Figure, _unicode_floor
+from .numbers import fmt_value, substitute  # noqa: F401 (substitute: re-exported)
+from .numbers import lit as _lit
 
 SMALL_BYTES = ("save_mean", "save_invstd", "mean", "rstd")   # saved per channel/group, not per batch item
-
-
-# ---------------------------------------------------------------------------- formatting
-def fmt_value(v) -> str:
-    if isinstance(v, bool):
-        return str(v)
-    if isinstance(v, Fraction):
-        if v.denominator == 1:
-            return f"{int(v):,}"
-        return f"{v.numerator}/{v.denominator}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    if isinstance(v, float):
-        return f"{int(v):,}" if v.is_integer() else f"{v:g}"
-    return str(v)
-
-
-def _lit(v) -> str:
-    """A bound value as it appears inside a substituted formula (must evaluate back to v)."""
-    if isinstance(v, bool):
-        return str(int(v))
-    if isinstance(v, Fraction):
-        if v.denominator == 1:
-            return str(int(v)) if v >= 0 else f"({int(v)})"
-        return f"({v.numerator}/{v.denominator})"
-    if isinstance(v, (int, float)):
-        return repr(v) if v >= 0 else f"({v!r})"
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_lit(x) for x in v) + "]"
-    return repr(v)
-
-
-def substitute(formula: str, bindings: dict) -> str:
-    """The formula with every bound name replaced by its value, the author's spacing kept
-    (`floor((H_in + 2*P - D*(K-1) - 1) / S) + 1` -> `floor((224 + 2*3 - 1*(7-1) - 1) / 2) + 1`)."""
-    if not formula:
-        return ""
-    try:
-        toks = list(tokenize.generate_tokens(io.StringIO(formula).readline))
-    except (tokenize.TokenError, IndentationError, SyntaxError):
-        return Figure(0, formula, bindings).substituted()
-    out, last = [], (1, 0)
-    for t in toks:
-        if t.type in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER):
-            continue
-        if t.start[0] != 1 or t.end[0] != 1:   # formulas are one line
-            return Figure(0, formula, bindings).substituted()
-        out.append(formula[last[1]:t.start[1]])
-        if t.type == tokenize.NAME and t.string in bindings:
-            out.append(_lit(bindings[t.string]))
-        else:
-            out.append(t.string)
-        last = t.end
-    out.append(formula[last[1]:])
-    return "".join(out)
 
 
 def item(fig: Figure, name: str | None = None, note: str | None = None, unit: str = "", extra: dict | None = None):
@@ -525,7 +470,8 @@ def explain(a, targets=()) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------- renderers
-def render_text(explanations, unicode=False) -> str:
+def render_text(explanations, unicode=False, width: int | None = None) -> str:
+    """The explanations as text; with `width`, tables and lines fit it (figures are never split)."""
     lines = []
     for e in explanations:
         for si, sec in enumerate(e["sections"]):
@@ -537,27 +483,29 @@ def render_text(explanations, unicode=False) -> str:
                 lines.append(sec["title"])
                 lines.append("-" * min(len(sec["title"]), 60))
             if "table" in sec:
-                lines.extend(_text_table(sec["table"]))
+                lines.extend(_text_table(sec["table"], width))
             for it in sec.get("items", []):
                 pad = "  " * (1 + it.get("indent", 0)) if si else ""
                 lines.append(pad + render_item(it, unicode))
         lines.append("")
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    if width:
+        from .layout import wrap
+        text = wrap(text, width)
+    return text
 
 
 def _cell(v):
     return fmt_value(v) if not isinstance(v, str) else v
 
 
-def _text_table(tab):
-    rows = [tab["columns"]] + [[_cell(v) for v in r] for r in tab["rows"]]
-    w = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    out = []
-    for k, r in enumerate(rows):
-        out.append("  " + "  ".join(str(c).ljust(w[i]) if i == 0 else str(c).rjust(w[i]) for i, c in enumerate(r)))
-        if k == 0:
-            out.append("  " + "  ".join("-" * x for x in w))
-    return out
+def _text_table(tab, width=None):
+    from .layout import Col, table
+    rows = [[_cell(v) for v in r] for r in tab["rows"]]
+    cols = [Col(str(h), right=i > 0, wrap=i == 0, floor=10) for i, h in enumerate(tab["columns"])]
+    w = (width or 10 ** 6) - 2
+    lines = table(cols, rows, w) or table(cols, rows, w, sep=1) or table(cols, rows, 10 ** 6)
+    return ["  " + x if x else x for x in lines]
 
 
 def _md_escape(s: str) -> str:

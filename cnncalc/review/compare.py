@@ -1,6 +1,6 @@
 """Compare several analysed specs: totals side by side with ratios to the first, and per stage.
 
-Reads only JSON reports (``Analysis.report()``).  A stage is a top-level name of the spec (the
+Reads only JSON reports (``Analysis.report()``); `cnncalc.render.compare` writes the result out.  A stage is a top-level name of the spec (the
 first component of a layer's path: ``features``, ``layer3``, ``fc``); stages are compared where
 every spec has them.
 """
@@ -80,76 +80,3 @@ def compare(reports, labels=None) -> dict:
         stage_rows.append(row)
     return {"models": labels, "files": [r.get("file") for r in reports], "batch": [r.get("batch") for r in reports],
             "conventions": [r["conventions"].get("name") for r in reports], "rows": rows, "stages": stage_rows}
-
-
-# --------------------------------------------------------------------------- renderers
-def _val(v, unit):
-    from ..core.units import human
-    if v is None:
-        return "-"
-    if isinstance(v, str):
-        return v
-    if unit == "B":
-        return human(v, binary=True)
-    if unit == "px":
-        return f"{v:g}"
-    return human(v)
-
-
-def _rat(r):
-    return "-" if r is None else f"x{r:.3g}" if r < 100 else f"x{r:.0f}"
-
-
-def _cells(row):
-    return [f"{_val(v, row['unit'])} ({_rat(r)})" if i else _val(v, row["unit"])
-            for i, (v, r) in enumerate(zip(row["values"], row["ratios"]))]
-
-
-def render_text(cmp, console):
-    from rich import box
-    from rich.table import Table
-    t = Table(box=box.SIMPLE_HEAD, title="comparison (ratios to the first)", title_justify="left")
-    t.add_column("")
-    for m in cmp["models"]:
-        t.add_column(m, justify="right", overflow="fold")
-    for row in cmp["rows"]:
-        t.add_row(row["label"], *_cells(row))
-    console.print(t)
-    if cmp["stages"]:
-        t = Table(box=box.SIMPLE_HEAD, title="per stage (shared top-level names): params / MACs",
-                  title_justify="left")
-        t.add_column("stage")
-        for m in cmp["models"]:
-            t.add_column(m, justify="right", overflow="fold")
-        for s in cmp["stages"]:
-            cells = _stage_cells(cmp, s)
-            t.add_row(s["stage"], *cells)
-        console.print(t)
-    if len(set(cmp["conventions"])) > 1:
-        console.print(f"[yellow]note: the reports use different conventions: {', '.join(cmp['conventions'])}[/]")
-
-
-def _stage_cells(cmp, s):
-    """`params / MACs` of one stage for each model, with ratios to the first."""
-    cells = []
-    for i in range(len(cmp["models"])):
-        p, m = s["params"], s["macs"]
-        txt = f"{_val(p['values'][i], '')} / {_val(m['values'][i], '')}"
-        if i:
-            txt += f" ({_rat(p['ratios'][i])} / {_rat(m['ratios'][i])})"
-        cells.append(txt)
-    return cells
-
-
-def render_markdown(cmp) -> str:
-    head = "| | " + " | ".join(cmp["models"]) + " |"
-    sep = "| --- |" + " ---: |" * len(cmp["models"])
-    lines = ["## Totals (ratios to the first)", "", head, sep]
-    for row in cmp["rows"]:
-        lines.append(f"| {row['label']} | " + " | ".join(_cells(row)) + " |")
-    if cmp["stages"]:
-        lines += ["", "## Per stage (params / MACs)", "", head.replace("| |", "| stage |", 1), sep]
-        for s in cmp["stages"]:
-            cells = _stage_cells(cmp, s)
-            lines.append(f"| {s['stage']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"

@@ -1,19 +1,11 @@
-"""Plain-text rendering of check and layer reports (they only read the report dicts)."""
+"""The homework check (`cnncalc check`) and the one-layer calculator (`cnncalc layer`) as text;
+they only read the report dicts."""
 from __future__ import annotations
 
 import json
 
-
-def fmt_value(v):
-    if isinstance(v, list):
-        return "[" + ", ".join(str(x) for x in v) + "]"
-    if isinstance(v, bool):
-        return str(v)
-    if isinstance(v, int):
-        return f"{v:,}"
-    if isinstance(v, float):
-        return f"{int(v):,}" if v.is_integer() else f"{v:,.6g}"
-    return str(v)
+from .layout import wrap
+from .numbers import fmt_value
 
 
 def check_text(report: dict, hide: bool = False) -> list[str]:
@@ -84,3 +76,11 @@ def layer_text(rep: dict) -> list[str]:
 
 def to_json(obj) -> str:
     return json.dumps(obj, indent=2, default=str) + "\n"
+
+
+def render_check(report: dict, width: int = 100, hide: bool = False) -> str:
+    return wrap("\n".join(check_text(report, hide=hide)), width) + "\n"
+
+
+def render_layer(rep: dict, width: int = 100) -> str:
+    return wrap("\n".join(layer_text(rep)), width) + "\n"

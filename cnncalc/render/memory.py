@@ -1,0 +1,143 @@
+"""The memory report (`cnncalc memory`) as text of a given width; reads only the report."""
+from __future__ import annotations
+
+from .layout import Col, table, wrap
+from .numbers import human
+
+PARTS = (("weights", "weights"), ("gradients", "gradients"), ("optimizer", "optimizer state"),
+         ("saved_activations", "saved activations"), ("peak_transient", "peak transient"))
+SHORT = {"optimizer state": "optim. state", "saved activations": "saved activ.", "peak transient": "transient",
+         "training peak": "train peak", "inference peak": "infer. peak"}
+BAR_FULL, BAR_EMPTY = "█", "·"
+
+
+def _distinct(*values):
+    """The byte counts with as many digits as it takes to tell them apart (16GiB, 16GiB -> 15.98GiB,
+    16.06GiB)."""
+    for digits in range(3, 8):
+        texts = [human(v, binary=True, digits=digits) for v in values]
+        if len(set(texts)) == len(set(values)):
+            return texts
+    return [f"{v:,}B" for v in values]
+
+
+def _bar(value, scale, width):
+    n = round(value / scale * width) if scale else 0
+    return BAR_FULL * n + BAR_EMPTY * (width - n)
+
+
+def _with_bar(cols, rows, width, values, scale, sep=2):
+    """The table, with a bar column when at least 10 columns are left beside it."""
+    lines = table(cols, rows, width, sep=sep)
+    if lines is None:
+        return None
+    room = width - max(len(x) for x in lines) - sep
+    if room < 10:
+        return lines
+    bw = min(30, room)
+    return table(cols + [Col("")], [r + [_bar(v, scale, bw)] for r, v in zip(rows, values)], width, sep=sep)
+
+
+def _parts(m):
+    """The parts of a breakdown: the device model's adds the library workspaces."""
+    return PARTS + ((("workspace", "library workspace"),) if "workspace" in m else ())
+
+
+def _single(m, width):
+    total = m["training_peak"]
+
+    def share(v):
+        return f"{100 * v / total:.1f}%" if total else "-"
+    parts = _parts(m)
+    rows = [[label, human(m[key], binary=True), share(m[key])] for key, label in parts]
+    rows += [["training peak", human(total, binary=True), "100%"],
+             ["inference peak", human(m["inference_peak"], binary=True), share(m["inference_peak"])]]
+    values = [m[k] for k, _ in parts] + [total, 0]
+    cols = [Col("part", wrap=True), Col("bytes", right=True), Col("share", right=True)]
+    lines = _with_bar(cols, rows, width, values, total)
+    return [f"training step, batch {m['batch']}"] + lines
+
+
+def _sweep(runs, width):
+    top = max(r["memory"]["training_peak"] for r in runs)
+    parts = _parts(runs[0]["memory"])
+    keys = [k for k, _ in parts] + ["training_peak", "inference_peak"]
+    labels = [label for _, label in parts] + ["training peak", "inference peak"]
+    rows = [[str(r["batch"])] + [human(r["memory"][k], binary=True) for k in keys] for r in runs]
+    values = [r["memory"]["training_peak"] for r in runs]
+    for heads, sep in ((labels, 2), (labels, 1), ([SHORT.get(x, x) for x in labels], 1)):
+        cols = [Col("batch", right=True)] + [Col(h, right=True) for h in heads]
+        lines = _with_bar(cols, rows, width, values, top, sep=sep)
+        if lines is not None:
+            return ["batch sweep"] + lines
+    # too many figures side by side: one row per part, one column per batch
+    cols = [Col("batch", wrap=True)] + [Col(str(r["batch"]), right=True) for r in runs]
+    trows = [[label] + [human(r["memory"][k], binary=True) for r in runs] for k, label in zip(keys, labels)]
+    lines = table(cols, trows, width, sep=1)
+    if lines is None:   # more batches than fit side by side: one block per batch
+        lines = []
+        for r in runs:
+            lines += [f"batch {r['batch']}"] + [f"  {label}: {human(r['memory'][k], binary=True)}"
+                                                for k, label in zip(keys, labels)]
+    return ["batch sweep (one column per batch)"] + lines
+
+
+def render(report, width: int = 100, layers: bool = False) -> str:
+    runs = report["runs"]
+    opt = report["optimizer"]
+    out = [f"{report['model']}: {report['precision']}, optimizer {opt['name']} "
+           f"({opt['bytes_per_param']} bytes of state per parameter)"]
+    if len(runs) == 1:
+        m = runs[0]["memory"]
+        out += _single(m, width)
+        where = f"during {m['training_peak_phase']}" + (f" at {m['training_peak_at']}" if m["training_peak_at"]
+                                                        else "")
+        out.append(f"training peak {where}; inference peak at {m['inference_peak_at'] or 'the input'}")
+        if "workspace" in m:
+            out.append(f"memory model {m['model']}: at the training peak the library workspaces hold "
+                       f"{human(m['workspace'], binary=True)} (cuBLAS {human(m['fixed_workspace'], binary=True)}); "
+                       f"inference in a fresh process: {human(m['inference_peak_fresh_process'], binary=True)}")
+    else:
+        out += _sweep(runs, width)
+        lin = report.get("sweep_linear", {})
+        if "training_peak" in lin:
+            L = lin["training_peak"]
+            out.append(f"training peak ≈ {human(L['fixed'], binary=True)} + {human(L['per_sample'], binary=True)} "
+                       f"per sample" + ("" if L["linear"] else " (not exactly linear in the batch)"))
+    f = runs[0]["flops"]
+    out.append(f"training FLOPs per step (batch {runs[0]['batch']}): {human(f['step'])} = forward "
+               f"{human(f['forward'])} + backward {human(f['backward'])} (input gradients "
+               f"{human(f['backward_input'])}, weight gradients {human(f['backward_weight'])})")
+    if "epoch" in f:
+        out.append(f"per epoch of {f['dataset_size']:,} samples ({f['steps_per_epoch']:,} steps): "
+                   f"{human(f['epoch'])} FLOPs")
+    if "fit" in report:
+        fit = report["fit"]
+        for mode in ("training", "inference"):
+            r = fit[mode]
+            if r["batch"]:
+                peak, nxt, budget = _distinct(r["peak_bytes"], r["next_peak_bytes"], fit["budget_bytes"])
+                out.append(f"largest {mode} batch that fits {fit['budget']} ({budget}): {r['batch']} (peak "
+                           f"{peak}; {r['batch'] + 1} needs {nxt})")
+            else:
+                out.append(f"{mode}: even batch 1 does not fit {fit['budget']} "
+                           f"(needs {human(r['next_peak_bytes'], binary=True)})")
+    if layers:
+        ws = "device" in report
+        cols = [Col("layer", wrap=True, floor=10), Col("op", wrap=True, floor=6), Col("output", right=True),
+                Col("saved", right=True), Col("bwd input FLOPs", right=True), Col("bwd weight FLOPs", right=True)]
+        cols += [Col("workspace fwd", right=True), Col("workspace bwd", right=True)] if ws else []
+        rows = [[L["name"], L["op"], human(L["output_bytes"], binary=True), human(L["saved_bytes"], binary=True),
+                 human(L["bwd_input_flops"]) if L["needs_input_grad"] else "-", human(L["bwd_weight_flops"])]
+                + ([human(L.get("workspace_forward"), binary=True), human(L.get("workspace_backward"), binary=True)]
+                   if ws else [])
+                for L in report["layers"]]
+        out += ["", "per layer (first batch)"] + (table(cols, rows, width, sep=1) or
+                                                   table(cols, rows, 10 ** 6, sep=1))
+    if "device" in report:
+        d = report["device"]
+        out.append(f"model: device:{d['name']} ({d['status']}; docs/memory.md, Device profiles); the CUDA "
+                   f"context is not counted")
+    else:
+        out.append("model: docs/memory.md; kernel workspaces and allocator overhead not counted")
+    return wrap("\n".join(out), width) + "\n"

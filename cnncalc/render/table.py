@@ -1,0 +1,172 @@
+"""The analysis report (`cnncalc analyze`) as a table, CSV, Markdown or JSON; read-only on the report."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from .layout import LONG_TABLE, Col, glue, table, wrap
+from .numbers import fmt_value, human, rf_text, shape_text
+
+__all__ = ["collapse", "shape_text", "rf_text", "render_table", "render_totals", "render_expects",
+           "render_csv", "render_markdown", "render_json", "COLUMNS"]
+
+
+def collapse(report: dict, depth: int | None) -> list[dict]:
+    """Layers grouped to `depth` path components (blocks collapsed).  Work summed, params once."""
+    layers = report["layers"]
+    if not depth:
+        return layers
+    out, index = [], {}
+    for L in layers:
+        key = ".".join(L["name"].split(".")[:depth])
+        if key not in index:
+            index[key] = len(out)
+            out.append(dict(L, name=key, op=L["op"] if key == L["name"] else "block", _n=0))
+        g = out[index[key]]
+        if g is not L and g["_n"]:
+            for k in ("params", "buffers", "macs", "flops", "bwd_flops", "output_bytes", "saved_bytes"):
+                g[k] = (g.get(k) or 0) + (L.get(k) or 0)
+            g["output_shape"] = L["output_shape"]
+            g["rf"] = L.get("rf")
+            g["op"] = "block"
+        g["_n"] += 1
+    for g in out:
+        g.pop("_n", None)
+    return out
+
+
+def _rows(layers, show_rf):
+    rows = []
+    for L in layers:
+        row = [L["name"], L["op"], shape_text(L["output_shape"]), human(L["params"]) if L["params"] else "-",
+               human(L["macs"]) if L["macs"] else "-", human(L["flops"]) if L["flops"] else "-",
+               human(L["output_bytes"], binary=True)]
+        if show_rf:
+            row.append(rf_text(L.get("rf")))
+        rows.append(row)
+    return rows
+
+
+def layer_lines(report: dict, width: int, depth=None, show_rf=True) -> list[str]:
+    """The per-layer table at `width` columns: names wrap, figures stay whole.  Narrower forms in
+    turn: one space between columns, then without the receptive field, then without the op."""
+    layers = collapse(report, depth)
+    rows = _rows(layers, True)
+    out_floor = max((len(p) for r in rows for p in r[2].split(", ")), default=6)
+    full = [Col("layer", wrap=True, floor=10), Col("op", wrap=True, floor=6),
+            Col("output", wrap=True, floor=out_floor), Col("params", right=True), Col("MACs", right=True),
+            Col("FLOPs", right=True), Col("memory", right=True), Col("RF", right=True)]
+    if not show_rf:
+        full, rows = full[:-1], [r[:-1] for r in rows]
+
+    def drop(cols, rows, k):
+        return [c for i, c in enumerate(cols) if i != k], [[x for i, x in enumerate(r) if i != k] for r in rows]
+
+    no_rf = drop(full, rows, 7) if show_rf else (full, rows)
+    no_op = drop(*no_rf, 1)
+    notes = {0: "", 1: "", 2: "(receptive fields left out at this width: --width or --format csv shows them)",
+             3: "(ops and receptive fields left out at this width: --width or --format csv shows them)"}
+    forms = [(full, rows, 2), (full, rows, 1), (*no_rf, 1), (*no_op, 1)]
+    for k, (cols, rs, sep) in enumerate(forms):
+        lines = table(cols, rs, width, sep=sep)
+        if lines is not None:
+            break
+    else:
+        cols, rs, _ = forms[-1]
+        lines = table([Col(c.header, c.right, True, 1) for c in cols], rs, 10 ** 6, sep=1)
+        k = 3
+    head = [f"{report['model']}  (batch {report['batch']}, {report['dtype']})", ""]
+    tail = [notes[k]] if notes[k] else []
+    if len(layers) > LONG_TABLE and not depth:
+        tail.append(f"({len(layers):,} rows: --depth 1 or --depth 2 shows blocks instead of layers)")
+    return head + lines + tail
+
+
+def render_table(report: dict, width: int = 100, depth=None, show_rf=True) -> str:
+    """The table and the totals, as text of at most `width` columns."""
+    return "\n".join(layer_lines(report, width, depth, show_rf)) + "\n" + render_totals(report, width)
+
+
+def g(label, value) -> str:
+    """`label value` kept on one line when wrapped (value: a figure, grouped when an int)."""
+    return glue(f"{label} {value:,}" if isinstance(value, int) else f"{label} {value}")
+
+
+def render_totals(report, width: int = 100) -> str:
+    T = report["totals"]
+    c = report["conventions"]
+    lines = [f"{g('params', T['params'])} (trainable {T['trainable_params']:,}, {g('buffers', T['buffers'])})"
+             "   " + g("MACs", f"{T['macs']:,} ({human(T['macs'])})") + "   " + g("FLOPs", f"{T['flops']:,} ({human(T['flops'])})"),
+             f"{g('activations', human(T['activation_bytes'], True))} (outputs allocated in a forward pass)"
+             f"   {g('saved for backward', human(T['saved_bytes'], True))}"
+             f"   {g('weights', human(T['param_bytes'], True))}",
+             f"{g('backward FLOPs', human(T['bwd_flops']))}   {g('train step FLOPs', human(T['train_step_flops']))}"
+             " (forward + backward)"]
+    if T.get("inference_peak_bytes") is not None:
+        mem = report.get("memory") or {}
+        lines.append(f"peak memory: {g('inference', human(T['inference_peak_bytes'], True))}, "
+                     f"{g('training', human(T['training_peak_bytes'], True))} "
+                     f"({mem.get('optimizer_name', 'adam')}; `cnncalc memory` for the breakdown)")
+    tr = report.get("training")
+    if tr and tr.get("epoch") is not None:
+        lines.append(f"per epoch ({tr['dataset_size']:,} samples, {tr['steps_per_epoch']:,} steps): "
+                     f"{human(tr['epoch'])} FLOPs")
+    excl = c.get("excluded_with_work") or []
+    lines.append(f"conventions: {c['name']}: {c['description']}"
+                 + (f"; not counted under this convention: {', '.join(excl)}" if excl else ""))
+    return wrap("\n".join(lines), width) + "\n"
+
+
+def render_expects(report, width: int = 100, hide_values=False) -> str:
+    res = report.get("expect") or []
+    if not res:
+        return ""
+    bad = [r for r in res if r["verdict"] != "pass"]
+    lines = [f"expect: {len(res) - len(bad)} of {len(res)} passed"]
+    for r in bad:
+        where = r["node"] or "totals"
+        if r["verdict"] == "not checked":
+            lines.append(f"  not checked {where} {r['key']}: {r.get('message', '')}")
+        elif hide_values:
+            lines.append(f"  wrong {r['location']}: {where} {r['key']}")
+        else:
+            lines.append(f"  FAIL {r['location']}: {where} {r['key']}: expected {fmt_value(r['expected'])}, "
+                         f"computed {fmt_value(r['actual'])}")
+    return wrap("\n".join(lines), width) + "\n"
+
+
+COLUMNS = ("name", "op", "inputs", "output_shape", "params", "buffers", "macs", "flops", "bwd_flops",
+           "output_bytes", "saved_bytes", "rf")
+
+
+def render_csv(report, depth=None) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(COLUMNS)
+    for L in collapse(report, depth):
+        w.writerow([";".join(L.get("inputs", [])) if k == "inputs" else
+                    shape_text(L[k]) if k == "output_shape" else rf_text(L.get(k)) if k == "rf" else L.get(k)
+                    for k in COLUMNS])
+    return buf.getvalue()
+
+
+def render_markdown(report, depth=None) -> str:
+    lines = [f"# {report['model']}", "",
+             f"Input {', '.join(f'{k}: {shape_text(v)}' for k, v in report['inputs'].items())}; batch "
+             f"{report['batch']}; {report['dtype']}.", "",
+             "| layer | op | output | params | MACs | FLOPs | memory | RF |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for L in collapse(report, depth):
+        lines.append(f"| {L['name']} | {L['op']} | {shape_text(L['output_shape'])} | {L['params']:,} | "
+                     f"{L['macs']:,} | {L['flops']:,} | {human(L['output_bytes'], True)} | {rf_text(L.get('rf'))} |")
+    T = report["totals"]
+    lines += ["", f"**Totals**: params {T['params']:,} (buffers {T['buffers']:,}); MACs {T['macs']:,}; "
+                  f"FLOPs {T['flops']:,}; activations {human(T['activation_bytes'], True)}; saved for backward "
+                  f"{human(T['saved_bytes'], True)}.", "",
+              f"Conventions: `{report['conventions']['name']}`: {report['conventions']['description']}.", ""]
+    return "\n".join(lines)
+
+
+def render_json(report) -> str:
+    return json.dumps(report, indent=2, default=str) + "\n"
