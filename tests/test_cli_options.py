@@ -45,6 +45,7 @@ COMMANDS = {
     "report": ({"--format", "--output", "--batch", "--input", "--set", "--convention", "--dtype"},
                ["html", "markdown"]),
     "export": ({"--output", "--batch", "--input"}, None),
+    "calibrate": ({"--output", "--batch"}, None),
 }
 # commands whose SPEC may be a Python module (their help must say so, and that it runs code)
 MODULE_COMMANDS = {"analyze", "explain", "verify", "memory", "review", "compare", "plot", "report", "export"}

@@ -353,14 +353,14 @@ def _golden_text():
     parts other modules own and still change masked: totals.training_peak_bytes and the diagnostics."""
     from cnncalc.api import analysis_for
     from cnncalc.cli.review_cmd import run_review
-    from cnncalc.review import html as H
-    from cnncalc.review import plots as P
+    from cnncalc.render import html as H
+    from cnncalc.reports import forward_memory
     from cnncalc.review.rules import final_rf
     a = analysis_for(RS / "golden_net.yaml")
     rep = a.report()
     rep["totals"].pop("training_peak_bytes", None)
     rep["diagnostics"] = []
-    return H.render_markdown(rep, run_review(a, ()), P.forward_memory(a), final_rf(rep))
+    return H.render_markdown(rep, run_review(a, ()), forward_memory(a), final_rf(rep))
 
 
 def test_golden_markdown():
@@ -422,7 +422,7 @@ def test_plot_command(tmp_path):
 
 def test_forward_memory_walk():
     from cnncalc.api import analysis_for
-    from cnncalc.review.plots import forward_memory
+    from cnncalc.reports import forward_memory
     walk = forward_memory(analysis_for(RS / "golden_net.yaml", batch=2))
     assert [w["name"] for w in walk][:2] == ["conv1", "bn1"]
     # at conv1: the input 1*28*28*4 and conv1's output 8*28*28*4, batch 2

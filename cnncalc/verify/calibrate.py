@@ -70,7 +70,7 @@ def measure_fixed(torch) -> dict:
 
 def _build(spec, batch):
     from ..api import analysis_for
-    from ..verify.build import build_model, make_inputs
+    from .build import build_model, make_inputs
     a = analysis_for(spec, batch=batch)
     if a.has_errors:
         raise CalibrateError(f"{spec}: the spec has errors; `cnncalc analyze {spec}` shows them")
@@ -176,8 +176,8 @@ def measure_steps(torch, spec, name, batch) -> dict:
 def calibrate(specs=None, batches=(1, 32, 128), base="h200", deadline_s=1800.0, log=print) -> dict:
     """Measure, fit and return the profile (and the raw measurements under `measurements`)."""
     torch = require_cuda()
-    from . import load_profile
-    from .fit import ROOT, fit_profile
+    from ..devices import load_profile
+    from ..devices.fit import ROOT, fit_profile
     torch.backends.cudnn.benchmark = False
     end = time.time() + deadline_s
     specs = list(specs or [os.path.join(ROOT, "specs", f"{n}.yaml") for n in DEFAULT_SPECS])
