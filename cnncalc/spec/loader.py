@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .. import conventions as conv_mod
 from .. import expr as X
+from .. import limits
 from ..core.graph import Expect, Graph
 from ..errors import Diagnostic, Loc, SpecError, SpecErrors, did_you_mean
 from ..kinds import REGISTRY, KindError
@@ -241,6 +242,12 @@ class Loader:
             ov = self.input_override
             if isinstance(ov, dict):
                 items = list(ov.items())
+                declared = [str(k) for k in data["inputs"]] if isinstance(data.get("inputs"), YMap) else ["input"]
+                for k, _ in items:
+                    if k not in declared:
+                        self.err(f"--input {k}=...: the spec has no input named `{k}`", floc,
+                                 [f"its inputs: {', '.join(declared)}"] + did_you_mean(k, declared))
+                items = [(k, v) for k, v in items if k in declared]
             else:
                 items = [("input", ov)]
             if "inputs" in data and isinstance(data["inputs"], YMap) and not isinstance(ov, dict):
@@ -270,7 +277,12 @@ class Loader:
             v = [v]
         if not isinstance(v, list) or not v or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0
                                                         for x in v):
-            self.err(f"`{what}` must be a shape: a list of positive integers without the batch, got {v!r}", loc)
+            self.err(f"`{what}` must be a shape: a list of positive integers without the batch, got "
+                     f"{X._short(repr(v))}", loc)
+            return None
+        if len(v) > 8 or max(v) > limits.get("dim"):
+            self.err(f"`{what}`: {X._short(repr(v))} is not the shape of a real input (at most 8 dimensions of at "
+                     f"most {limits.get('dim'):,})", loc, [limits.hint("dim")], code="limit")
             return None
         return tuple(v)
 
@@ -322,7 +334,9 @@ class Loader:
             hints = []
             if e.name and e.candidates:
                 hints = did_you_mean(e.name, [c for c in e.candidates if c != "input"])
-            raise SpecError(f"in `${{{text}}}`: {e}", loc, hints, code="expression") from None
+            if isinstance(e, X.LimitError):
+                hints.append(limits.hint(e.bound))
+            raise SpecError(f"in `${{{X._short(text)}}}`: {e}", loc, hints, code="expression") from None
 
     # ---------------------------------------------------------------- references
     def resolve_ref(self, ref, scope: Scope, loc) -> Value:
@@ -535,6 +549,9 @@ class Loader:
             n = r
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise SpecError(f"`repeat` needs a positive count, got {n!r}", keys.vloc("repeat"))
+        if len(self.graph.nodes) + n > limits.get("nodes"):
+            raise SpecError(f"`repeat: {n:,}` would make more than {limits.get('nodes'):,} layers",
+                            keys.vloc("repeat"), [limits.hint("nodes")], code="limit")
         start = len(self.graph.nodes)
         cur = vals
         v = None
@@ -634,9 +651,33 @@ class Loader:
                     if why:
                         e.hints.append(why)
             raise SpecError(f"{op} '{path}': {e}", aloc, e.hints, node=path, code=e.code) from None
+        self.check_bounds(op, path, kind.out_shapes, loc)
         n = self.graph.add(name=path, op=op, kind=kind, inputs=refs, out_shapes=list(kind.out_shapes),
                            module=mpath, loc=loc)
         return Value([(n.id, k) for k in range(len(kind.out_shapes))], path)
+
+    def check_bounds(self, op, path, shapes, loc):
+        """No more layers than the bound; no empty, negative or impossibly large tensor in a report."""
+        if len(self.graph.nodes) >= limits.get("nodes"):
+            raise SpecError(f"the spec expands to more than {limits.get('nodes'):,} layers", loc,
+                            [limits.hint("nodes")], node=path, code="limit")
+        for s in shapes:
+            if any(not isinstance(d, int) or isinstance(d, bool) for d in s):
+                raise SpecError(f"{op} '{path}': output shape {list(s)} is not made of integers", loc, node=path,
+                                code="shape")
+            if any(d < 1 for d in s):
+                raise SpecError(f"{op} '{path}': output shape {list(s)} has an empty or negative dimension", loc,
+                                ["torch refuses this layer on this input: check its arguments against the input "
+                                 "size"], node=path, code="shape")
+            if any(d > limits.get("dim") for d in s):
+                raise SpecError(f"{op} '{path}': output shape has a dimension over {limits.get('dim'):,}", loc,
+                                [limits.hint("dim")], node=path, code="limit")
+            elems = self.graph.batch
+            for d in s:
+                elems *= d
+            if elems > limits.get("elements"):
+                raise SpecError(f"{op} '{path}': the output would hold {elems:.3g} elements", loc,
+                                [limits.hint("elements")], node=path, code="limit")
 
     def expand_parallel(self, spec, keys, path, mpath, scope, vals, env):
         body = spec.get("body")
@@ -894,12 +935,11 @@ def scope_loc(items, file):
 def load_spec(path: str, text: str | None = None, **kw):
     """Read and expand a spec.  Returns (graph, diagnostics); raises SpecErrors when nothing can be built."""
     if text is None:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise SpecErrors([Diagnostic("error", f"no such file: {path}", None)]) from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise SpecErrors([Diagnostic("error", f"cannot read {path}: {e}", None)]) from None
+        from .source import read_source
+        text = read_source(path)
+    elif len(text) > limits.get("file_bytes"):
+        raise SpecErrors([Diagnostic("error", f"the spec is longer than {limits.get('file_bytes'):,} characters",
+                                     Loc(str(path), 1, 1), [limits.hint("file_bytes")], code="limit")])
     ld = Loader(text, str(path), **kw)
     try:
         g = ld.load()
