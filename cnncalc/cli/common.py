@@ -111,7 +111,13 @@ def load_analysis(spec, batch=None, inputs=None, sets=None, convention=None, dty
 
 def _is_module_target(spec: str) -> bool:
     import os
-    return not os.path.exists(spec)
+    if os.path.exists(spec):
+        return False
+    from ..frontends.module_target import SPEC_SUFFIXES
+    if spec.rsplit(":", 1)[0].lower().endswith(SPEC_SUFFIXES):   # file.yaml:name is never a module
+        from ..frontends.module_target import split_target
+        split_target(spec)                                     # raises the clean error
+    return True
 
 
 def exit_code(report) -> int:
@@ -124,7 +130,7 @@ def exit_code(report) -> int:
 
 def write_output(text: str, output):
     if output:
-        with open(output, "w", encoding="utf-8") as f:
-            f.write(text)
+        from ..outfile import write_text
+        write_text(output, text)
     else:
         sys.stdout.write(text)

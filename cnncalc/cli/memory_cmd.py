@@ -116,7 +116,8 @@ def register(app):
         else:
             if output:
                 from rich.console import Console
-                with open(output, "w", encoding="utf-8") as f:
+                from ..outfile import open_output
+                with open_output(output) as f:
                     render(report, Console(file=f, width=100, highlight=False), layers)
             else:
                 render(report, C.console(), layers)

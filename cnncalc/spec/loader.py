@@ -846,6 +846,9 @@ class Loader:
         return Value(refs, path)
 
     def expand_share(self, spec, keys, path, scope, vals):
+        if not isinstance(keys, dict) or "share" not in keys:
+            raise SpecError("`share` is a key beside a node, not an op: write `- share: other_node`", spec["loc"],
+                            code="unknown-op")
         target = keys["share"]
         tloc = keys.vloc("share")
         tgt = None
