@@ -180,7 +180,7 @@ def _cnncalc_accepts(op, kw, shapes):
 
 
 @pytest.mark.slow
-@settings(max_examples=int(os.environ.get("CNNCALC_FUZZ_TORCH", "600")), deadline=None, derandomize=True,
+@settings(max_examples=int(os.environ.get("CNNCALC_FUZZ_TORCH", "300")), deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(case())
 def test_accepts_exactly_what_torch_accepts(c):
