@@ -49,6 +49,9 @@ def analyze(spec: str = SPEC, batch: Optional[int] = BATCH, input: Optional[List
             kwargs: Optional[str] = typer.Option(None, "--kwargs", help="JSON keyword arguments for MODULE:ATTR "
                                                  "(e.g. '{\"num_classes\": 10}')")):
     """Per-layer shapes, parameters, MACs, FLOPs, memory and receptive field, with totals."""
+    if dataset_size is not None and dataset_size < 1:
+        C.err_console().print("error: --dataset-size must be at least 1", markup=False)
+        raise typer.Exit(C.EXIT_INVALID)
     a = C.load_analysis(spec, batch, input, set, convention, dtype, kwargs=kwargs)
     report = a.report()
     if dataset_size:

@@ -39,6 +39,7 @@ ASSUMPTIONS = [
 
 
 def parse_batches(text: str):
+    from .. import limits
     from ..errors import UsageError
     out = []
     for part in str(text).replace(" ", "").split(","):
@@ -52,6 +53,9 @@ def parse_batches(text: str):
         if b < 1:
             raise UsageError(f"--batch: a batch size must be at least 1, got {b}")
         out.append(b)
+        if len(out) > limits.get("sweep"):
+            raise UsageError(f"--batch: more than {limits.get('sweep'):,} values in one sweep; "
+                             + limits.hint("sweep"))
     if not out:
         raise UsageError("--batch is empty: write e.g. --batch 32 or --batch 1,8,32,128")
     return out
@@ -265,7 +269,10 @@ def render(report, con, layers=False):
         fit = report["fit"]
         for mode in ("training", "inference"):
             r = fit[mode]
-            if r["batch"]:
+            if r["batch"] and r["next_peak_bytes"] is None:   # the search stopped at its bound
+                con.print(f"largest {mode} batch that fits {fit['budget']}: at least {r['batch']:,} (the search "
+                          f"stops there; peak {human(r['peak_bytes'], binary=True)})")
+            elif r["batch"]:
                 con.print(f"largest {mode} batch that fits {fit['budget']} ({human(fit['budget_bytes'], binary=True)}):"
                           f" [bold]{r['batch']}[/] (peak {human(r['peak_bytes'], binary=True)}; "
                           f"{r['batch'] + 1} needs {human(r['next_peak_bytes'], binary=True)})")

@@ -398,6 +398,10 @@ class Loader:
                     return dict(op="share", pos=[], kw={}, keys=item, name=None, loc=loc, argsrc=None)
                 raise SpecError("a node needs an op key (`Conv2d: {...}`, a block name, `Sequential`, "
                                 "`parallel` or `share`)", loc)
+            if "share" in item:
+                raise SpecError(f"`share` calls another node's module, so it cannot stand beside the op "
+                                f"`{opkeys[0]}`", item.kloc("share"),
+                                ["write either `- share: other_node` or the op, not both"])
             if len(opkeys) > 1:
                 raise SpecError(f"a node has one op key, this one has {len(opkeys)}: "
                                 f"{', '.join(map(str, opkeys))}", item.kloc(opkeys[1]),
@@ -693,6 +697,8 @@ class Loader:
             raise SpecError("`parallel` takes a mapping of named branches or a list of branches", spec["loc"])
         if len(vals) != 1:
             raise SpecError("`parallel` takes one input", spec["loc"])
+        if not branches:
+            raise SpecError("`parallel` needs at least one branch", spec["loc"])
         outs = []
         starts = []
         for bname, bbody, bloc in branches:
@@ -928,7 +934,30 @@ class Loader:
         except SpecError as e:
             self.errors.append(e.diagnostic)
             return
+        if not self._expect_values_ok(items):
+            return
         self.graph.expects.append(Expect(scope_kind, name, ids, out_ref, items, loc))
+
+    def _expect_values_ok(self, items) -> bool:
+        """Every expected number finite and not negative (a tolerance too): nothing to compare with otherwise."""
+        import math
+        from ..core.units import parse_number
+        ok = True
+        for k, v in items.items():
+            if isinstance(v, (list, tuple)):
+                continue
+            try:
+                if isinstance(v, float) and not math.isfinite(v):
+                    raise ValueError(f"{v} is not a number to compare with")
+                value, _ = parse_number(v)
+                if value < 0:
+                    raise ValueError(f"{v} is negative")
+            except (ValueError, TypeError, ArithmeticError) as e:
+                self.err(f"expect `{k}`: {e}", items.vloc(k) if isinstance(items, YMap) else None,
+                         ["a tolerance is a relative one like `tol: 0.01`" if k == "tol" else
+                          "write a count like 61706, 61.7K or 1.81G, or bytes like 3.2KiB"], code="expect-value")
+                ok = False
+        return ok
 
 
 def scope_loc(items, file):
