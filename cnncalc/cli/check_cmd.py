@@ -67,8 +67,9 @@ def register(app: typer.Typer):
                 C.write_output(text, output)
             else:
                 con = C.console()
+                from ..safetext import clean
                 for line in text.splitlines():
-                    con.print(line, markup=False, highlight=False, soft_wrap=True)
+                    con.print(clean(line), markup=False, highlight=False, soft_wrap=True)
         C.print_diagnostics([d for d in report["diagnostics"] if d["severity"] != "note"])
         raise typer.Exit(code)
 

@@ -87,8 +87,8 @@ def _render(d):
 
 
 def _escape(s):
-    from rich.markup import escape
-    return escape(s)
+    from ..safetext import safe
+    return safe(s)
 
 
 def load_analysis(spec, batch=None, inputs=None, sets=None, convention=None, dtype=None, kwargs=None):
@@ -105,7 +105,8 @@ def load_analysis(spec, batch=None, inputs=None, sets=None, convention=None, dty
         print_diagnostics(e.diagnostics)
         raise typer.Exit(EXIT_INVALID)
     except UsageError as e:
-        err_console().print(f"error: {e}", markup=False)
+        from ..safetext import clean
+        err_console().print(f"error: {clean(e)}", markup=False)
         raise typer.Exit(EXIT_INVALID)
 
 
@@ -133,4 +134,5 @@ def write_output(text: str, output):
         from ..outfile import write_text
         write_text(output, text)
     else:
-        sys.stdout.write(text)
+        from ..safetext import clean
+        sys.stdout.write(clean(text))   # no control bytes from a spec reach the terminal

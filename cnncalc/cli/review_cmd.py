@@ -206,7 +206,7 @@ def _saving_text(s):
 
 
 def _review_text(rv, con):
-    from rich.markup import escape
+    from ..safetext import safe as escape   # rich markup and control characters
     c = rv["counts"]
     n = len(rv["findings"])
     con.print(f"[bold]{escape(rv['model'])}[/]: {n} finding{'' if n == 1 else 's'} ({c['error']} error, "

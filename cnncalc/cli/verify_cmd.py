@@ -88,7 +88,7 @@ def _with_progress(console, fn):
 
 def render_result(result, console, show_layers=False):
     """The result table: totals, a summary per per-layer check, every mismatch, not-covered reasons."""
-    from rich.markup import escape
+    from ..safetext import safe as escape   # rich markup and control characters
     from rich.table import Table
 
     t = Table(title=f"cnncalc verify: {escape(result['model'])} (batch {result['batch']}, {result['dtype']}, "

@@ -60,7 +60,8 @@ def render_table(report: dict, console, depth=None, show_rf=True):
     from rich.table import Table
     from rich import box
 
-    t = Table(box=box.SIMPLE_HEAD, title=f"{report['model']}  (batch {report['batch']}, {report['dtype']})",
+    from ..safetext import clean, safe
+    t = Table(box=box.SIMPLE_HEAD, title=f"{safe(report['model'])}  (batch {report['batch']}, {report['dtype']})",
               title_justify="left", pad_edge=False, expand=False)
     t.add_column("layer", overflow="fold", max_width=26)
     t.add_column("op", overflow="fold", max_width=18)
@@ -75,7 +76,7 @@ def render_table(report: dict, console, depth=None, show_rf=True):
                human(L["output_bytes"], binary=True)]
         if show_rf:
             row.append(rf_text(L.get("rf")))
-        t.add_row(*(Text(x) for x in row))   # plain text: no markup or emoji parsing per cell
+        t.add_row(*(Text(clean(x)) for x in row))   # plain text: no markup or emoji parsing, no control bytes
     console.print(t)
     render_totals(report, console)
 
@@ -110,9 +111,11 @@ def render_expects(report, console, hide_values=False):
     res = report.get("expect") or []
     if not res:
         return
+    from ..safetext import safe
     bad = [r for r in res if r["verdict"] != "pass"]
     console.print(f"[bold]expect[/]: {len(res) - len(bad)} of {len(res)} passed")
     for r in bad:
+        r = {k: safe(v) if isinstance(v, str) else v for k, v in r.items()}
         where = r["node"] or "totals"
         if r["verdict"] == "not checked":
             console.print(f"  [yellow]not checked[/] {where} {r['key']}: {r.get('message', '')}", highlight=False)
