@@ -68,7 +68,12 @@ def _bits(v) -> int:
 
 
 def _size(v) -> int:
-    return len(v) if isinstance(v, (str, list, tuple)) else 0
+    """Items in a string or list, nested lists counted whole (a list of a list repeated is no cheaper)."""
+    if isinstance(v, str):
+        return len(v)
+    if isinstance(v, (list, tuple)):
+        return len(v) + sum(_size(x) for x in v if isinstance(x, (list, tuple)))
+    return 0
 
 
 def _too_big_int(what: str):
@@ -81,7 +86,7 @@ def _mul(a, b):
         _too_big_int("multiplication")
     if isinstance(a, (str, list, tuple)) or isinstance(b, (str, list, tuple)):
         seq, n = (a, b) if isinstance(a, (str, list, tuple)) else (b, a)
-        if isinstance(n, int) and _size(seq) * max(n, 0) > limits.get("seq_len"):
+        if isinstance(n, int) and max(_size(seq), 1) * max(n, 0) > limits.get("seq_len"):
             raise LimitError(f"repetition: the result would hold {_size(seq) * n:,} items", "seq_len")
     return operator.mul(a, b)
 

@@ -16,7 +16,7 @@ class ExplainFmt(str, Enum):
 
 def register(app):
     @app.command()
-    def explain(spec: str = typer.Argument(..., help="a spec file (YAML)"),
+    def explain(spec: str = typer.Argument(..., help="a spec file (YAML), or MODULE:ATTR for a PyTorch module: IMPORTS AND RUNS that module's code"),
                 nodes: Optional[List[str]] = typer.Argument(
                     None, help="instance paths (layer1.0.conv1) or block/group names (layer1); none: the whole spec"),
                 format: ExplainFmt = typer.Option(ExplainFmt.text, "--format", "-f", help="text, markdown or json"),

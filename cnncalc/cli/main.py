@@ -27,7 +27,7 @@ class Fmt(str, Enum):
     markdown = "markdown"
 
 
-SPEC = typer.Argument(..., help="a spec file (YAML), or MODULE:ATTR for a PyTorch module (runs its code)")
+SPEC = typer.Argument(..., help="a spec file (YAML), or MODULE:ATTR for a PyTorch module: IMPORTS AND RUNS that module's code")
 BATCH = typer.Option(None, "--batch", "-b", help="batch size (default: the spec's `batch`, else 1)")
 INPUT = typer.Option(None, "--input", "-i", help="input shape without batch, e.g. 3x299x299; name=shape for "
                                                  "several inputs")

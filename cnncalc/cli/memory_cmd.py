@@ -63,7 +63,7 @@ def parse_batches(text: str):
 
 def register(app):
     @app.command()
-    def memory(spec: str = typer.Argument(..., help="a spec file (YAML)"),
+    def memory(spec: str = typer.Argument(..., help="a spec file (YAML), or MODULE:ATTR for a PyTorch module: IMPORTS AND RUNS that module's code"),
                batch: Optional[str] = typer.Option(None, "--batch", "-b",
                                                    help="batch size, or a sweep: 1,8,32,128 (default: the spec's)"),
                input: Optional[List[str]] = typer.Option(None, "--input", "-i",

@@ -30,7 +30,7 @@ class PlotWhat(str, Enum):
     rf = "rf"
 
 
-SPEC = typer.Argument(..., help="a spec file (YAML)")
+SPEC = typer.Argument(..., help="a spec file (YAML), or MODULE:ATTR for a PyTorch module: IMPORTS AND RUNS that module's code")
 BATCH = typer.Option(None, "--batch", "-b", help="batch size (default: the spec's `batch`, else 1)")
 INPUT = typer.Option(None, "--input", "-i", help="input shape without batch, e.g. 3x299x299")
 SET = typer.Option(None, "--set", help="override a spec variable: name=value (repeatable)")

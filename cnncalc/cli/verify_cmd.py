@@ -15,7 +15,7 @@ _VERDICT_STYLE = {"match": "green", "mismatch": "bold red", "not covered": "yell
 
 def register(app):
     @app.command()
-    def verify(spec: str = typer.Argument(..., help="a spec file (YAML)"),
+    def verify(spec: str = typer.Argument(..., help="a spec file (YAML), or MODULE:ATTR for a PyTorch module: IMPORTS AND RUNS that module's code"),
                device: str = typer.Option("auto", "--device", help="cpu, cuda or auto (cuda when available)"),
                batch: Optional[int] = typer.Option(None, "--batch", "-b", help="batch size (default: the spec's)"),
                seed: int = typer.Option(0, "--seed", help="random seed of the weights and inputs"),

@@ -30,6 +30,14 @@ DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 STRUCTURAL = ("Sequential", "parallel")
 
 
+class OverLimit(Exception):
+    """A resource bound was exceeded: stop expanding at once (not one error per remaining copy)."""
+
+    def __init__(self, diagnostic):
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
 class Poison(Exception):
     """Raised when a node's input failed earlier: skip quietly (its error is already reported)."""
 
@@ -179,6 +187,10 @@ class Loader:
         last = None
         if not isinstance(layers, YList) or not layers:
             self.err("`layers` must be a non-empty list of nodes", data.kloc("layers") if "layers" in data else floc)
+        elif len(layers) > limits.get("nodes"):
+            raise OverLimit(Diagnostic("error", f"`layers` lists {len(layers):,} nodes, more than "
+                                       f"{limits.get('nodes'):,}", data.kloc("layers"), [limits.hint("nodes")],
+                                       code="limit"))
         elif ins:
             first = top.names[ins[0][0]]
             last = self.expand_list(layers, top, first)
@@ -554,8 +566,8 @@ class Loader:
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise SpecError(f"`repeat` needs a positive count, got {n!r}", keys.vloc("repeat"))
         if len(self.graph.nodes) + n > limits.get("nodes"):
-            raise SpecError(f"`repeat: {n:,}` would make more than {limits.get('nodes'):,} layers",
-                            keys.vloc("repeat"), [limits.hint("nodes")], code="limit")
+            raise OverLimit(Diagnostic("error", f"`repeat: {n:,}` would make more than {limits.get('nodes'):,} "
+                                       "layers", keys.vloc("repeat"), [limits.hint("nodes")], code="limit"))
         start = len(self.graph.nodes)
         cur = vals
         v = None
@@ -663,8 +675,8 @@ class Loader:
     def check_bounds(self, op, path, shapes, loc):
         """No more layers than the bound; no empty, negative or impossibly large tensor in a report."""
         if len(self.graph.nodes) >= limits.get("nodes"):
-            raise SpecError(f"the spec expands to more than {limits.get('nodes'):,} layers", loc,
-                            [limits.hint("nodes")], node=path, code="limit")
+            raise OverLimit(Diagnostic("error", f"the spec expands to more than {limits.get('nodes'):,} layers",
+                                       loc, [limits.hint("nodes")], path, code="limit"))
         for s in shapes:
             if any(not isinstance(d, int) or isinstance(d, bool) for d in s):
                 raise SpecError(f"{op} '{path}': output shape {list(s)} is not made of integers", loc, node=path,
@@ -977,7 +989,7 @@ def load_spec(path: str, text: str | None = None, **kw):
         g = ld.load()
     except SpecErrors:
         raise
-    except SpecError as e:
+    except (SpecError, OverLimit) as e:
         raise SpecErrors(ld.errors + [e.diagnostic]) from None
     except RecursionError:
         raise SpecErrors(ld.errors + [Diagnostic("error", "the spec nests too deeply", Loc(str(path), 1, 1))]) from None

@@ -98,6 +98,20 @@ def _implicit_tag(node) -> str:
     return _STD + ("seq" if isinstance(node, yaml.SequenceNode) else "map")
 
 
+_TAG_AT = re.compile(r"^(&\S+\s+)?!")
+
+
+def _tag_written(node, lines) -> bool:
+    """A plain scalar whose YAML 1.1 type (timestamp, `yes`) equals its explicit tag: was a tag written?
+    (Its tag alone cannot tell `!!timestamp 2001-12-14` from `2001-12-14`.)"""
+    if not isinstance(node, yaml.ScalarNode) or node.style not in (None, "") or node.tag == _STD + "str":
+        return False
+    m = node.start_mark
+    if not 0 <= m.line < len(lines):
+        return False
+    return bool(_TAG_AT.match(lines[m.line][m.column:]))
+
+
 def _bad_tag(node, file, errors):
     tag = _tag_name(node.tag)
     hints = ["YAML tags other than !!str, !!int, !!float, !!bool, !!null, !!seq and !!map are not part of a spec"]
@@ -186,9 +200,9 @@ def _children(node):
     return ()
 
 
-def _convert(node, file: str, errors: list):
+def _convert(node, file: str, errors: list, lines=()):
     loc = _loc(file, node.start_mark)
-    if node.tag != _implicit_tag(node):
+    if node.tag != _implicit_tag(node) or _tag_written(node, lines):
         std = node.tag.startswith(_STD) and node.tag[len(_STD):] in ("str", "int", "float", "bool", "null",
                                                                      "seq", "map")
         if not std:
@@ -217,7 +231,7 @@ def _convert(node, file: str, errors: list):
         out.loc = loc
         out.locs = []
         for item in node.value:
-            out.append(_convert(item, file, errors))
+            out.append(_convert(item, file, errors, lines))
             out.locs.append(_loc(file, item.start_mark))
         return out
     if isinstance(node, yaml.MappingNode):
@@ -226,7 +240,7 @@ def _convert(node, file: str, errors: list):
         out.key_locs = {}
         out.val_locs = {}
         for knode, vnode in node.value:
-            key = _convert(knode, file, errors)
+            key = _convert(knode, file, errors, lines)
             if isinstance(key, (YMap, YList)):
                 errors.append(Diagnostic("error", "a mapping key must be a plain name",
                                          _loc(file, knode.start_mark)))
@@ -246,7 +260,7 @@ def _convert(node, file: str, errors: list):
                     "error", f"duplicate key `{key}` (first given at line {first.line})", kloc,
                     [f"remove one of the two `{key}` entries"], code="duplicate-key"))
                 continue
-            out[key] = _convert(vnode, file, errors)
+            out[key] = _convert(vnode, file, errors, lines)
             out.key_locs[key] = kloc
             out.val_locs[key] = _loc(file, vnode.start_mark)
         return out
@@ -300,7 +314,7 @@ def load_yaml(text: str, file: str):
                                      ["a spec needs at least `input:` and `layers:`"])])
     errors: list = []
     try:
-        data = _convert(node, file, errors)
+        data = _convert(node, file, errors, text.splitlines())
     except RecursionError:
         raise SpecErrors([Diagnostic("error", "the YAML nests too deeply", Loc(file, 1, 1),
                                      ["a spec nests a few levels deep; this one nests hundreds"], code="limit")]) from None
