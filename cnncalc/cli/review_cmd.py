@@ -102,7 +102,7 @@ def register(app):
         raise typer.Exit(1 if strict and bad else 0)
 
     @app.command()
-    def compare(specs: List[str] = typer.Argument(..., help="two or more spec files; ratios are to the first"),
+    def compare(specs: List[str] = typer.Argument(..., help="two or more spec files (or MODULE:ATTR targets, which IMPORT AND RUN that code); ratios are to the first"),
                 batch: Optional[int] = BATCH, dtype: Optional[str] = DTYPE, convention: Optional[str] = CONV,
                 format: ReviewFmt = typer.Option(ReviewFmt.text, "--format", "-f", help="text, json or markdown"),
                 output: Optional[str] = OUTPUT):
