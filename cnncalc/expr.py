@@ -13,6 +13,8 @@ import math
 import operator
 from fractions import Fraction
 
+from . import limits
+
 
 class ExprError(Exception):
     def __init__(self, message: str, name: str | None = None, candidates=()):
@@ -55,13 +57,63 @@ FUNCTIONS = {
     "prod": math.prod,
 }
 
+def _bits(v) -> int:
+    if isinstance(v, bool):
+        return 1
+    if isinstance(v, int):
+        return v.bit_length()
+    if isinstance(v, Fraction):
+        return max(v.numerator.bit_length(), v.denominator.bit_length())
+    return 0
+
+
+def _size(v) -> int:
+    """Items in a string or list, nested lists counted whole (a list of a list repeated is no cheaper)."""
+    if isinstance(v, str):
+        return len(v)
+    if isinstance(v, (list, tuple)):
+        return len(v) + sum(_size(x) for x in v if isinstance(x, (list, tuple)))
+    return 0
+
+
+def _too_big_int(what: str):
+    raise LimitError(f"{what}: the result would have more than {limits.get('int_bits'):,} bits", "int_bits")
+
+
+def _mul(a, b):
+    bound = limits.get("int_bits")
+    if _bits(a) + _bits(b) > bound:
+        _too_big_int("multiplication")
+    if isinstance(a, (str, list, tuple)) or isinstance(b, (str, list, tuple)):
+        seq, n = (a, b) if isinstance(a, (str, list, tuple)) else (b, a)
+        if isinstance(n, int) and max(_size(seq), 1) * max(n, 0) > limits.get("seq_len"):
+            raise LimitError(f"repetition: the result would hold {_size(seq) * n:,} items", "seq_len")
+    return operator.mul(a, b)
+
+
+def _add(a, b):
+    if _size(a) + _size(b) > limits.get("seq_len"):
+        raise LimitError(f"concatenation: the result would hold {_size(a) + _size(b):,} items", "seq_len")
+    return operator.add(a, b)
+
+
+def _pow(a, b):
+    bound = limits.get("int_bits")
+    if isinstance(b, (int, Fraction)) and not isinstance(b, bool) and isinstance(a, (int, Fraction)) \
+            and abs(a) > 1 and _bits(a) * abs(b) > bound + _bits(a):
+        _too_big_int("power")
+    if isinstance(b, (int, Fraction)) and isinstance(a, (int, Fraction)) and b < 0 and a == 0:
+        raise ExprError("zero to a negative power")
+    return operator.pow(a, b)
+
+
 _BIN = {
-    ast.Add: operator.add,
+    ast.Add: _add,
     ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
+    ast.Mult: _mul,
     ast.FloorDiv: operator.floordiv,
     ast.Mod: operator.mod,
-    ast.Pow: operator.pow,
+    ast.Pow: _pow,
 }
 _CMP = {
     ast.Eq: operator.eq,
@@ -101,11 +153,41 @@ class ShapeView:
         raise ExprError(f"`input.{name}` is not defined for an input of shape {s}")
 
 
+class LimitError(ExprError):
+    """An expression asked for more than a bound allows (see :mod:`cnncalc.limits`)."""
+
+    def __init__(self, message: str, bound: str):
+        super().__init__(message)
+        self.bound = bound
+
+
+def _short(text: str, n: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[:n - 3] + "..."
+
+
 def parse(text: str) -> ast.expr:
+    if len(text) > limits.get("expr_chars"):
+        raise LimitError(f"the expression `{_short(text)}` is {len(text):,} characters long", "expr_chars")
     try:
-        return ast.parse(text.strip(), mode="eval").body
+        tree = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as e:
-        raise ExprError(f"cannot parse expression `{text}`: {e.msg}") from None
+        raise ExprError(f"cannot parse expression `{_short(text)}`: {e.msg}") from None
+    except (MemoryError, RecursionError):
+        raise LimitError(f"the expression `{_short(text)}` nests too deeply", "expr_depth") from None
+    _check_depth(tree, text)
+    return tree
+
+
+def _check_depth(tree, text):
+    """Refuse deep nesting before the recursive evaluator meets it (iteratively: no recursion here)."""
+    bound = limits.get("expr_depth")
+    stack = [(tree, 1)]
+    while stack:
+        node, d = stack.pop()
+        if d > bound:
+            raise LimitError(f"the expression `{_short(text)}` nests more than {bound} levels deep", "expr_depth")
+        stack.extend((c, d + 1) for c in ast.iter_child_nodes(node))
 
 
 def _norm(v):
@@ -118,7 +200,18 @@ def evaluate(node: ast.expr | str, env: dict, exact: bool = False):
     """Evaluate a parsed expression against ``env`` (name -> value)."""
     if isinstance(node, str):
         node = parse(node)
-    v = _eval(node, env)
+    try:
+        v = _eval(node, env)
+    except ExprError:
+        raise
+    except ZeroDivisionError:
+        raise ExprError("division by zero") from None
+    except OverflowError as e:
+        raise ExprError(f"the result is too large for a number ({e})") from None
+    except (TypeError, ValueError) as e:
+        raise ExprError(f"cannot compute this: {e}") from None
+    except (MemoryError, RecursionError):
+        raise LimitError("the expression needs too much memory or nests too deeply", "expr_depth") from None
     if isinstance(v, Fraction):
         if v.denominator == 1:
             return int(v)
@@ -150,17 +243,25 @@ def _eval(n, env):
             if isinstance(a, (int, Fraction)) and isinstance(b, (int, Fraction)) and not isinstance(a, bool):
                 if b == 0:
                     raise ExprError("division by zero")
+                if _bits(a) + _bits(b) > limits.get("int_bits"):
+                    _too_big_int("division")
                 return Fraction(a) / Fraction(b)
+            if isinstance(b, (int, float, Fraction)) and b == 0:
+                raise ExprError("division by zero")
             return a / b
         op = _BIN.get(type(n.op))
         if op is None:
             raise ExprError(f"operator {type(n.op).__name__} is not allowed")
+        if isinstance(n.op, (ast.FloorDiv, ast.Mod)) and _bits(a) + _bits(b) > limits.get("int_bits"):
+            _too_big_int("division")
         try:
             return _norm(op(a, b))
         except ZeroDivisionError:
             raise ExprError("division by zero") from None
         except TypeError as e:
             raise ExprError(str(e)) from None
+        except OverflowError:
+            raise ExprError(f"`{_short(ast.unparse(n))}` is too large for a floating-point number") from None
     if isinstance(n, ast.UnaryOp):
         v = _eval(n.operand, env)
         if isinstance(n.op, ast.USub):
@@ -205,7 +306,7 @@ def _eval(n, env):
         kwargs = {k.arg: _eval(k.value, env) for k in n.keywords}
         try:
             return _norm(FUNCTIONS[n.func.id](*args, **kwargs))
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError, OverflowError, ZeroDivisionError) as e:
             raise ExprError(f"{n.func.id}(): {e}") from None
     if isinstance(n, (ast.List, ast.Tuple)):
         return [_eval(x, env) for x in n.elts]

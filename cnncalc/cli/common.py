@@ -138,8 +138,8 @@ def _render(d):
 
 
 def _escape(s):
-    from rich.markup import escape
-    return escape(s)
+    from ..safetext import safe
+    return safe(s)
 
 
 def no_result(diags, what="table"):
@@ -166,13 +166,20 @@ def load_analysis(spec, batch=None, inputs=None, sets=None, convention=None, dty
         print_diagnostics(e.diagnostics)
         raise typer.Exit(EXIT_INVALID)
     except UsageError as e:
-        err_console().print(f"error: {e}", markup=False)
+        from ..safetext import clean
+        err_console().print(f"error: {clean(e)}", markup=False)
         raise typer.Exit(EXIT_INVALID)
 
 
 def _is_module_target(spec: str) -> bool:
     import os
-    return not os.path.exists(spec)
+    if os.path.exists(spec):
+        return False
+    from ..frontends.module_target import SPEC_SUFFIXES
+    if spec.rsplit(":", 1)[0].lower().endswith(SPEC_SUFFIXES):   # file.yaml:name is never a module
+        from ..frontends.module_target import split_target
+        split_target(spec)                                     # raises the clean error
+    return True
 
 
 def exit_code(report) -> int:
@@ -186,10 +193,8 @@ def exit_code(report) -> int:
 def write_output(text: str, output):
     """The text to the file (an unwritable path is exit 2 with a message), or to stdout."""
     if output:
-        try:
-            with open(output, "w", encoding="utf-8") as f:
-                f.write(text)
-        except OSError as e:
-            error(f"cannot write `{output}`: {e.strerror or e}")
+        from ..outfile import write_text
+        write_text(output, text)
     else:
-        sys.stdout.write(text)
+        from ..safetext import clean
+        sys.stdout.write(clean(text))   # no control bytes from a spec reach the terminal

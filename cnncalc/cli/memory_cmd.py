@@ -25,6 +25,7 @@ class MemFmt(str, Enum):
 
 
 def parse_batches(text: str):
+    from .. import limits
     from ..errors import UsageError
     out = []
     for part in str(text).replace(" ", "").split(","):
@@ -38,6 +39,9 @@ def parse_batches(text: str):
         if b < 1:
             raise UsageError(f"--batch: a batch size must be at least 1, got {b}")
         out.append(b)
+        if len(out) > limits.get("sweep"):
+            raise UsageError(f"--batch: more than {limits.get('sweep'):,} values in one sweep; "
+                             + limits.hint("sweep"))
     if not out:
         raise UsageError("--batch is empty: write e.g. --batch 32 or --batch 1,8,32,128")
     return out

@@ -99,6 +99,9 @@ def parse_budget(text: str):
         v, _ = parse_number(text)
         if v <= 0:
             raise MemoryError_(f"--fit needs a positive memory size, got `{text}`")
+        if v > 2 ** 50:
+            raise MemoryError_(f"--fit {text}: more than 1 PiB, far beyond any device; give a device's memory "
+                               "(24GiB, 80GB) or its name")
         return int(v), text
     except ValueError as e:
         if isinstance(e, MemoryError_):

@@ -28,6 +28,15 @@ from .capture import PRef, Ref
 from .kinds import Opaque, ParamOp, ScalarOp
 
 KWARGS_ENV = "CNNCALC_KWARGS"
+SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def warn_running(mod_name: str):
+    """Say on stderr, before it happens, that a MODULE:ATTR target runs Python code."""
+    from ..safetext import clean
+    what = "running the Python file" if mod_name.endswith(".py") or os.path.isfile(mod_name) else "importing"
+    sys.stderr.write(f"note: {what} `{clean(mod_name)}` and calling its code (MODULE:ATTR target); "
+                     "only do this with code you trust\n")
 
 
 # ----------------------------------------------------------------------------- loading
@@ -35,6 +44,10 @@ def split_target(spec: str):
     if ":" not in spec:
         raise UsageError(f"`{spec}` is neither a spec file nor MODULE:ATTR (e.g. torchvision.models:resnet50)")
     mod, attr = spec.rsplit(":", 1)
+    if mod.lower().endswith(SPEC_SUFFIXES):
+        raise UsageError(f"`{spec}`: `{mod}` is a spec file, and a spec file takes no `:NAME` suffix"
+                         + ("" if os.path.exists(mod) else f" (and there is no file `{mod}`)")
+                         + "; give the file alone, or MODULE:ATTR for a PyTorch module")
     if not mod or not attr:
         raise UsageError(f"`{spec}`: write MODULE:ATTR, e.g. torchvision.models:resnet50 or net.py:Net")
     return mod, attr
@@ -45,6 +58,7 @@ def load_object(spec: str):
     import importlib
     import importlib.util
     mod_name, attr = split_target(spec)
+    warn_running(mod_name)
     if mod_name.endswith(".py") or os.path.isfile(mod_name):
         if not os.path.isfile(mod_name):
             raise UsageError(f"no such file: {mod_name}")

@@ -43,6 +43,17 @@ class Activation(Kind):
             n = self.a["num_parameters"]
             if n not in (1, self.in_shape[0]):
                 raise KindError(f"PReLU num_parameters must be 1 or the {self.in_shape[0]} channels", "num_parameters")
+        a = self.a
+        if self.op == "Hardtanh" and not a["max_val"] > a["min_val"]:
+            raise KindError(f"Hardtanh needs max_val > min_val, got min_val={a['min_val']}, max_val={a['max_val']} "
+                            "(torch refuses this)", "max_val")
+        if self.op == "RReLU" and a["lower"] > a["upper"]:
+            raise KindError(f"RReLU needs lower <= upper, got lower={a['lower']}, upper={a['upper']} "
+                            "(torch refuses this)", "lower")
+        if self.op == "CELU" and a["alpha"] == 0:
+            raise KindError("CELU's alpha cannot be 0 (it divides by alpha; torch refuses this)", "alpha")
+        if self.op == "PReLU" and self.a["num_parameters"] < 1:
+            raise KindError("PReLU num_parameters must be positive", "num_parameters")
         if self.rule in ("softmax", "log_softmax"):
             d = self.a["dim"]
             if d is None:

@@ -153,8 +153,8 @@ def ntuple(v, n, name):
     if isinstance(v, int):
         return (v,) * n
     if isinstance(v, (list, tuple)):
-        if len(v) == 1 and n > 1:
-            return (int(v[0]),) * n
+        if len(v) == 1 and n > 1 and isinstance(v[0], int) and not isinstance(v[0], bool):
+            return (v[0],) * n
         if len(v) != n or not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
             raise KindError(f"`{name}` must be an int or a list of {n} ints, got {list(v)}", name)
         return tuple(v)
@@ -362,10 +362,10 @@ def check_types(cls: type[Kind], op: str, bound: dict, inferable_ok=True) -> dic
                 raise KindError(f"`{a.name}` must be true or false, got {v!r}", a.name,
                                 ["YAML 1.2: `yes`/`no`/`on`/`off` are strings; write true or false"])
         elif t == "int":
-            if isinstance(v, float) and v.is_integer():
-                v = int(v)
-            if not isinstance(v, int) or isinstance(v, bool):
-                raise KindError(f"`{a.name}` must be an integer, got {v!r}", a.name)
+            if not isinstance(v, int) or isinstance(v, bool):   # torch refuses 4.0 for a size, too
+                raise KindError(f"`{a.name}` must be an integer, got {v!r}", a.name,
+                                [f"write {int(v)}" if isinstance(v, float) and v.is_integer() else
+                                 "an expression with `/` gives a fraction: use `//` or int(...)"])
         elif t == "float":
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise KindError(f"`{a.name}` must be a number, got {v!r}", a.name)

@@ -41,6 +41,8 @@ class ConvBase(Kind):
                             [f"write in_channels: {c_in}, or leave it out to infer it"], code="in-channels")
         self.a["in_channels"] = c_in
         a = self.a
+        _no_short_list(a["kernel_size"], nd, "kernel_size",
+                       "torch builds the weight from it, and a one-element list gives it the wrong rank")
         a["kernel_size"] = ntuple(a["kernel_size"], nd, "kernel_size")
         a["stride"] = ntuple(a["stride"], nd, "stride")
         a["dilation"] = ntuple(a["dilation"], nd, "dilation")
@@ -153,6 +155,12 @@ class ConvBase(Kind):
         return [Saved("input", self.numel_in(), alias="input")]
 
 
+def _no_short_list(v, nd, name, why):
+    """A one-element list where torch needs one value per axis (no broadcasting there)."""
+    if nd > 1 and isinstance(v, (list, tuple)) and len(v) == 1:
+        raise KindError(f"`{name}` needs an int or {nd} values, got {list(v)} ({why})", name)
+
+
 def _conv_setup(self):
     self._common()
     a = self.a
@@ -169,8 +177,19 @@ def _conv_setup(self):
         self.pad_lr = tuple((t // 2, t - t // 2) for t in total)
     else:
         p = ntuple(pad, nd, "padding")
+        if min(p) < 0:
+            raise KindError(f"`padding` must not be negative, got {list(p)} (torch: negative padding is not "
+                            "supported)", "padding")
         a["padding"] = p
         self.pad_lr = tuple((pp, pp) for pp in p)
+    mode = a.get("padding_mode", "zeros")
+    for ax, L, (pl, pr) in zip(AXES[nd], self.in_shape[1:], self.pad_lr):
+        if mode == "reflect" and max(pl, pr) >= L:
+            raise KindError(f"{ax}: reflect padding {max(pl, pr)} must be smaller than the input size {L} "
+                            "(as in torch)", "padding", code="shape")
+        if mode == "circular" and max(pl, pr) > L:
+            raise KindError(f"{ax}: circular padding {max(pl, pr)} wraps around the input of size {L} more than "
+                            "once (torch refuses this)", "padding", code="shape")
     out = [a["out_channels"]]
     for ax, L, kk, ss, dd, (pl, pr) in zip(AXES[nd], self.in_shape[1:], k, s, d, self.pad_lr):
         span = dd * (kk - 1) + 1
@@ -235,6 +254,8 @@ def _tconv_setup(self):
         raise KindError("transposed convolution takes an int or list padding", "padding")
     a["padding"] = ntuple(a["padding"], nd, "padding")
     a["output_padding"] = ntuple(a["output_padding"], nd, "output_padding")
+    if min(a["padding"]) < 0 or min(a["output_padding"]) < 0:
+        raise KindError("`padding` and `output_padding` must not be negative (as in torch)", "padding")
     if a["padding_mode"] != "zeros":
         raise KindError("transposed convolution supports only padding_mode='zeros' (as in torch)", "padding_mode")
     out = [a["out_channels"]]

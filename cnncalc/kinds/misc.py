@@ -55,7 +55,18 @@ class Unflatten(Kind):
             d += r
         if not 0 < d < r:
             raise KindError("`dim` out of range (dim 0 is the batch)", "dim")
-        sz = tuple(self.a["unflattened_size"])
+        sz = self.a["unflattened_size"]
+        if not isinstance(sz, (list, tuple)) or not sz or not all(
+                isinstance(v, int) and not isinstance(v, bool) and (v > 0 or v == -1) for v in sz) \
+                or list(sz).count(-1) > 1:
+            raise KindError(f"`unflattened_size` must be a list of positive ints (one may be -1), got {sz!r}",
+                            "unflattened_size")
+        sz = tuple(sz)
+        if -1 in sz:   # as torch: one size inferred from the others
+            rest = -prod(sz)
+            if self.in_shape[d - 1] % rest:
+                raise KindError(f"unflattened_size {list(sz)} cannot split {self.in_shape[d - 1]}", "unflattened_size")
+            sz = tuple(self.in_shape[d - 1] // rest if v == -1 else v for v in sz)
         self.a["unflattened_size"] = sz
         if prod(sz) != self.in_shape[d - 1]:
             raise KindError(f"unflattened_size {list(sz)} does not multiply to {self.in_shape[d - 1]}",
@@ -127,15 +138,48 @@ class UpsampleBase(Kind):
             raise KindError(f"mode '{mode}' needs {need} spatial dims, the input has {nd}", "mode")
         if (a["size"] is None) == (a["scale_factor"] is None):
             raise KindError(f"`{self.op}` needs exactly one of `size` and `scale_factor`", "size")
+        self._check_flags(mode, nd)
         if a["size"] is not None:
+            if nd > 1 and isinstance(a["size"], (list, tuple)) and len(a["size"]) != nd:
+                raise KindError(f"`size` needs an int or {nd} values, got {list(a['size'])} (as in torch)", "size")
             out = ntuple(a["size"], nd, "size")
+            if min(out) < 1:
+                raise KindError(f"`size` must be positive, got {list(out)} (as in torch)", "size")
             self.scale = tuple(Fraction(o, i) for o, i in zip(out, x[1:]))
         else:
             sf = a["scale_factor"]
-            sf = (sf,) * nd if isinstance(sf, (int, float)) else tuple(sf)
+            num = (int, float)
+            sf = (sf,) * nd if isinstance(sf, num) and not isinstance(sf, bool) else sf
+            if not isinstance(sf, (list, tuple)) or len(sf) != nd or not all(
+                    isinstance(f, num) and not isinstance(f, bool) for f in sf):
+                raise KindError(f"`scale_factor` must be a number or {nd} numbers, got {a['scale_factor']!r}",
+                                "scale_factor")
+            sf = tuple(sf)
+            if min(sf) <= 0 or any(f != f or f in (float("inf"),) for f in sf):
+                raise KindError(f"`scale_factor` must be positive, got {list(sf)} (as in torch)", "scale_factor")
             out = tuple(int(i * f) for i, f in zip(x[1:], sf))   # torch: floor(input * scale)
             self.scale = tuple(Fraction(f).limit_denominator(1000) for f in sf)
         self.out_shapes = [(x[0],) + tuple(out)]
+
+    def _check_flags(self, mode, nd):
+        """torch's checks on the flags of interpolate, as F.interpolate makes them."""
+        a = self.a
+        ac = a.get("align_corners")
+        if ac is not None and not isinstance(ac, bool):
+            raise KindError(f"`align_corners` must be true, false or null, got {ac!r}", "align_corners")
+        if ac is not None and mode in ("nearest", "nearest-exact", "area"):
+            raise KindError("align_corners can only be set with the interpolating modes (linear, bilinear, "
+                            "bicubic, trilinear), as in torch", "align_corners")
+        rsf = a.get("recompute_scale_factor")
+        if rsf is not None and not isinstance(rsf, (bool, int)):
+            raise KindError(f"`recompute_scale_factor` must be true, false or null, got {rsf!r}",
+                            "recompute_scale_factor")
+        if rsf and a["size"] is not None:
+            raise KindError("recompute_scale_factor is not meaningful with an explicit size (torch refuses it)",
+                            "recompute_scale_factor")
+        if a.get("antialias") and (mode not in ("bilinear", "bicubic") or nd != 2):
+            raise KindError("antialias is restricted to the bilinear and bicubic modes on [C, H, W] inputs "
+                            "(as in torch)", "antialias")
 
     def rule(self):
         return {"nearest": "upsample_nearest", "nearest-exact": "upsample_nearest", "linear": "upsample_linear",
@@ -240,6 +284,8 @@ class PixelShuffle(Kind):
     def setup(self):
         r = self.a["upscale_factor"]
         c, *sp = self.in_shape
+        if r < 1:
+            raise KindError(f"`upscale_factor` must be positive, got {r} (as in torch)", "upscale_factor")
         if len(sp) != 2 or c % (r * r):
             raise KindError(f"PixelShuffle({r}) needs [C*{r * r}, H, W], got {list(self.in_shape)}", "upscale_factor")
         self.out_shapes = [(c // (r * r), sp[0] * r, sp[1] * r)]
@@ -262,6 +308,8 @@ class PixelUnshuffle(Kind):
     def setup(self):
         r = self.a["downscale_factor"]
         c, *sp = self.in_shape
+        if r < 1:
+            raise KindError(f"`downscale_factor` must be positive, got {r} (as in torch)", "downscale_factor")
         if len(sp) != 2 or sp[0] % r or sp[1] % r:
             raise KindError(f"PixelUnshuffle({r}) needs H and W divisible by {r}, got {list(self.in_shape)}",
                             "downscale_factor")
@@ -282,6 +330,10 @@ class ChannelShuffle(Kind):
     torch_module = _torch
 
     def setup(self):
+        if self.a["groups"] < 1:
+            raise KindError(f"`groups` must be positive, got {self.a['groups']} (as in torch)", "groups")
+        if len(self.in_shape) < 2:
+            raise KindError(f"ChannelShuffle needs a [C, ...spatial] input, got {list(self.in_shape)}", None)
         if self.in_shape[0] % self.a["groups"]:
             raise KindError(f"groups={self.a['groups']} must divide the {self.in_shape[0]} channels", "groups")
         self.out_shapes = [self.in_shape]
@@ -298,13 +350,25 @@ class PadBase(Kind):
     def setup(self):
         p = self.a["padding"]
         n = 2 * self.nd
-        p = (p,) * n if isinstance(p, int) else tuple(p)
-        if len(p) != n:
-            raise KindError(f"`padding` must be an int or {n} ints (left, right, top, bottom...)", "padding")
+        p = (p,) * n if isinstance(p, int) and not isinstance(p, bool) else p
+        if not isinstance(p, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in p) \
+                or len(p) % 2 or not 2 <= len(p) <= n:
+            raise KindError(f"`padding` must be an int or an even number (up to {n}) of ints: (left, right, top, "
+                            f"bottom, ...), got {p!r}", "padding")
+        if len(p) != n and not self.op.startswith(("Zero", "Constant")):
+            raise KindError(f"`{self.op}` takes an int or {n} ints, got {len(p)} (as in torch)", "padding")
+        # torch pads the last dims first; a shorter list leaves the leading spatial dims alone
+        p = tuple(p) + (0,) * (n - len(p))
         self.a["padding"] = p
         x = self.in_shape
         if len(x) != self.nd + 1:
             raise KindError(f"`{self.op}` needs {self.nd} spatial dims, got {list(x)}", None)
+        if self.op.startswith("Reflection"):
+            for i in range(self.nd):
+                L = x[len(x) - 1 - i]
+                if max(p[2 * i], p[2 * i + 1]) >= L:
+                    raise KindError(f"reflection padding {max(p[2 * i], p[2 * i + 1])} must be smaller than the "
+                                    f"input size {L} it reflects (as in torch)", "padding", code="shape")
         # torch order: last dim first: (left, right, top, bottom, front, back)
         out = list(x)
         for i in range(self.nd):

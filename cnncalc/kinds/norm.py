@@ -20,6 +20,12 @@ class BatchNormBase(Kind):
             raise KindError(f"`num_features={given}` given but the input has {x[0]} channels (shape {list(x)})",
                             "num_features", [f"write num_features: {x[0]}, or leave it out"], code="num-features")
         self.a["num_features"] = x[0]
+        if self.a["eps"] <= 0 and "Instance" not in self.op:
+            raise KindError(f"`eps` must be positive, got {self.a['eps']} (torch: batch_norm eps must be positive "
+                            "during training)", "eps")
+        m = self.a["momentum"]
+        if m is not None and (isinstance(m, bool) or not isinstance(m, (int, float))):
+            raise KindError(f"`momentum` must be a number or null, got {m!r}", "momentum")
         self.out_shapes = [x]
 
     def params(self):
@@ -70,7 +76,7 @@ class InstanceNormBase(BatchNormBase):
         if len(x) != self.nd + 1:
             raise KindError(f"`{self.op}` needs a [C, ...] input of {self.nd} spatial dims, got {list(x)}", None)
         super().setup()
-        if prod(x[1:]) == 1 and not self.a["track_running_stats"]:
+        if prod(x[1:]) == 1:
             # torch: "Expected more than 1 spatial element when training" (statistics are over space)
             raise KindError(f"`{self.op}` normalises over space, but the input {list(x)} has one spatial element "
                             "(torch refuses it)", None, ["instance norm needs a map larger than 1x1"], code="shape")
@@ -127,6 +133,8 @@ class GroupNorm(Kind):
         if given is not None and given != c:
             raise KindError(f"`num_channels={given}` given but the input has {c} channels", "num_channels")
         self.a["num_channels"] = c
+        if self.a["num_groups"] < 1:
+            raise KindError(f"num_groups must be positive, got {self.a['num_groups']}", "num_groups")
         if c % self.a["num_groups"]:
             raise KindError(f"num_groups={self.a['num_groups']} must divide the {c} channels", "num_groups")
         self.out_shapes = [self.in_shape]
@@ -200,6 +208,13 @@ class LocalResponseNorm(Kind):
     SIG = (Arg("size", REQUIRED, "int"), Arg("alpha", 1e-4, "float"), Arg("beta", 0.75, "float"),
            Arg("k", 1.0, "float"))
     doc = "local response normalisation across channels (AlexNet)"
+
+    def setup(self):
+        if self.a["size"] < 1:
+            raise KindError(f"`size` must be positive, got {self.a['size']} (torch refuses this)", "size")
+        if len(self.in_shape) < 2:
+            raise KindError(f"LocalResponseNorm needs a [C, ...spatial] input, got {list(self.in_shape)}", None)
+        self.out_shapes = [self.in_shape]
 
     def terms(self):
         v = self.N * self.numel_in() * (self.a["size"] + 3)

@@ -39,15 +39,25 @@ class PoolBase(Kind):
         if "dilation" in a:
             a["dilation"] = dil
         self.dil = dil
+        for name, v in (("kernel_size", a["kernel_size"]), ("stride", a["stride"]), ("dilation", dil)):
+            if min(v) < 1:
+                raise KindError(f"`{name}` must be positive, got {list(v)} (as in torch)", name)
+        if min(a["padding"]) < 0:
+            raise KindError(f"`padding` must not be negative, got {list(a['padding'])}", "padding")
+        if a.get("divisor_override") == 0:
+            raise KindError("`divisor_override` cannot be 0 (torch refuses it)", "divisor_override")
         out = [x[0]]
         for ax, L, k, s, p, d in zip(AXES[nd], x[1:], a["kernel_size"], a["stride"], a["padding"], dil):
             if p * 2 > k:
                 raise KindError(f"padding ({p}) must be at most half the kernel size ({k}), as torch requires",
                                 "padding")
-            if L + 2 * p < d * (k - 1) + 1:
+            n = pool_out(L, k, s, p, d, a.get("ceil_mode", False))
+            # with ceil_mode torch lets a window overhang the input, except in its 3-D average pooling
+            strict = not a.get("ceil_mode", False) or self.op == "AvgPool3d"
+            if n < 1 or L + 2 * p < d * (k - 1) + 1 and strict:
                 raise KindError(f"{ax}: the window spans {d * (k - 1) + 1} but the padded input is {L + 2 * p}",
                                 "kernel_size", code="shape")
-            out.append(pool_out(L, k, s, p, d, a.get("ceil_mode", False)))
+            out.append(n)
         self.out_shapes = [tuple(out)]
 
     def shape_figures(self):
@@ -160,6 +170,16 @@ class LPPoolBase(PoolBase):
     rule = "lp_pool"
 
     def setup(self):
+        k = self.a["kernel_size"]
+        if self.nd > 1 and isinstance(k, (list, tuple)) and len(k) != self.nd:
+            raise KindError(f"LPPool{self.nd}d needs an int or {self.nd} kernel sizes, got {list(k)} (torch unpacks "
+                            "them)", "kernel_size")
+        if self.nd == 1 and not isinstance(self.a["kernel_size"], int):
+            raise KindError("LPPool1d takes an int kernel_size (torch's lp_pool1d multiplies by it and fails on a "
+                            "list)", "kernel_size")
+        if self.a["norm_type"] == 0:
+            raise KindError("`norm_type` cannot be 0 (the output is raised to 1/norm_type; torch fails)",
+                            "norm_type")
         self.a["padding"] = 0
         super().setup()
         self.a.pop("padding", None)
@@ -220,11 +240,20 @@ class AdaptiveBase(Kind):
         if len(x) != nd + 1:
             raise KindError(f"`{self.op}` needs a [C, {', '.join(AXES[nd])}] input, got {list(x)}", None)
         o = self.a["output_size"]
-        if isinstance(o, int) or o is None:
+        if o is None:
+            raise KindError("`output_size` is required: an int, or a list with an int or null per spatial dim",
+                            "output_size")
+        if isinstance(o, int) and not isinstance(o, bool):
             o = (o,) * nd
+        if nd == 1 and isinstance(o, (list, tuple)) and None in o:
+            raise KindError("a 1-D adaptive pool takes an int output_size (torch refuses null here)", "output_size")
+        if not isinstance(o, (list, tuple)) or len(o) != nd or not all(
+                v is None or isinstance(v, int) and not isinstance(v, bool) for v in o):
+            raise KindError(f"`output_size` must be an int or {nd} ints (null keeps that size), got {o!r}",
+                            "output_size")
         o = tuple(L if v is None else v for v, L in zip(o, x[1:]))
-        if len(o) != nd:
-            raise KindError(f"`output_size` must have {nd} values", "output_size")
+        if min(o) < 1:
+            raise KindError(f"`output_size` must be positive, got {list(o)}", "output_size")
         self.a["output_size"] = o
         self.out_shapes = [(x[0],) + o]
 

@@ -45,7 +45,7 @@ class TensorFn(Kind):
 
 
 class Binary(TensorFn):
-    N_INPUTS = (2, 8)
+    N_INPUTS = (2, 2)           # torch.add(a, b): exactly two tensors (a `parallel` merge may sum more)
     SIG = (Arg("alpha", 1, "float"),)
     fn = "add"
 
@@ -188,6 +188,9 @@ class Chunk(TensorFn):
         d = _dim(self.a["dim"], len(self.in_shape) + 1, "chunk")
         L = self.in_shape[d]
         n = self.a["chunks"]
+        if n < 1:
+            raise KindError(f"`chunks` must be positive, got {n} (as in torch)", "chunks")
+        _check_pieces(min(n, L), "chunk")
         size = -(-L // n)
         sizes = []
         left = L
@@ -211,9 +214,18 @@ class Split(TensorFn):
         d = _dim(self.a["dim"], len(self.in_shape) + 1, "split")
         L = self.in_shape[d]
         s = self.a["split_size_or_sections"]
-        if isinstance(s, int):
+        if isinstance(s, int) and not isinstance(s, bool):
+            if s < 1:
+                raise KindError(f"`split_size_or_sections` must be positive, got {s} (as in torch)",
+                                "split_size_or_sections")
+            _check_pieces(-(-L // s), "split")
             sizes = [min(s, L - i) for i in range(0, L, s)]
         else:
+            if not isinstance(s, (list, tuple)) or not s or not all(
+                    isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in s):
+                raise KindError(f"`split_size_or_sections` must be a positive int or a list of positive ints, "
+                                f"got {s!r}", "split_size_or_sections")
+            _check_pieces(len(s), "split")
             sizes = list(s)
             if sum(sizes) != L:
                 raise KindError(f"split sections {sizes} sum to {sum(sizes)}, not {L}", "split_size_or_sections")
@@ -223,6 +235,13 @@ class Split(TensorFn):
         import torch
         s = self.a["split_size_or_sections"]
         return list(torch.split(xs[0], list(s) if not isinstance(s, int) else s, dim=self.a["dim"]))
+
+
+def _check_pieces(n, op):
+    """No more outputs than the bound on layers (a split of a huge dim into ones would be millions)."""
+    from .. import limits
+    if n > limits.get("nodes"):
+        raise KindError(f"`{op}` would make {n:,} outputs", None, [limits.hint("nodes")], code="limit")
 
 
 def _flatten_shape(shape, start, end, op):

@@ -115,7 +115,10 @@ def render(report, width: int = 100, layers: bool = False) -> str:
         fit = report["fit"]
         for mode in ("training", "inference"):
             r = fit[mode]
-            if r["batch"]:
+            if r["batch"] and r["next_peak_bytes"] is None:   # the search stopped at its bound
+                out.append(f"largest {mode} batch that fits {fit['budget']}: at least {r['batch']:,} (the search "
+                           f"stops there; peak {human(r['peak_bytes'], binary=True)})")
+            elif r["batch"]:
                 peak, nxt, budget = _distinct(r["peak_bytes"], r["next_peak_bytes"], fit["budget_bytes"])
                 out.append(f"largest {mode} batch that fits {fit['budget']} ({budget}): {r['batch']} (peak "
                            f"{peak}; {r['batch'] + 1} needs {nxt})")

@@ -14,6 +14,7 @@ from pathlib import Path
 from .. import conventions as conventions_mod
 from .. import expr as X
 from ..core.dtypes import DTYPES  # noqa: F401  (the dtypes a spec may name; imported from here too)
+from .. import limits
 from ..core.graph import Expect, Graph
 from ..errors import Diagnostic, Loc, SpecError, SpecErrors, did_you_mean
 from ..kinds import REGISTRY, KindError
@@ -27,6 +28,14 @@ TOP_KEYS = ("cnncalc", "name", "input", "inputs", "batch", "dtype", "vars", "blo
 EXPECT_KEYS = ("output", "params", "trainable_params", "buffers", "macs", "flops", "rf", "rf_stride",
                "rf_padding", "activations", "memory", "saved", "bwd_flops", "tol")
 STRUCTURAL = ("Sequential", "parallel")
+
+
+class OverLimit(Exception):
+    """A resource bound was exceeded: stop expanding at once (not one error per remaining copy)."""
+
+    def __init__(self, diagnostic):
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
 
 
 class Poison(Exception):
@@ -178,6 +187,10 @@ class Loader:
         last = None
         if not isinstance(layers, YList) or not layers:
             self.err("`layers` must be a non-empty list of nodes", data.kloc("layers") if "layers" in data else floc)
+        elif len(layers) > limits.get("nodes"):
+            raise OverLimit(Diagnostic("error", f"`layers` lists {len(layers):,} nodes, more than "
+                                       f"{limits.get('nodes'):,}", data.kloc("layers"), [limits.hint("nodes")],
+                                       code="limit"))
         elif ins:
             first = top.names[ins[0][0]]
             last = self.expand_list(layers, top, first)
@@ -241,6 +254,12 @@ class Loader:
             ov = self.input_override
             if isinstance(ov, dict):
                 items = list(ov.items())
+                declared = [str(k) for k in data["inputs"]] if isinstance(data.get("inputs"), YMap) else ["input"]
+                for k, _ in items:
+                    if k not in declared:
+                        self.err(f"--input {k}=...: the spec has no input named `{k}`", floc,
+                                 [f"its inputs: {', '.join(declared)}"] + did_you_mean(k, declared))
+                items = [(k, v) for k, v in items if k in declared]
             else:
                 items = [("input", ov)]
             if "inputs" in data and isinstance(data["inputs"], YMap) and not isinstance(ov, dict):
@@ -270,7 +289,12 @@ class Loader:
             v = [v]
         if not isinstance(v, list) or not v or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0
                                                         for x in v):
-            self.err(f"`{what}` must be a shape: a list of positive integers without the batch, got {v!r}", loc)
+            self.err(f"`{what}` must be a shape: a list of positive integers without the batch, got "
+                     f"{X._short(repr(v))}", loc)
+            return None
+        if len(v) > 8 or max(v) > limits.get("dim"):
+            self.err(f"`{what}`: {X._short(repr(v))} is not the shape of a real input (at most 8 dimensions of at "
+                     f"most {limits.get('dim'):,})", loc, [limits.hint("dim")], code="limit")
             return None
         return tuple(v)
 
@@ -322,7 +346,9 @@ class Loader:
             hints = []
             if e.name and e.candidates:
                 hints = did_you_mean(e.name, [c for c in e.candidates if c != "input"])
-            raise SpecError(f"in `${{{text}}}`: {e}", loc, hints, code="expression") from None
+            if isinstance(e, X.LimitError):
+                hints.append(limits.hint(e.bound))
+            raise SpecError(f"in `${{{X._short(text)}}}`: {e}", loc, hints, code="expression") from None
 
     # ---------------------------------------------------------------- references
     def resolve_ref(self, ref, scope: Scope, loc) -> Value:
@@ -384,6 +410,10 @@ class Loader:
                     return dict(op="share", pos=[], kw={}, keys=item, name=None, loc=loc, argsrc=None)
                 raise SpecError("a node needs an op key (`Conv2d: {...}`, a block name, `Sequential`, "
                                 "`parallel` or `share`)", loc)
+            if "share" in item:
+                raise SpecError(f"`share` calls another node's module, so it cannot stand beside the op "
+                                f"`{opkeys[0]}`", item.kloc("share"),
+                                ["write either `- share: other_node` or the op, not both"])
             if len(opkeys) > 1:
                 raise SpecError(f"a node has one op key, this one has {len(opkeys)}: "
                                 f"{', '.join(map(str, opkeys))}", item.kloc(opkeys[1]),
@@ -535,6 +565,9 @@ class Loader:
             n = r
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise SpecError(f"`repeat` needs a positive count, got {n!r}", keys.vloc("repeat"))
+        if len(self.graph.nodes) + n > limits.get("nodes"):
+            raise OverLimit(Diagnostic("error", f"`repeat: {n:,}` would make more than {limits.get('nodes'):,} "
+                                       "layers", keys.vloc("repeat"), [limits.hint("nodes")], code="limit"))
         start = len(self.graph.nodes)
         cur = vals
         v = None
@@ -630,9 +663,33 @@ class Loader:
                     if why:
                         e.hints.append(why)
             raise SpecError(f"{op} '{path}': {e}", aloc, e.hints, node=path, code=e.code) from None
+        self.check_bounds(op, path, kind.out_shapes, loc)
         n = self.graph.add(name=path, op=op, kind=kind, inputs=refs, out_shapes=list(kind.out_shapes),
                            module=mpath, loc=loc)
         return Value([(n.id, k) for k in range(len(kind.out_shapes))], path)
+
+    def check_bounds(self, op, path, shapes, loc):
+        """No more layers than the bound; no empty, negative or impossibly large tensor in a report."""
+        if len(self.graph.nodes) >= limits.get("nodes"):
+            raise OverLimit(Diagnostic("error", f"the spec expands to more than {limits.get('nodes'):,} layers",
+                                       loc, [limits.hint("nodes")], path, code="limit"))
+        for s in shapes:
+            if any(not isinstance(d, int) or isinstance(d, bool) for d in s):
+                raise SpecError(f"{op} '{path}': output shape {list(s)} is not made of integers", loc, node=path,
+                                code="shape")
+            if any(d < 1 for d in s):
+                raise SpecError(f"{op} '{path}': output shape {list(s)} has an empty or negative dimension", loc,
+                                ["torch refuses this layer on this input: check its arguments against the input "
+                                 "size"], node=path, code="shape")
+            if any(d > limits.get("dim") for d in s):
+                raise SpecError(f"{op} '{path}': output shape has a dimension over {limits.get('dim'):,}", loc,
+                                [limits.hint("dim")], node=path, code="limit")
+            elems = self.graph.batch
+            for d in s:
+                elems *= d
+            if elems > limits.get("elements"):
+                raise SpecError(f"{op} '{path}': the output would hold {elems:.3g} elements", loc,
+                                [limits.hint("elements")], node=path, code="limit")
 
     def expand_parallel(self, spec, keys, path, mpath, scope, vals, env):
         body = spec.get("body")
@@ -649,6 +706,8 @@ class Loader:
             raise SpecError("`parallel` takes a mapping of named branches or a list of branches", spec["loc"])
         if len(vals) != 1:
             raise SpecError("`parallel` takes one input", spec["loc"])
+        if not branches:
+            raise SpecError("`parallel` needs at least one branch", spec["loc"])
         outs = []
         starts = []
         for bname, bbody, bloc in branches:
@@ -802,6 +861,9 @@ class Loader:
         return Value(refs, path)
 
     def expand_share(self, spec, keys, path, scope, vals):
+        if not isinstance(keys, dict) or "share" not in keys:
+            raise SpecError("`share` is a key beside a node, not an op: write `- share: other_node`", spec["loc"],
+                            code="unknown-op")
         target = keys["share"]
         tloc = keys.vloc("share")
         tgt = None
@@ -881,7 +943,30 @@ class Loader:
         except SpecError as e:
             self.errors.append(e.diagnostic)
             return
+        if not self._expect_values_ok(items):
+            return
         self.graph.expects.append(Expect(scope_kind, name, ids, out_ref, items, loc))
+
+    def _expect_values_ok(self, items) -> bool:
+        """Every expected number finite and not negative (a tolerance too): nothing to compare with otherwise."""
+        import math
+        from ..core.units import parse_number
+        ok = True
+        for k, v in items.items():
+            if isinstance(v, (list, tuple)):
+                continue
+            try:
+                if isinstance(v, float) and not math.isfinite(v):
+                    raise ValueError(f"{v} is not a number to compare with")
+                value, _ = parse_number(v)
+                if value < 0:
+                    raise ValueError(f"{v} is negative")
+            except (ValueError, TypeError, ArithmeticError) as e:
+                self.err(f"expect `{k}`: {e}", items.vloc(k) if isinstance(items, YMap) else None,
+                         ["a tolerance is a relative one like `tol: 0.01`" if k == "tol" else
+                          "write a count like 61706, 61.7K or 1.81G, or bytes like 3.2KiB"], code="expect-value")
+                ok = False
+        return ok
 
 
 def scope_loc(items, file):
@@ -891,18 +976,17 @@ def scope_loc(items, file):
 def load_spec(path: str, text: str | None = None, **kw):
     """Read and expand a spec.  Returns (graph, diagnostics); raises SpecErrors when nothing can be built."""
     if text is None:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise SpecErrors([Diagnostic("error", f"no such file: {path}", None)]) from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise SpecErrors([Diagnostic("error", f"cannot read {path}: {e}", None)]) from None
+        from .source import read_source
+        text = read_source(path)
+    elif len(text) > limits.get("file_bytes"):
+        raise SpecErrors([Diagnostic("error", f"the spec is longer than {limits.get('file_bytes'):,} characters",
+                                     Loc(str(path), 1, 1), [limits.hint("file_bytes")], code="limit")])
     ld = Loader(text, str(path), **kw)
     try:
         g = ld.load()
     except SpecErrors:
         raise
-    except SpecError as e:
+    except (SpecError, OverLimit) as e:
         raise SpecErrors(ld.errors + [e.diagnostic]) from None
     except RecursionError:
         raise SpecErrors(ld.errors + [Diagnostic("error", "the spec nests too deeply", Loc(str(path), 1, 1))]) from None

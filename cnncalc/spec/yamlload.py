@@ -12,6 +12,7 @@ import re
 
 import yaml
 
+from .. import limits
 from ..errors import Loc, SpecError, SpecErrors, Diagnostic
 
 
@@ -79,10 +80,145 @@ def _loc(file: str, mark) -> Loc:
     return Loc(file, mark.line + 1, mark.column + 1)
 
 
-def _convert(node, file: str, errors: list):
+_STD = "tag:yaml.org,2002:"
+_RESOLVER = yaml.resolver.Resolver()
+_TYPES = {"int": (int,), "float": (float, int), "bool": (bool,), "null": (type(None),)}
+
+
+def _tag_name(tag: str) -> str:
+    return "!!" + tag[len(_STD):] if tag.startswith(_STD) else tag
+
+
+def _implicit_tag(node) -> str:
+    """The tag the node would have had without an explicit one."""
+    if isinstance(node, yaml.ScalarNode):
+        if node.style in (None, ""):
+            return _RESOLVER.resolve(yaml.ScalarNode, node.value, (True, False))
+        return _STD + "str"
+    return _STD + ("seq" if isinstance(node, yaml.SequenceNode) else "map")
+
+
+_TAG_AT = re.compile(r"^(&\S+\s+)?!")
+
+
+def _tag_written(node, lines) -> bool:
+    """A plain scalar whose YAML 1.1 type (timestamp, `yes`) equals its explicit tag: was a tag written?
+    (Its tag alone cannot tell `!!timestamp 2001-12-14` from `2001-12-14`.)"""
+    if not isinstance(node, yaml.ScalarNode) or node.style not in (None, "") or node.tag == _STD + "str":
+        return False
+    m = node.start_mark
+    if not 0 <= m.line < len(lines):
+        return False
+    return bool(_TAG_AT.match(lines[m.line][m.column:]))
+
+
+def _bad_tag(node, file, errors):
+    tag = _tag_name(node.tag)
+    hints = ["YAML tags other than !!str, !!int, !!float, !!bool, !!null, !!seq and !!map are not part of a spec"]
+    if "python/" in node.tag:
+        hints = ["a spec never constructs Python objects; tags like this are refused, never run"]
+    errors.append(Diagnostic("error", f"unsupported YAML tag `{tag}`", _loc(file, node.start_mark), hints,
+                             code="yaml-tag"))
+
+
+def _tagged_scalar(node, file, errors):
+    """A scalar with an explicit standard tag: honour it (`!!str 4` is the string "4")."""
+    kind = node.tag[len(_STD):]
+    if kind == "str":
+        s = YStr(node.value)
+        s.loc = _loc(file, node.start_mark)
+        s.quoted = True
+        return s
+    v = resolve_scalar(node.value, True)
+    if kind in _TYPES and isinstance(v, _TYPES[kind]) and not (kind != "bool" and isinstance(v, bool)):
+        return float(v) if kind == "float" else v
+    errors.append(Diagnostic("error", f"`{_tag_name(node.tag)} {node.value}`: `{node.value}` is not a valid {kind}",
+                             _loc(file, node.start_mark), code="yaml-tag"))
+    return None
+
+
+def count_values(text: str, file: str, loader) -> int:
+    """Values in the document once aliases are expanded, counted from the event stream before any
+    node is built (nor any alias expanded).
+
+    An anchor's size is remembered when it closes and an alias adds that size, so a "billion laughs"
+    document is refused after reading it once, in time proportional to its length; a large plain
+    document stops at the bound.  An alias to a value that is still open (a recursive alias) is
+    refused too."""
+    bound = limits.get("yaml_nodes")
+    sizes: dict = {}
+    stack: list = []        # [count, anchor] per open collection
+    open_anchors: set = set()
+    total = 0
+
+    def over(ev, n):
+        raise SpecErrors([Diagnostic(
+            "error", f"the YAML holds more than {bound:,} values" + (" once its aliases (`*name`) are expanded"
+                                                                      if n else ""),
+            _loc(file, ev.start_mark), [limits.hint("yaml_nodes")], code="limit")])
+
+    for ev in yaml.parse(text, Loader=loader):
+        if isinstance(ev, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            stack.append([1, ev.anchor])
+            if ev.anchor:
+                open_anchors.add(ev.anchor)
+            continue
+        if isinstance(ev, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            n, anchor = stack.pop()
+            if anchor:
+                sizes[anchor] = n
+                open_anchors.discard(anchor)
+            via_alias = False
+        elif isinstance(ev, yaml.ScalarEvent):
+            n, via_alias = 1, False
+            if ev.anchor:
+                sizes[ev.anchor] = 1
+        elif isinstance(ev, yaml.AliasEvent):
+            if ev.anchor in open_anchors:
+                raise SpecErrors([Diagnostic("error", f"the alias `*{ev.anchor}` refers to a value that contains "
+                                             "it (a recursive alias)", _loc(file, ev.start_mark),
+                                             code="yaml-alias")])
+            n, via_alias = sizes.get(ev.anchor, 1), True
+        else:
+            continue
+        if stack:
+            stack[-1][0] += n
+            if stack[-1][0] > bound:
+                over(ev, via_alias)
+        else:
+            total += n
+            if total > bound:
+                over(ev, via_alias)
+    return total
+
+
+def _children(node):
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    if isinstance(node, yaml.MappingNode):
+        return [x for kv in node.value for x in kv]
+    return ()
+
+
+def _convert(node, file: str, errors: list, lines=()):
     loc = _loc(file, node.start_mark)
+    if node.tag != _implicit_tag(node) or _tag_written(node, lines):
+        std = node.tag.startswith(_STD) and node.tag[len(_STD):] in ("str", "int", "float", "bool", "null",
+                                                                     "seq", "map")
+        if not std:
+            _bad_tag(node, file, errors)
+        elif isinstance(node, yaml.ScalarNode):
+            return _tagged_scalar(node, file, errors)
+        elif node.tag[len(_STD):] != ("seq" if isinstance(node, yaml.SequenceNode) else "map"):
+            errors.append(Diagnostic("error", f"`{_tag_name(node.tag)}` on a "
+                                     f"{'list' if isinstance(node, yaml.SequenceNode) else 'mapping'}",
+                                     loc, code="yaml-tag"))
     if isinstance(node, yaml.ScalarNode):
         plain = node.style is None or node.style == ""
+        if plain and len(node.value) > 400 and _INT.match(node.value):
+            errors.append(Diagnostic("error", f"a {len(node.value):,}-digit integer is not a size any layer has",
+                                     loc, code="limit"))
+            return None
         v = resolve_scalar(node.value, plain)
         if isinstance(v, str):
             s = YStr(v)
@@ -95,7 +231,7 @@ def _convert(node, file: str, errors: list):
         out.loc = loc
         out.locs = []
         for item in node.value:
-            out.append(_convert(item, file, errors))
+            out.append(_convert(item, file, errors, lines))
             out.locs.append(_loc(file, item.start_mark))
         return out
     if isinstance(node, yaml.MappingNode):
@@ -104,7 +240,7 @@ def _convert(node, file: str, errors: list):
         out.key_locs = {}
         out.val_locs = {}
         for knode, vnode in node.value:
-            key = _convert(knode, file, errors)
+            key = _convert(knode, file, errors, lines)
             if isinstance(key, (YMap, YList)):
                 errors.append(Diagnostic("error", "a mapping key must be a plain name",
                                          _loc(file, knode.start_mark)))
@@ -112,6 +248,11 @@ def _convert(node, file: str, errors: list):
             if key is None:
                 key = YStr("")
                 key.loc = _loc(file, knode.start_mark)
+            elif not isinstance(key, str):
+                errors.append(Diagnostic("error", f"a key must be a name, not the {type(key).__name__} `{key!r}`",
+                                         _loc(file, knode.start_mark),
+                                         [f"quote it if it is meant as a name: '{knode.value}'"], code="yaml-key"))
+                continue
             kloc = _loc(file, knode.start_mark)
             if key in out:
                 first = out.key_locs[key]
@@ -119,7 +260,7 @@ def _convert(node, file: str, errors: list):
                     "error", f"duplicate key `{key}` (first given at line {first.line})", kloc,
                     [f"remove one of the two `{key}` entries"], code="duplicate-key"))
                 continue
-            out[key] = _convert(vnode, file, errors)
+            out[key] = _convert(vnode, file, errors, lines)
             out.key_locs[key] = kloc
             out.val_locs[key] = _loc(file, vnode.start_mark)
         return out
@@ -154,6 +295,7 @@ def load_yaml(text: str, file: str):
     """Parse YAML text into YMap/YList/scalars; raise SpecErrors with positions."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml: ~10x faster, same marks
     try:
+        count_values(text, file, loader)
         node = yaml.compose(text, Loader=loader)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
@@ -171,5 +313,9 @@ def load_yaml(text: str, file: str):
         raise SpecErrors([Diagnostic("error", "the file is empty", Loc(file, 1, 1),
                                      ["a spec needs at least `input:` and `layers:`"])])
     errors: list = []
-    data = _convert(node, file, errors)
+    try:
+        data = _convert(node, file, errors, text.splitlines())
+    except RecursionError:
+        raise SpecErrors([Diagnostic("error", "the YAML nests too deeply", Loc(file, 1, 1),
+                                     ["a spec nests a few levels deep; this one nests hundreds"], code="limit")]) from None
     return data, errors

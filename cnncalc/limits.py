@@ -1,0 +1,48 @@
+"""Resource bounds on what a spec may ask for.
+
+A spec is data from anywhere: without bounds, ``repeat: 1000000000``, ``${9**9**9}`` or a YAML
+alias bomb would take minutes and gigabytes before failing.  Every bound below is far above what any
+real network needs (the largest torchvision model has about 1,000 layers), so that a refusal answers
+at once.  Each can be raised with an environment variable ``CNNCALC_MAX_<NAME>``, e.g.
+``CNNCALC_MAX_NODES=200000 cnncalc analyze huge.yaml``.
+"""
+from __future__ import annotations
+
+import os
+
+#: name -> (default, what it bounds)
+DEFAULTS = {
+    "file_bytes": (1024 * 1024, "size of a spec file in bytes"),
+    "yaml_nodes": (200_000, "YAML values in a spec after resolving aliases"),
+    "nodes": (10_000, "layers after expanding repeats and blocks"),
+    "expr_chars": (2_000, "characters in one expression"),
+    "expr_depth": (60, "nesting depth of one expression"),
+    "int_bits": (1_024, "bits of an integer computed in an expression"),
+    "seq_len": (10_000, "length of a string or list built by an expression"),
+    "sweep": (1_000, "values in one sweep (e.g. memory --batch)"),
+    "dim": (2**31 - 1, "size of one tensor dimension"),
+    "elements": (2**48, "elements of one tensor, batch included"),
+}
+
+
+def env_name(name: str) -> str:
+    return f"CNNCALC_MAX_{name.upper()}"
+
+
+def get(name: str) -> int:
+    default = DEFAULTS[name][0]
+    raw = os.environ.get(env_name(name))
+    if raw:
+        try:
+            v = int(raw.replace("_", ""))
+            if v > 0:
+                return v
+        except ValueError:
+            pass
+    return default
+
+
+def hint(name: str) -> str:
+    """How to raise the bound, for an error's hint line."""
+    return (f"the bound on {DEFAULTS[name][1]} is {get(name):,}; if this is intended, raise it with the "
+            f"environment variable {env_name(name)}")
