@@ -352,7 +352,7 @@ def test_an_unforeseen_error_is_reported_as_a_bug_with_exit_3(tmp_path):
     """The last-resort handler: provoke a fault inside the tool (not the input) through a broken
     renderer, and expect the short message, exit 3, and the traceback only under --debug."""
     code = ("import sys; sys.argv = ['cnncalc'] + sys.argv[1:]\n"
-            "import cnncalc.render.text as R\n"
+            "import cnncalc.render.table as R\n"
             "def boom(*a, **k):\n    raise KeyError('simulated fault')\n"
             "R.render_table = boom\n"
             "from cnncalc.cli.main import main\nmain()\n")
