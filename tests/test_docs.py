@@ -151,12 +151,18 @@ def test_there_are_examples():
 # --- python -------------------------------------------------------------------------------------------
 
 def _python_pages():
+    """One case per page with python blocks: its blocks without torch (fast), and, when it has some,
+    all its blocks (slow)."""
     pages = {}
     for page, line, _, body in _blocks({"python", "pycon"}):
         pages.setdefault(page, []).append((line, body))
-    return [pytest.param(page, blocks, id=str(page.relative_to(ROOT)),
-                         marks=[pytest.mark.slow] if any("torch" in b for _, b in blocks) else [])
-            for page, blocks in pages.items()]
+    out = []
+    for page, blocks in pages.items():
+        light = [b for b in blocks if "torch" not in b[1]]
+        out.append(pytest.param(page, light, id=f"{page.relative_to(ROOT)} without torch"))
+        if len(light) < len(blocks):
+            out.append(pytest.param(page, blocks, id=f"{page.relative_to(ROOT)} all", marks=[pytest.mark.slow]))
+    return out
 
 
 @pytest.mark.parametrize("page, blocks", _python_pages())
@@ -169,9 +175,11 @@ def test_documented_python(page, blocks, monkeypatch):
         if ">>>" in body:
             test = parser.get_doctest(body, globs, f"{page.name}:{line}", str(page), line)
             runner.run(test, clear_globs=False)
+            globs.update(test.globs)      # (a DocTest works on a copy)
         else:
             exec(compile(body, f"{page}:{line}", "exec"), globs)
     res = runner.summarize(verbose=False)
+    assert res.attempted > 0
     assert res.failed == 0, f"{res.failed} of {res.attempted} examples in {page.name} failed (see above)"
 
 
