@@ -34,4 +34,4 @@ def require_torch(what: str, also: tuple = ()) -> None:
     gone = missing("torch", *also)
     if gone:
         raise MissingDependency(f"{what} needs {' and '.join(gone)}, which {'is' if len(gone) == 1 else 'are'} "
-                                f"not installed; install it with: {TORCH_INSTALL}")
+                                f"not installed; install {'it' if len(gone) == 1 else 'them'} with: {TORCH_INSTALL}")
