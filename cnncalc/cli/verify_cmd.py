@@ -56,8 +56,14 @@ def run_verify(spec, batch=None, inputs=None, device="auto", fmt="table", seed=0
     def reload(convention=None, batch=None, _b=batch):
         return C.load_analysis(spec, batch or _b, inputs, sets, convention, dtype)
 
-    from ..verify.checks import TooBig, verify_analysis
+    from ..needs import MissingDependency, require_torch
     err = C.err_console()
+    try:
+        require_torch("`cnncalc verify`", also=("torchvision", "fvcore") if fvcore else ("torchvision",))
+    except MissingDependency as e:
+        err.print(f"error: {e}", markup=False)
+        return C.EXIT_INVALID
+    from ..verify.checks import TooBig, verify_analysis
     try:
         if fmt == "json":
             result = verify_analysis(a, reload, path=spec, device=device, seed=seed, probe=probe, fvcore=fvcore)
@@ -68,7 +74,8 @@ def run_verify(spec, batch=None, inputs=None, device="auto", fmt="table", seed=0
         err.print(f"error: {e}", markup=False)
         return C.EXIT_INVALID
     except ModuleNotFoundError as e:
-        err.print(f"error: `cnncalc verify` needs {e.name} (pip install torch torchvision fvcore)", markup=False)
+        from ..needs import TORCH_INSTALL
+        err.print(f"error: `cnncalc verify` needs {e.name}; install it with: {TORCH_INSTALL}", markup=False)
         return C.EXIT_INVALID
     if fmt == "json":
         import json

@@ -567,6 +567,8 @@ class ModuleAnalysis(Analysis):
 def analysis_for_module(spec, batch=None, inputs=None, convention=None, dtype=None, kwargs=None, model=None,
                         method="auto"):
     """Analyse ``MODULE:ATTR`` (or ``model`` given directly).  ``method``: auto, fx or hooks."""
+    from ..needs import require_torch
+    require_torch("a PyTorch module as input")
     from ..core.dtypes import DTYPES
     batch = batch or 1
     dtype = dtype or "float32"
