@@ -7,13 +7,10 @@ Documented, with examples run by the tests, in docs/api.md.
 """
 from __future__ import annotations
 
-import gc
 import json
 import os
 
-from .core.analyze import Analysis
 from .errors import Diagnostic, SpecErrors, UsageError
-from .spec.loader import load_spec
 
 
 class SpecError(SpecErrors, ValueError):
@@ -112,31 +109,22 @@ class Report:
         return json.loads(self.to_json())
 
     def to_json(self, indent=None) -> str:
-        from .render.text import render_json
+        from .render.table import render_json
         if indent is None:
             return render_json(self._data).rstrip("\n")
         return json.dumps(self._data, indent=indent)
 
     # rendering
-    def _table_text(self, width=100, color=False) -> str:
-        import io
-
-        from rich.console import Console
-
-        from .render import text as R
-        buf = io.StringIO()
-        con = Console(file=buf, width=width, highlight=False, force_terminal=color, color_system="auto" if color
-                      else None)
-        R.render_table(self._data, con, None)
-        R.render_expects(self._data, con)
-        return buf.getvalue()
+    def _table_text(self, width=100) -> str:
+        from .render import table as R
+        return R.render_table(self._data, width, None) + R.render_expects(self._data, width)
 
     def __str__(self):
         return self._table_text()
 
     def __rich_console__(self, console, options):
         from rich.text import Text
-        yield Text.from_ansi(self._table_text(width=options.max_width, color=True))
+        yield Text(self._table_text(width=options.max_width))
 
     def __repr__(self):
         t = self.totals
@@ -162,48 +150,7 @@ class Report:
 
 
 # ------------------------------------------------------------------------------------------ analysis
-def analyze_path(path, *, batch=None, input_shape=None, overrides=None, convention=None, dtype=None,
-                 text=None) -> dict:
-    """Analyse a spec file; returns the JSON report (a dict).  Errors are in its ``diagnostics``; raises
-    :class:`SpecError` only when nothing can be built (use :func:`analyze` to raise on any error)."""
-    return analysis_for(path, batch=batch, input_shape=input_shape, overrides=overrides, convention=convention,
-                        dtype=dtype, text=text).report()
-
-
-def analysis_for(path, *, batch=None, input_shape=None, overrides=None, convention=None, dtype=None, text=None):
-    if isinstance(input_shape, (str, list)):
-        input_shape = _shape(input_shape)
-    # The loader and the passes allocate many small objects and free none of them until the end;
-    # the cyclic garbage collector would re-scan them all again and again (cost growing with the
-    # square of the graph's size), so it is paused for the duration.
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        g, errors, warnings = load_spec(str(path), text=text, batch=batch, input_override=input_shape,
-                                        overrides=overrides, convention=convention, dtype=dtype)
-        return Analysis(g, errors, warnings)
-    finally:
-        if was:
-            gc.enable()
-
-
-def _shape(v):
-    """'3x64x64', [3, 64, 64] or (3, 64, 64) -> (3, 64, 64); a dict of them -> dict of tuples."""
-    if isinstance(v, dict):
-        return {str(k): _shape(s) for k, s in v.items()}
-    if isinstance(v, str):
-        from .cli.common import parse_shape
-        try:
-            return parse_shape(v)
-        except UsageError as e:
-            raise ValueError(str(e)) from None
-    try:
-        dims = tuple(int(x) for x in v)
-    except (TypeError, ValueError):
-        raise ValueError(f"an input shape is '3x64x64', [3, 64, 64] or (3, 64, 64), got {v!r}") from None
-    if not dims or min(dims) < 1 or any(isinstance(x, bool) or int(x) != x for x in v):
-        raise ValueError(f"an input shape is a list of positive integers (no batch), got {v!r}")
-    return dims
+from .pipeline import _shape, analysis_for, analyze_path  # noqa: E402,F401  (the engine's entry points)
 
 
 def _is_module(obj) -> bool:

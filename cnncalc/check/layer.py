@@ -18,7 +18,7 @@ def spec_text(call: str, input_shape, batch=1) -> str:
 
 
 def layer_report(call: str, input_shape, batch=1, dtype=None, convention=None) -> dict:
-    from ..api import analysis_for
+    from ..pipeline import analysis_for
     analysis = analysis_for(LAYER_FILE, text=spec_text(call, input_shape, batch), dtype=dtype, convention=convention)
     nodes = [n for n in analysis.g.nodes if not n.is_input]
     errs = [d for d in analysis.diagnostics if d.severity == "error"]

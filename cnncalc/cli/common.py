@@ -8,7 +8,7 @@ from enum import Enum
 import typer
 
 from ..errors import SpecErrors, UsageError
-from ..frontends.shapes import parse_inputs, parse_shape  # noqa: F401  (re-exported for the commands)
+from ..shapes import parse_inputs, parse_shape  # noqa: F401  (re-exported for the commands)
 
 EXIT_OK, EXIT_EXPECT, EXIT_INVALID = 0, 1, 2
 _err_console = None

@@ -23,7 +23,7 @@ import json
 import os
 import statistics
 
-from ..api import analysis_for
+from ..pipeline import analysis_for
 from . import workspace as W
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

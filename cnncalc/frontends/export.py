@@ -97,7 +97,7 @@ def export_spec(analysis, title: str = "", flat: bool | None = None, blocks: boo
 
 def verify_roundtrip(analysis, text):
     """None when the spec ``text`` analyses to the same numbers as ``analysis``; else what differs."""
-    from ..api import analysis_for
+    from ..pipeline import analysis_for
     from ..errors import SpecErrors
     try:
         b = analysis_for("exported.yaml", text=text, batch=analysis.g.batch, dtype=analysis.g.dtype,

@@ -145,7 +145,7 @@ def build_module(spec: str, kwargs=None, device=None):
 def input_list(model, inputs, batch):
     """--input strings -> [(name, shape with batch)] in the order of forward's parameters."""
     import inspect
-    from .shapes import parse_inputs
+    from ..shapes import parse_inputs
     if not inputs:
         raise UsageError("a PyTorch module needs its input shape: --input 3x224x224 (no batch), or "
                          "--input left=1x105x105 --input right=1x105x105 for several inputs")

@@ -41,6 +41,7 @@ def _unsupported(op, arg, what, hint):
 class Matmul(TensorFn):
     """torch.matmul of two activations: ``[*B, n, k] @ [*B, k, m] -> [*B, n, m]``, the batch dims
     broadcasting as in torch (both inputs of the same rank, so the batch stays dim 0)."""
+    example = ("matmul()", [[2, 5, 4], [2, 4, 3]])   # (call, input shapes without batch): docs/ops.md
 
     N_INPUTS = (2, 2)
     SIG = ()
@@ -133,12 +134,14 @@ class Matmul(TensorFn):
 
 @register("bmm")
 class Bmm(Matmul):
+    example = ("bmm()", [[5, 4], [4, 3]])
     doc = "torch.bmm: [n, k] @ [k, m] -> [n, m] per sample (3-D tensors with the batch)"
 
 
 # ------------------------------------------------------------------------------------ transpose
 @register("transpose")
 class Transpose(TensorFn):
+    example = ("transpose(1, 2)", [[4, 10, 9]])
     SIG = (Arg("dim0", REQUIRED, "int"), Arg("dim1", REQUIRED, "int"))
     view = True
     doc = "torch.transpose; dims count the batch as 0, which must stay in place"
@@ -162,6 +165,7 @@ class Transpose(TensorFn):
 @register("softmax")
 class SoftmaxFn(REGISTRY["Softmax"]):
     """torch.softmax / F.softmax: the Softmax kind's formulas, called as a function."""
+    example = ("softmax(dim=-1)", [[4, 10, 9]])
 
     SIG = (Arg("dim", REQUIRED, "int"),)
     rule, saves = _ACT_TABLE["Softmax"][0], _ACT_TABLE["Softmax"][2]
@@ -234,6 +238,7 @@ class _Core:
 class SDPA(TensorFn):
     """F.scaled_dot_product_attention(query, key, value): ``[*B, L, E], [*B, S, E], [*B, S, Ev] -> [*B, L, Ev]``
     with ``*B`` empty or one dim (the heads): 3- or 4-D tensors with the batch."""
+    example = ("scaled_dot_product_attention()", [[2, 5, 4], [2, 7, 4], [2, 7, 4]])
 
     N_INPUTS = (3, 3)
     SIG = (Arg("attn_mask", None), Arg("dropout_p", 0.0, "float"), Arg("is_causal", False, "bool"),
@@ -345,6 +350,7 @@ def _mha_class():
 class MultiheadAttention(Kind):
     """nn.MultiheadAttention: one input is self-attention, three (``from: [q, k, v]``) are query, key and
     value.  Its output is the attention output ``[L, E]`` (torch's ``need_weights=False``)."""
+    example = ("MultiheadAttention(8, 2, kdim=6, vdim=4)", [[5, 8], [7, 6], [7, 4]])
 
     family = "attention"
     N_INPUTS = (1, 3)

@@ -69,7 +69,7 @@ def measure_fixed(torch) -> dict:
 
 
 def _build(spec, batch):
-    from ..api import analysis_for
+    from ..pipeline import analysis_for
     from .build import build_model, make_inputs
     a = analysis_for(spec, batch=batch)
     if a.has_errors:

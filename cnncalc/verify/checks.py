@@ -136,7 +136,7 @@ def resolve_device(device: str) -> str:
 def verify(path, *, batch=None, input_shape=None, overrides=None, dtype=None, device="auto", seed=0,
            text=None, progress=None, check_memory=True, probe=True, fvcore=True) -> dict:
     """Analyse the spec at ``path`` and cross-check it against the real torch model."""
-    from ..api import analysis_for
+    from ..pipeline import analysis_for
     kw = dict(batch=batch, input_shape=input_shape, overrides=overrides, dtype=dtype, text=text)
     analysis = analysis_for(path, **kw)
     if getattr(analysis, "has_errors", False):

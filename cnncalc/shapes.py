@@ -1,7 +1,7 @@
 """Input shapes written on a command line or passed to the library: `3x224x224`, `left=1x105x105`."""
 from __future__ import annotations
 
-from ..errors import UsageError
+from .errors import UsageError
 
 
 def parse_shape(text: str):
