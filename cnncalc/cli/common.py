@@ -17,6 +17,7 @@ def console():
     if _console is None:
         from rich.console import Console
         _console = Console(highlight=False, width=None if sys.stdout.isatty() else 100)
+        _console.on_broken_pipe = _closed_pipe      # rich would exit 1: leave it to run_until_pipe_closes
     return _console
 
 
@@ -91,8 +92,20 @@ def _escape(s):
     return escape(s)
 
 
-def load_analysis(spec, batch=None, inputs=None, sets=None, convention=None, dtype=None, kwargs=None):
-    """Load and analyse; on a fatal spec error print it and exit 2."""
+def load_analysis(spec, batch=None, inputs=None, sets=None, convention=None, dtype=None, kwargs=None,
+                  no_expect=False):
+    """Load and analyse; on a fatal spec error print it and exit 2.  ``no_expect``: every expect skipped."""
+    a = _load_analysis(spec, batch, inputs, sets, convention, dtype, kwargs)
+    if no_expect:
+        from ..core.expect_input import settle
+        a.expect_results = settle(a.expect_results, no_expect=True)
+    return a
+
+
+NO_EXPECT_HELP = "do not check the spec's `expect:` values (each is reported as skipped; exit 0)"
+
+
+def _load_analysis(spec, batch, inputs, sets, convention, dtype, kwargs):
     from ..api import analysis_for
     try:
         if ":" in spec and not spec.endswith((".yaml", ".yml", ".json")) and _is_module_target(spec):
@@ -128,3 +141,37 @@ def write_output(text: str, output):
             f.write(text)
     else:
         sys.stdout.write(text)
+
+
+def run_until_pipe_closes(app):
+    """Run the command line; when the reader of stdout goes away (`| head -1`), stop quietly with exit 0:
+    the reader had what it wanted, and exit code 1 means a failed `expect`."""
+    try:
+        try:
+            app()
+        finally:
+            sys.stdout.flush()        # the last buffered output meets a closed pipe here
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        sys.exit(EXIT_OK)
+    except SystemExit:
+        # typer (its click) answers a write that met a closed pipe with exit 1, after swapping stdout for
+        # a PacifyFlushWrapper: that swap is the sign (and no other exit path makes it)
+        if type(sys.stdout).__name__ == "PacifyFlushWrapper":
+            _stdout_to_devnull()
+            sys.exit(EXIT_OK)
+        raise
+
+
+def _closed_pipe():
+    raise BrokenPipeError("stdout closed")
+
+
+def _stdout_to_devnull():
+    # Python's advice (signal module docs, "Note on SIGPIPE"): point stdout at devnull so that the
+    # interpreter's own flush at exit meets no closed pipe either
+    import os
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

@@ -30,13 +30,14 @@ def register(app):
                 dtype: Optional[str] = typer.Option(None, "--dtype", help="float32, float16, bfloat16 or float64"),
                 convention: Optional[str] = typer.Option(None, "--convention", "-c",
                                                          help="default, macs, paper, torch or fvcore"),
-                output: Optional[str] = typer.Option(None, "--output", "-o", help="write to this file")):
+                output: Optional[str] = typer.Option(None, "--output", "-o", help="write to this file"),
+                no_expect: bool = typer.Option(False, "--no-expect", help="do not check the spec's `expect:` values")):
         """Every number of a node as formula, formula with values, and result; a block or the whole spec
         as sums of its parts, with the layers that dominate."""
         from . import common as C
         from ..render import explain as E
 
-        a = C.load_analysis(spec, batch, input, set, convention, dtype)
+        a = C.load_analysis(spec, batch, input, set, convention, dtype, no_expect=no_expect)
         try:
             exps = E.explain(a, list(nodes or []))
         except E.UnknownNode as e:

@@ -47,9 +47,10 @@ def analyze(spec: str = SPEC, batch: Optional[int] = BATCH, input: Optional[List
             dataset_size: Optional[int] = typer.Option(None, "--dataset-size",
                                                        help="training FLOPs per epoch for this many samples"),
             kwargs: Optional[str] = typer.Option(None, "--kwargs", help="JSON keyword arguments for MODULE:ATTR "
-                                                 "(e.g. '{\"num_classes\": 10}')")):
+                                                 "(e.g. '{\"num_classes\": 10}')"),
+            no_expect: bool = typer.Option(False, "--no-expect", help=C.NO_EXPECT_HELP)):
     """Per-layer shapes, parameters, MACs, FLOPs, memory and receptive field, with totals."""
-    a = C.load_analysis(spec, batch, input, set, convention, dtype, kwargs=kwargs)
+    a = C.load_analysis(spec, batch, input, set, convention, dtype, kwargs=kwargs, no_expect=no_expect)
     report = a.report()
     if dataset_size:
         from ..core.memory import train_flops
@@ -97,7 +98,7 @@ _register_optional()
 
 def main():
     try:
-        app()
+        C.run_until_pipe_closes(app)     # `cnncalc analyze x.yaml | head -1` ends quietly, exit 0
     except KeyboardInterrupt:  # pragma: no cover
         sys.exit(130)
 

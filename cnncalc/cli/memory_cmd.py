@@ -82,7 +82,8 @@ def register(app):
                                                         help="FLOP counting convention"),
                layers: bool = typer.Option(False, "--layers", help="also a per-layer table"),
                format: MemFmt = typer.Option(MemFmt.table, "--format", "-f", help="table or json"),
-               output: Optional[str] = typer.Option(None, "--output", "-o", help="write the report to this file")):
+               output: Optional[str] = typer.Option(None, "--output", "-o", help="write the report to this file"),
+               no_expect: bool = typer.Option(False, "--no-expect", help="do not check the spec's `expect:` values")):
         """Memory of training and inference (weights, gradients, optimizer state, activations), the largest
         batch that fits a device, and training FLOPs per step and per epoch."""
         from . import common as C
@@ -100,7 +101,7 @@ def register(app):
             raise typer.Exit(C.EXIT_INVALID)
 
         def load(b):
-            return C.load_analysis(spec, b, input, set, convention, dtype)
+            return C.load_analysis(spec, b, input, set, convention, dtype, no_expect=no_expect)
 
         first = load(batches[0])
         diags = [d.to_dict() for d in first.diagnostics]

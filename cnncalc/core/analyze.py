@@ -14,6 +14,7 @@ from fractions import Fraction
 from ..conventions import MAC_RULES
 from ..errors import Diagnostic
 from ..spec.loader import DTYPES
+from .expect_input import settle
 from .units import match_number, parse_number
 
 SCHEMA_VERSION = 1
@@ -537,7 +538,7 @@ class Analysis:
                     res["message"] = str(err)
                     self.diagnostics.append(Diagnostic("error", f"expect `{key}`: {err}", e.items.vloc(key)))
                 results.append(res)
-        return results
+        return settle(results, self.g.question)   # another --input/--set: failures skipped
 
     # ------------------------------------------------------------------ report
     def report(self) -> dict:

@@ -111,9 +111,16 @@ def render_expects(report, console, hide_values=False):
     if not res:
         return
     bad = [r for r in res if r["verdict"] != "pass"]
-    console.print(f"[bold]expect[/]: {len(res) - len(bad)} of {len(res)} passed")
+    skipped = [r for r in bad if r["verdict"] == "skipped"]
+    console.print(f"[bold]expect[/]: {len(res) - len(bad)} of {len(res)} passed"
+                  + (f", {len(skipped)} skipped" if skipped else ""))
+    for why in dict.fromkeys(r.get("message", "") for r in skipped):   # one line per reason
+        names = ", ".join(f"{r['node'] or 'totals'} {r['key']}" for r in skipped if r.get("message", "") == why)
+        console.print(f"  [yellow]skipped[/] ({why}): {names}", highlight=False)
     for r in bad:
         where = r["node"] or "totals"
+        if r["verdict"] == "skipped":
+            continue
         if r["verdict"] == "not checked":
             console.print(f"  [yellow]not checked[/] {where} {r['key']}: {r.get('message', '')}", highlight=False)
             continue

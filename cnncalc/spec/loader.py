@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .. import conventions as conv_mod
 from .. import expr as X
+from ..core.expect_input import question_changes
 from ..core.graph import Expect, Graph
 from ..errors import Diagnostic, Loc, SpecError, SpecErrors, did_you_mean
 from ..kinds import REGISTRY, KindError
@@ -124,6 +125,8 @@ class Loader:
             batch = 1
         g.batch = batch
         g.spec_batch = data.get("batch", 1) if isinstance(data.get("batch", 1), int) else 1
+        g.question = question_changes(data, self.input_override, self.overrides, self.dtype_override,
+                                      self.convention_override)
         dtype = self.dtype_override or data.get("dtype", "float32")
         if dtype not in DTYPES:
             self.err(f"unknown dtype `{dtype}`", data.vloc("dtype"), did_you_mean(str(dtype), DTYPES))
