@@ -72,6 +72,8 @@ def check_path(path, answers_path=None, *, answers_text=None, text=None, batch=N
     a.expect_results = settle(a.expect_results, no_expect=no_expect)
     checks = check_analysis(a, diagnose)
     counts = {v: sum(1 for c in checks if c["verdict"] == v) for v in ("correct", "wrong", "error", "not checked", "skipped")}
+    if not counts["skipped"]:
+        del counts["skipped"]       # only with --no-expect or another --input/--set
     report = {
         "schema_version": SCHEMA_VERSION,
         "model": g.name,
