@@ -18,7 +18,10 @@ def analyze_path(path, *, batch=None, input_shape=None, overrides=None, conventi
                         dtype=dtype, text=text).report()
 
 
-def analysis_for(path, *, batch=None, input_shape=None, overrides=None, convention=None, dtype=None, text=None):
+def analysis_for(path, *, batch=None, input_shape=None, overrides=None, convention=None, dtype=None, text=None,
+                 no_expect=False):
+    """The Analysis of a spec (a path, or ``text`` with ``path`` naming it); ``no_expect`` reports every
+    `expect:` as skipped.  Diagnostics are in the Analysis; SpecErrors when nothing can be built."""
     if isinstance(input_shape, (str, list)):
         input_shape = _shape(input_shape)
     # The loader and the passes allocate many small objects and free none of them until the end;
@@ -29,6 +32,7 @@ def analysis_for(path, *, batch=None, input_shape=None, overrides=None, conventi
     try:
         g, errors, warnings = load_spec(str(path), text=text, batch=batch, input_override=input_shape,
                                         overrides=overrides, convention=convention, dtype=dtype)
+        g.no_expect = no_expect
         return Analysis(g, errors, warnings)
     finally:
         if was:

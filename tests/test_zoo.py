@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import re
 from pathlib import Path
 
 import pytest
@@ -53,14 +52,6 @@ TORCHVISION = sorted(REF.TORCHVISION)  # spec stem -> (builder, kwargs, input sh
 CUSTOM = sorted(REF.CUSTOM)            # spec stem -> (torch model builder, input shape)
 
 
-def _densenet_name(path: str) -> str:
-    # torchvision numbers dense layers denseblockB.denselayer1..N; a `repeat` group names them 0..N-1
-    return re.sub(r"denselayer(\d+)", lambda m: str(int(m.group(1)) - 1), path)
-
-
-NAME_MAP = {"densenet121": _densenet_name}
-
-
 def _build(stem: str, device: str = "meta"):
     with torch.device(device):
         if stem in REF.TORCHVISION:
@@ -80,7 +71,7 @@ def torch_figures(stem: str) -> dict:
     for name, mod in model.named_modules():
         n = sum(p.numel() for p in mod.parameters(recurse=False))
         if n:
-            per_module[NAME_MAP.get(stem, str)(name)] = n
+            per_module[name] = n
     shapes = shape if isinstance(shape[0], tuple) else (shape,)  # several inputs: a tuple of shapes
     with torch.no_grad(), FlopCounterMode(display=False) as fcm:
         y = model(*[torch.zeros(1, *s, device="meta") for s in shapes])

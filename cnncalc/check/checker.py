@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..core.analyze import Analysis
+from ..core.expect_input import settle
 from ..errors import SpecErrors
 from ..spec.loader import load_spec
 from .answers import answer_expects, read_answers
@@ -9,7 +10,7 @@ from .diagnose import Diagnoser
 from .explain import explain
 
 SCHEMA_VERSION = 1
-VERDICT = {"pass": "correct", "fail": "wrong", "error": "error", "not checked": "not checked"}
+VERDICT = {"pass": "correct", "fail": "wrong", "error": "error", "not checked": "not checked", "skipped": "skipped"}
 
 
 def check_analysis(analysis, diagnose: bool = True) -> list[dict]:
@@ -53,7 +54,7 @@ def _squeeze(v):
 
 
 def check_path(path, answers_path=None, *, answers_text=None, text=None, batch=None, input_shape=None,
-               overrides=None, convention=None, dtype=None, diagnose=True) -> dict:
+               overrides=None, convention=None, dtype=None, diagnose=True, no_expect=False) -> dict:
     """Load the spec (and the answers file), check every answer.  Raises SpecErrors for invalid input."""
     g, errors, warnings = load_spec(str(path), text=text, batch=batch, input_override=input_shape,
                                     overrides=overrides, convention=convention, dtype=dtype)
@@ -66,9 +67,12 @@ def check_path(path, answers_path=None, *, answers_text=None, text=None, batch=N
         ans, meta = read_answers(apath, answers_text)
         ignored = sum(len([k for k in e.items if k != "tol"]) for e in g.expects)
         g.expects = answer_expects(g, ans, apath)
+    g.no_expect = no_expect
     analysis = Analysis(g, errors, warnings)
     checks = check_analysis(analysis, diagnose)
-    counts = {v: sum(1 for c in checks if c["verdict"] == v) for v in ("correct", "wrong", "error", "not checked")}
+    counts = {v: sum(1 for c in checks if c["verdict"] == v) for v in ("correct", "wrong", "error", "not checked", "skipped")}
+    if not counts["skipped"]:
+        del counts["skipped"]       # only with --no-expect or another --input/--set
     report = {
         "schema_version": SCHEMA_VERSION,
         "model": g.name,

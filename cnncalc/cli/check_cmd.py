@@ -31,7 +31,9 @@ def register(app: typer.Typer):
               width: Optional[int] = C.width_option(),
               batch: Optional[int] = C.batch_option(), input: Optional[List[str]] = C.input_option(),
               set: Optional[List[str]] = C.set_option(), dtype: Optional[C.Dtype] = C.dtype_option(),
-              convention: Optional[C.Convention] = C.convention_option()):
+              convention: Optional[C.Convention] = C.convention_option(),
+              no_expect: bool = typer.Option(False, "--no-expect", help="do not check the answers (each is "
+                                             "reported as skipped; exit 0): only load the spec")):
         """Check answers: each is correct or wrong, with the right value, its formula and the likely mistake.
 
         Exit code 0: all correct; 1: an answer is wrong; 2: the spec or the answers file is invalid."""
@@ -41,7 +43,7 @@ def register(app: typer.Typer):
         try:
             report = check_path(spec, answers, batch=batch, input_shape=C.parse_inputs(input),
                                 overrides=C.parse_sets(set), convention=C.val(convention), dtype=C.val(dtype),
-                                diagnose=not hide_answers)
+                                diagnose=not hide_answers, no_expect=no_expect)
         except SpecErrors as e:
             C.print_diagnostics(e.diagnostics)
             raise typer.Exit(C.EXIT_INVALID)

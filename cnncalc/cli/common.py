@@ -151,9 +151,17 @@ def no_result(diags, what="table"):
     raise typer.Exit(EXIT_INVALID)
 
 
-def load_analysis(spec, batch=None, inputs=None, sets=None, convention=None, dtype=None, kwargs=None):
-    """Load and analyse; on a fatal spec error print it and exit 2."""
-    from ..api import analysis_for
+def load_analysis(spec, batch=None, inputs=None, sets=None, convention=None, dtype=None, kwargs=None,
+                  no_expect=False):
+    """Load and analyse; on a fatal spec error print it and exit 2.  ``no_expect``: every expect skipped."""
+    return _load_analysis(spec, batch, inputs, sets, convention, dtype, kwargs, no_expect)
+
+
+NO_EXPECT_HELP = "do not check the spec's `expect:` values (each is reported as skipped; exit 0)"
+
+
+def _load_analysis(spec, batch, inputs, sets, convention, dtype, kwargs, no_expect):
+    from ..pipeline import analysis_for
     convention, dtype = val(convention), val(dtype)
     try:
         if ":" in spec and not spec.endswith((".yaml", ".yml", ".json")) and _is_module_target(spec):
@@ -161,7 +169,7 @@ def load_analysis(spec, batch=None, inputs=None, sets=None, convention=None, dty
             return module_target.analysis_for_module(spec, batch=batch, inputs=inputs, convention=convention,
                                                      dtype=dtype, kwargs=kwargs)
         return analysis_for(spec, batch=batch, input_shape=parse_inputs(inputs), overrides=parse_sets(sets),
-                            convention=convention, dtype=dtype)
+                            convention=convention, dtype=dtype, no_expect=no_expect)
     except SpecErrors as e:
         print_diagnostics(e.diagnostics)
         raise typer.Exit(EXIT_INVALID)
@@ -198,3 +206,33 @@ def write_output(text: str, output):
     else:
         from ..safetext import clean
         sys.stdout.write(clean(text))   # no control bytes from a spec reach the terminal
+
+
+def run_until_pipe_closes(app):
+    """Run the command line; when the reader of stdout goes away (`| head -1`), stop quietly with exit 0:
+    the reader had what it wanted, and exit code 1 means a failed `expect`."""
+    try:
+        try:
+            app()
+        finally:
+            sys.stdout.flush()        # the last buffered output meets a closed pipe here
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        sys.exit(EXIT_OK)
+    except SystemExit:
+        # typer (its click) answers a write that met a closed pipe with exit 1, after swapping stdout for
+        # a PacifyFlushWrapper: that swap is the sign (and no other exit path makes it)
+        if type(sys.stdout).__name__ == "PacifyFlushWrapper":
+            _stdout_to_devnull()
+            sys.exit(EXIT_OK)
+        raise
+
+
+def _stdout_to_devnull():
+    # Python's advice (signal module docs, "Note on SIGPIPE"): point stdout at devnull so that the
+    # interpreter's own flush at exit meets no closed pipe either
+    import os
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

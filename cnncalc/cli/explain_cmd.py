@@ -29,12 +29,13 @@ def register(app):
                     help="floor/ceil as ⌊x⌋ ⌈x⌉ (default in a terminal) or as floor(x), ceil(x)"),
                 batch: Optional[int] = C.batch_option(), input: Optional[List[str]] = C.input_option(),
                 set: Optional[List[str]] = C.set_option(), dtype: Optional[C.Dtype] = C.dtype_option(),
-                convention: Optional[C.Convention] = C.convention_option()):
+                convention: Optional[C.Convention] = C.convention_option(),
+                no_expect: bool = typer.Option(False, "--no-expect", help=C.NO_EXPECT_HELP)):
         """Every number of a node as formula, formula with values, and result; a block or the whole spec
         as sums of its parts, with the layers that dominate."""
         from ..render import explain as E
 
-        a = C.load_analysis(spec, batch, input, set, convention, dtype)
+        a = C.load_analysis(spec, batch, input, set, convention, dtype, no_expect=no_expect)
         report_diags = [d.to_dict() for d in a.diagnostics if d.severity == "error"]
         if report_diags and format != ExplainFmt.json:
             C.no_result([d.to_dict() for d in a.diagnostics], "explanation")

@@ -76,7 +76,8 @@ def analyze(spec: str = C.spec_argument(), batch: Optional[int] = C.batch_option
                                                        help="training FLOPs per epoch for this many samples"),
             kwargs: Optional[str] = typer.Option(None, "--kwargs", metavar="JSON",
                                                  help="keyword arguments for MODULE:ATTR "
-                                                      "(e.g. '{\"num_classes\": 10}')")):
+                                                      "(e.g. '{\"num_classes\": 10}')"),
+            no_expect: bool = typer.Option(False, "--no-expect", help=C.NO_EXPECT_HELP)):
     """Per-layer shapes, parameters, MACs, FLOPs, memory and receptive field, with totals.
 
     On an invalid spec (exit 2) the table format prints nothing on standard output (the errors go to
@@ -84,7 +85,8 @@ def analyze(spec: str = C.spec_argument(), batch: Optional[int] = C.batch_option
     if dataset_size is not None and dataset_size < 1:
         C.error("--dataset-size must be at least 1")
     from ..reports import analysis_report
-    report = analysis_report(C.load_analysis(spec, batch, input, set, convention, dtype, kwargs=kwargs),
+    report = analysis_report(C.load_analysis(spec, batch, input, set, convention, dtype, kwargs=kwargs,
+                                               no_expect=no_expect),
                              dataset_size)
     code = C.exit_code(report)
     from ..render import table as R
@@ -147,7 +149,7 @@ def main():
     if "--debug" in sys.argv[1:]:
         sys.argv = [a for a in sys.argv if a != "--debug"]
     try:
-        app(standalone_mode=True)
+        C.run_until_pipe_closes(app)     # `cnncalc analyze x.yaml | head -1` ends quietly, exit 0
     except KeyboardInterrupt:  # pragma: no cover
         sys.exit(130)
     except SystemExit:

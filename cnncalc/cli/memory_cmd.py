@@ -75,7 +75,8 @@ def register(app):
                                                           help="samples per epoch: FLOPs per epoch"),
                layers: bool = typer.Option(False, "--layers", help="also a per-layer table"),
                format: MemFmt = C.format_option(MemFmt.table), output: Optional[str] = C.output_option(),
-               width: Optional[int] = C.width_option()):
+               width: Optional[int] = C.width_option(),
+               no_expect: bool = typer.Option(False, "--no-expect", help=C.NO_EXPECT_HELP)):
         """Memory of training and inference (weights, gradients, optimizer state, activations), the largest
         batch that fits a device, and training FLOPs per step and per epoch."""
         from ..core import memory as M
@@ -91,7 +92,7 @@ def register(app):
             C.error(str(e))
 
         def load(b):
-            return C.load_analysis(spec, b, input, set, convention, dtype)
+            return C.load_analysis(spec, b, input, set, convention, dtype, no_expect=no_expect)
 
         first = load(batches[0])
         diags = [d.to_dict() for d in first.diagnostics]

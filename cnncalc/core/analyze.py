@@ -19,6 +19,7 @@ from .facts import run_passes
 from .passes.expects import check_expects, group_values, totals
 from .passes.receptive import receptive
 from .report import build_report
+from .expect_input import settle
 
 
 class FrozenError(AttributeError):
@@ -42,6 +43,8 @@ class Analysis:
         tot = totals(facts, memory)
         expect_results, expect_diags = check_expects(
             graph, tot, lambda ids, ref: group_values(facts, rf.state, ids, ref), has_errors)
+        # another --input/--set/--dtype/--convention: failures skipped; --no-expect: all skipped
+        expect_results = settle(expect_results, graph.question, graph.no_expect)
         set_ = object.__setattr__
         set_(self, "g", graph)
         set_(self, "conventions", graph.conventions)

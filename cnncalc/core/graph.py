@@ -49,6 +49,8 @@ class Graph:
     expects: list = field(default_factory=list)
     batch: int = 1
     spec_batch: int = 1        # the batch the spec's expects are written for
+    question: list = field(default_factory=list)   # what the command line changed for the expects (expect_input)
+    no_expect: bool = False                         # --no-expect: every expect reported skipped
     dtype: str = "float32"
     conventions: object = None
     groups: dict = field(default_factory=dict)      # path -> [node ids], for --depth and explain

@@ -295,7 +295,8 @@ def explain_node(a, node) -> dict:
     exp = [r for r in a.expect_results if r.get("node") == node.name]
     if exp:
         sections.append({"title": "expect", "items": [
-            text_item(f"{r['key']}: expected {r['expected']}, computed {r['actual']}: {r['verdict']}") for r in exp]})
+            text_item(f"{r['key']}: expected {r['expected']}, computed {r['actual']}: {r['verdict']}"
+                      + (f" ({r['message']})" if r["verdict"] == "skipped" else "")) for r in exp]})
     return {"kind": "node", "name": node.name, "sections": sections}
 
 

@@ -18,6 +18,8 @@ def check_text(report: dict, hide: bool = False) -> list[str]:
         head += f", {s['error']} unreadable"
     if s.get("not_checked"):
         head += f", {s['not_checked']} not checked"
+    if s.get("skipped"):
+        head += f", {s['skipped']} skipped"
     lines = [head, ""]
     for c in report["checks"]:
         where = c["node"] if c["node"] != "total" else "total"

@@ -123,9 +123,15 @@ def render_expects(report, width: int = 100, hide_values=False) -> str:
     if not res:
         return ""
     bad = [r for r in res if r["verdict"] != "pass"]
-    lines = [f"expect: {len(res) - len(bad)} of {len(res)} passed"]
+    skipped = [r for r in bad if r["verdict"] == "skipped"]
+    lines = [f"expect: {len(res) - len(bad)} of {len(res)} passed" + (f", {len(skipped)} skipped" if skipped else "")]
+    for why in dict.fromkeys(r.get("message", "") for r in skipped):   # one line per reason
+        names = ", ".join(f"{r['node'] or 'totals'} {r['key']}" for r in skipped if r.get("message", "") == why)
+        lines.append(f"  skipped ({why}): {names}")
     for r in bad:
         where = r["node"] or "totals"
+        if r["verdict"] == "skipped":
+            continue
         if r["verdict"] == "not checked":
             lines.append(f"  not checked {where} {r['key']}: {r.get('message', '')}")
         elif hide_values:

@@ -15,11 +15,13 @@ from .. import conventions as conventions_mod
 from .. import expr as X
 from ..core.dtypes import DTYPES  # noqa: F401  (the dtypes a spec may name; imported from here too)
 from .. import limits
+from ..core.expect_input import question_changes
 from ..core.graph import Expect, Graph
 from ..errors import Diagnostic, Loc, SpecError, SpecErrors, did_you_mean
 from ..kinds import REGISTRY, KindError
 from ..kinds.base import FOREIGN_OPS, MERGE_OPS, bind_args, check_types
 from .callstr import CallError, VarRef, looks_like_call, parse_call, split_prefix
+from .static_check import check_unreachable, unreachable_note
 from .yamlload import YList, YMap, load_yaml
 
 RESERVED = ("name", "from", "repeat", "share", "when", "expect", "merge", "doc")
@@ -40,6 +42,10 @@ class OverLimit(Exception):
 
 class Poison(Exception):
     """Raised when a node's input failed earlier: skip quietly (its error is already reported)."""
+
+
+class PoisonedInput(Poison):
+    """The node itself reads a failed node: its names and arguments are still checked (static_check)."""
 
 
 @dataclass
@@ -133,6 +139,8 @@ class Loader:
             batch = 1
         g.batch = batch
         g.spec_batch = data.get("batch", 1) if isinstance(data.get("batch", 1), int) else 1
+        g.question = question_changes(data, self.input_override, self.overrides, self.dtype_override,
+                                      self.convention_override)
         dtype = self.dtype_override or data.get("dtype", "float32")
         if dtype not in DTYPES:
             self.err(f"unknown dtype `{dtype}`", data.vloc("dtype"), did_you_mean(str(dtype), DTYPES))
@@ -362,7 +370,7 @@ class Loader:
                 raise SpecError(f"`from: {ref}` reaches before the start of this list", loc)
             v = scope.history[ref]
             if v is None:
-                raise Poison()
+                raise PoisonedInput()
             return v
         ref = str(ref)
         idx = None
@@ -376,7 +384,7 @@ class Loader:
                             did_you_mean(ref, known) or ([f"names here: {', '.join(known[:12])}"] if known else []),
                             code="unknown-reference")
         if v == "poison":
-            raise Poison()
+            raise PoisonedInput()
         if idx is not None:
             if idx >= len(v.refs):
                 raise SpecError(f"`{ref}` has {len(v.refs)} output(s); `{ref}:{idx}` does not exist", loc)
@@ -467,6 +475,7 @@ class Loader:
         """Expand a list of nodes, each reading the previous one by default.  Returns the last value."""
         cur = input_val
         scope.history = []
+        unreached = []   # (loc, name) of the nodes that read a failed node
         if not isinstance(items, list):
             items = [items]
         for i, item in enumerate(items):
@@ -476,12 +485,18 @@ class Loader:
             except SpecError as e:
                 self.errors.append(e.diagnostic)
                 cur = None
+            except PoisonedInput:
+                cur = None
+                unreached.append((loc, join(scope.prefix, self._item_name(item, i))))
+                check_unreachable(self, item, loc, scope.env, unreached[-1][1])
             except Poison:
                 cur = None
             scope.history.append(cur)
             if cur is None:
                 nm = self._item_name(item, i)
                 scope.names[nm] = "poison"
+        if unreached:
+            self.warnings.append(unreachable_note(unreached[0][0], len(unreached), unreached[0][1]))
         return cur
 
     def _item_name(self, item, i):
@@ -527,7 +542,7 @@ class Loader:
         else:
             if prev is None:
                 if scope.history and scope.history[-1] is None:
-                    raise Poison()
+                    raise PoisonedInput()
                 raise SpecError("this node has no input", spec["loc"])
             vals = [prev]
         # when

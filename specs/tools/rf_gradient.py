@@ -67,9 +67,9 @@ def _shufflenet(m, x):
 CASES = {
     "alexnet": ({}, _features, 384, "features.12"),
     "vgg16": ({}, _features, 384, "features.30"),
-    "resnet18": ({}, _resnet, 512, "layer4.1.7"),
-    "resnet50": ({}, _resnet, 512, "layer4.2.10"),
-    "googlenet": ({"aux_logits": False, "init_weights": False}, _googlenet, 512, "inception5b.4"),
+    "resnet18": ({}, _resnet, 512, "layer4.1.relu_1"),
+    "resnet50": ({}, _resnet, 512, "layer4.2.relu_2"),
+    "googlenet": ({"aux_logits": False, "init_weights": False}, _googlenet, 512, "inception5b.cat"),
     "mobilenet_v2": ({}, _features, 512, "features.18.2"),
     "squeezenet1_1": ({}, _squeezenet, 384, "classifier.2"),
     "shufflenet_v2_x1_0": ({}, _shufflenet, 640, "conv5.2"),
