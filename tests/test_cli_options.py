@@ -46,6 +46,7 @@ COMMANDS = {
                ["html", "markdown"]),
     "export": ({"--output", "--batch", "--input"}, None),
     "calibrate": ({"--output", "--batch"}, None),
+    "schema": ({"--output"}, None),
 }
 # commands whose SPEC may be a Python module (their help must say so, and that it runs code)
 MODULE_COMMANDS = {"analyze", "explain", "verify", "memory", "review", "compare", "plot", "report", "export"}

@@ -7,10 +7,11 @@ import typer
 
 
 def register(app):
-    @app.command()
-    def schema(output: Optional[str] = typer.Option(None, "--output", "-o", help="write the schema to this file")):
+    from . import common as C
+
+    @app.command(short_help="The JSON Schema of the spec format, for editors.")
+    def schema(output: Optional[str] = C.output_option()):
         """Print the JSON Schema of the spec format (generated from the op registry).  Point an editor at
         it with a first line `# yaml-language-server: $schema=cnncalc.schema.json`."""
         from ..schema import dumps
-        from . import common as C
         C.write_output(dumps(), output)
