@@ -86,6 +86,14 @@ class PoolBase(Kind):
                                         self.a["padding"]))
 
 
+    def rf_index(self, sets, i=0, out=0):
+        """Exact window: the taps D*t - P of each output's window inside the input (bit masks)."""
+        from ..receptive.index import taps
+        pad = getattr(self, "_pad", None) or self.a["padding"]
+        return tuple(taps(m, self.a["stride"][ax], [self.dil[ax] * t - pad[ax] for t in range(self.a["kernel_size"][ax])],
+                          self.in_shape[ax + 1]) for ax, m in enumerate(sets))
+
+
 def _max_saved(self):
     return [Saved("input", self.numel_in(), alias="input"), Saved("indices", self.numel_out(), 8)]
 
@@ -231,6 +239,11 @@ class AdaptiveBase(Kind):
         from fractions import Fraction
         s = tuple(Fraction(L, n) for L, n in zip(x, self.a["output_size"]))
         return RFStep("window", k, s, (0,) * self.nd, "adaptive pool (uneven windows: largest window, mean stride)")
+
+    def rf_index(self, sets, i=0, out=0):
+        """Exact window of each output unit: [floor(i*L/n), ceil((i+1)*L/n) - 1] (torch's indices)."""
+        from ..receptive.index import adaptive
+        return tuple(adaptive(m, L, n) for m, L, n in zip(sets, self.in_shape[1:], self.a["output_size"]))
 
     def shape_figures(self):
         return [Figure(v, "output_size", {"output_size": v}, f"{ax}_out")
