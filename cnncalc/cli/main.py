@@ -82,7 +82,7 @@ def analyze(spec: str = SPEC, batch: Optional[int] = BATCH, input: Optional[List
 def _register_optional():
     """Commands living in their own modules (each imports what it needs when run)."""
     import importlib
-    for mod in ("explain_cmd", "verify_cmd", "memory_cmd", "check_cmd", "review_cmd", "export_cmd"):
+    for mod in ("explain_cmd", "verify_cmd", "memory_cmd", "check_cmd", "review_cmd", "export_cmd", "rf_cmd"):
         try:
             m = importlib.import_module(f"{__package__}.{mod}")
         except ModuleNotFoundError as e:

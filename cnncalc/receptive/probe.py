@@ -195,7 +195,7 @@ def support(grad):
     return tuple(out)
 
 
-def probe(graph, targets=None, *, n_random=3, seed=0, chunk=8, units=None):
+def probe(graph, targets=None, *, n_random=3, seed=0, chunk=16, units=None):
     """Measure the windows of the targets' units and compare them with the exact windows.
 
     ``targets``: [(node id, k)] (default: ``final_maps``); ``units``: {ref: [(label, unit)]} to
@@ -235,15 +235,25 @@ def probe(graph, targets=None, *, n_random=3, seed=0, chunk=8, units=None):
             part = todo[s:s + chunk]
             xs = tuple(x.expand((len(part),) + tuple(x.shape[1:])).clone().requires_grad_(True) for x in xs0)
             model.captured = {}
+            grads = [torch.zeros_like(x) for x in xs]
             with torch.enable_grad():
                 model(*xs)
-                obj = 0
-                for b, (ref, u, _) in enumerate(part):
-                    y = model.captured[ref[0]][ref[1]]
-                    obj = obj + y[(b, Ellipsis) + tuple(u)].sum() if u else obj + y[b].sum()
-                torch.autograd.backward(obj, inputs=list(xs))
+                # one backward pass per target node: summing the objectives of a node and of a node
+                # downstream of it into one backward lost the upstream node's gradient in torch 2.x
+                # (measured on EfficientNet-B0 at 128x128, float64 CPU)
+                refs = list(dict.fromkeys(ref for ref, _, _ in part))
+                for t, tref in enumerate(refs):
+                    y = model.captured[tref[0]][tref[1]]
+                    obj = sum(y[(b, Ellipsis) + tuple(u)].sum() if u else y[b].sum()
+                              for b, (ref, u, _) in enumerate(part) if ref == tref)
+                    gs = torch.autograd.grad(obj, list(xs), retain_graph=t < len(refs) - 1, allow_unused=True)
+                    for b, (ref, _, _) in enumerate(part):
+                        if ref == tref:
+                            for k, gk in enumerate(gs):
+                                if gk is not None:
+                                    grads[k][b] = gk[b]
             for b, (_, _, r) in enumerate(part):
-                r.got = {nm: (support(x.grad[b]) if x.grad is not None else None) for nm, x in zip(names, xs)}
+                r.got = {nm: support(gr[b]) for nm, gr in zip(names, grads)}
                 r.verdict = MATCH if r.got == r.want else MISMATCH
     finally:
         model.override, model.capture, model.captured, model.stop_after = {}, set(), {}, None
