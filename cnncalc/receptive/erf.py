@@ -33,7 +33,7 @@ def radii(marginal, qs=(0.5, 0.95)):
     if tot <= 0:
         return None, {q: (None, None) for q in qs}
     m = [x / tot for x in marginal]
-    c = sum(i * x for i, x in enumerate(m))
+    c = round(sum(i * x for i, x in enumerate(m)), 9)      # float sums: 7.9999999999999991 is 8
     order = sorted(range(len(m)), key=lambda i: abs(i - c))
     out = {}
     for q in qs:
@@ -99,9 +99,17 @@ def erf_report(graph, ref, unit, *, seeds=(0, 1, 2), samples=4, init="default", 
             other = tuple(d for d in range(m.dim()) if d != ax)
             marg = (m.sum(dim=other) if other else m).tolist()
             c, r = radii(marg)
+            if c is None:
+                axes = None
+                break
             axes.append({"centre": round(c, 4), "radius_50": r[0.5][0], "width_50": r[0.5][1],
                          "radius_95": r[0.95][0], "width_95": r[0.95][1],
                          "theoretical": None if f is None else f[ax][1] - f[ax][0] + 1})
+        if axes is None:
+            out["inputs"][nm] = {"field": None if f is None else [list(x) for x in f],
+                                 "status": "no gradient reached this input (every sample's path is cut, e.g. "
+                                           "by ReLUs inactive at this unit): add --erf-samples or --erf-seeds"}
+            continue
         inside = None
         if f is not None:
             idx = tuple(slice(lo, hi + 1) for lo, hi in f)
