@@ -58,6 +58,8 @@ def measure(graph, ref, unit, *, seeds=(0, 1, 2), samples=4, init="default", dty
     acc = None
     for seed in seeds:
         model = build_model(graph, seed).to(dt).eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
         if model.unbuildable:
             raise RuntimeError("no torch builder for " + ", ".join(o for _, o in model.unbuildable))
         if init == "uniform":

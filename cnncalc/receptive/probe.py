@@ -226,6 +226,8 @@ def probe(graph, targets=None, *, n_random=3, seed=0, chunk=16, units=None):
             r.verdict, r.note = NOT_COVERED, "no torch builder for " + ", ".join(o for _, o in model.unbuildable)
         return results
     model.to(torch.float64).eval()
+    for p in model.parameters():      # input gradients only: autograd then keeps no activations for
+        p.requires_grad_(False)       # weight gradients (a fraction of the memory and time)
     model.override = prepare(model, graph)
     model.capture = {ref[0] for ref, _, _ in todo}
     model.stop_after = max(ref[0] for ref, _, _ in todo)

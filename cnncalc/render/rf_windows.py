@@ -25,7 +25,7 @@ def render_table(rep, con):
             size = "-" if e["size"] is None else _vec(e["size"]) + (f" ({_vec(holes)} unread inside)"
                                                                     if any(holes) else "")
             t.add_row(f"{tg['node']}" + (f":{tg['output']}" if tg["output"] else ""), tg["role"],
-                      _vec(tg["unit"]) or "-", src, _box(e["field"]), size, ev,
+                      ",".join(map(str, tg["unit"])) or "-", src, _box(e["field"]), size, ev,
                       _box(e.get("envelope_window")) if e.get("envelope_window") else "-")
     con.print(t)
     for tg in rep["targets"]:
@@ -42,7 +42,7 @@ def render_table(rep, con):
         for c in ("node", "unit", "which", "exact", "measured", "verdict"):
             p.add_column(c, overflow="fold")
         for r in rep["probe"]:
-            p.add_row(r["node"], _vec(r["unit"]) or "-", r["label"],
+            p.add_row(r["node"], ",".join(map(str, r["unit"])) or "-", r["label"],
                       "; ".join(f"{k}: {_box(v)}" for k, v in r["exact"].items()),
                       "; ".join(f"{k}: {_box(v)}" for k, v in r["measured"].items()) or r["note"], r["verdict"])
         con.print(p)
