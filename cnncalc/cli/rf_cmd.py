@@ -54,9 +54,11 @@ def register(app):
                                   "add --erf", "location": None, "hints": []}])
             raise typer.Exit(C.EXIT_INVALID)
         if probe:
-            from ..receptive.probe import probe as run_probe
+            from ..receptive.probe import probe as run_probe, probe_units
             refs = [R.resolve(a.g, f"{t['node']}:{t['output']}") for t in rep["targets"]]
-            res = run_probe(a.g, refs)
+            units = {r: [("requested", tuple(t["unit"]))] + probe_units(a.g.shape(r))
+                     for r, t in zip(refs, rep["targets"])}
+            res = run_probe(a.g, refs, units=units)
             rep["probe"] = [r.json() for r in res]
         if erf:
             from ..receptive.erf import erf_report, plot as draw

@@ -75,9 +75,10 @@ def merge(fields, notes=None, where=""):
         grid = max(fields, key=lambda f: (len(f.r), not f.glob))
         return replace(_global(grid), data=data)
     if notes is not None and (len({f.j for f in fields}) > 1 or len({f.centre for f in fields}) > 1):
-        notes.append(f"{where}: the fields of its inputs are not aligned (jumps "
-                     f"{sorted({tuple(map(str, f.j)) for f in fields})}, centres of unit 0 "
-                     f"{sorted({tuple(map(str, f.centre)) for f in fields})}); the envelope is their union")
+        def txt(vals):
+            return " and ".join("(" + ", ".join(map(str, v)) + ")" for v in sorted(set(vals)))
+        notes.append(f"{where}: the fields of its inputs are not aligned (jumps {txt(f.j for f in fields)}, "
+                     f"centres of unit 0 {txt(f.centre for f in fields)}); the envelope is their union")
     nd = len(fields[0].r)
     start = tuple(_q(min(f.start[a] for f in fields)) for a in range(nd))
     end = tuple(max(f.start[a] + f.r[a] for f in fields) for a in range(nd))

@@ -207,7 +207,12 @@ def probe(graph, targets=None, *, n_random=3, seed=0, chunk=16, units=None):
     todo, results = [], []
     for ref in targets:
         n = graph.nodes[ref[0]]
+        todo_units, seen = [], set()
         for label, u in (units or {}).get(ref) or probe_units(graph.shape(ref), n_random, seed):
+            if u not in seen:
+                seen.add(u)
+                todo_units.append((label, u))
+        for label, u in todo_units:
             w = unit_window(graph, ref, u)
             r = ProbeResult(n.name, ref[1], u, label, "", dict(w.fields))
             dd = data_dependent(graph, w)
