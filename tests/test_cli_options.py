@@ -47,9 +47,10 @@ COMMANDS = {
     "export": ({"--output", "--batch", "--input"}, None),
     "calibrate": ({"--output", "--batch"}, None),
     "schema": ({"--output"}, None),
+    "rf": ({"--format", "--input", "--set", "--width", "--output"}, ["table", "json"]),
 }
 # commands whose SPEC may be a Python module (their help must say so, and that it runs code)
-MODULE_COMMANDS = {"analyze", "explain", "verify", "memory", "review", "compare", "plot", "report", "export"}
+MODULE_COMMANDS = {"analyze", "explain", "verify", "memory", "review", "compare", "plot", "report", "export", "rf"}
 
 
 def _commands():

@@ -112,7 +112,7 @@ def _register_optional():
     """Commands living in their own modules (each imports what it needs when run)."""
     import importlib
     for mod in ("explain_cmd", "verify_cmd", "memory_cmd", "check_cmd", "review_cmd", "export_cmd",
-                "calibrate_cmd", "schema_cmd"):
+                "calibrate_cmd", "schema_cmd", "rf_cmd"):
         try:
             m = importlib.import_module(f"{__package__}.{mod}")
         except ModuleNotFoundError as e:

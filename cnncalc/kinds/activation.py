@@ -96,6 +96,13 @@ class Activation(Kind):
                 return RFStep("global", formula=f"{self.op} over a spatial dim")
         return super().rf()
 
+    def rf_index(self, sets, i=0, out=0):
+        """A softmax over a spatial dim reads that whole axis; everything else is per position."""
+        if self.rf().kind != "global":
+            return tuple(sets)
+        d = self.a["dim"] % (len(self.in_shape) + 1)
+        return tuple((1 << L) - 1 if ax + 2 == d else m for ax, (m, L) in enumerate(zip(sets, self.in_shape[1:])))
+
     def torch_module(self):
         import torch.nn as nn
         return getattr(nn, self.op)(**self.torch_kwargs())

@@ -154,6 +154,21 @@ class ConvBase(Kind):
             return [Saved("input, copy padded by 1 on the right ('same', even kernel)", n)]
         return [Saved("input", self.numel_in(), alias="input")]
 
+    def rf_index(self, sets, i=0, out=0):
+        """Exact window: per axis, the input indices (bit masks) that the output indices `sets` read."""
+        from ..receptive.index import taps_mode, transposed
+        if i > 0:
+            return tuple(sets)      # DeformConv2d's offset and mask: one position per output unit
+        a, res = self.a, []
+        for ax, m in enumerate(sets):
+            K, S, D, L = a["kernel_size"][ax], a["stride"][ax], a["dilation"][ax], self.in_shape[ax + 1]
+            if self.transposed:
+                res.append(transposed(m, S, D, K, a["padding"][ax], L))
+            else:
+                res.append(taps_mode(m, S, [D * t - self.pad_lr[ax][0] for t in range(K)], L,
+                                     a.get("padding_mode", "zeros")))
+        return tuple(res)
+
 
 def _no_short_list(v, nd, name, why):
     """A one-element list where torch needs one value per axis (no broadcasting there)."""

@@ -246,6 +246,16 @@ class UpsampleBase(Kind):
     def saved(self):
         return []
 
+    def rf_index(self, sets, i=0, out=0):
+        """Exact window: torch's source index formulas per mode (pixels with a non-zero weight)."""
+        from ..receptive.index import interpolate
+        a = self.a
+        sf = a["scale_factor"] if a["size"] is None and not a.get("recompute_scale_factor") else None
+        return tuple(interpolate(m, self.in_shape[ax + 1], self.out_shape[ax + 1], a["mode"],
+                                 a.get("align_corners") or False,
+                                 sf if sf is None or isinstance(sf, (int, float)) else sf[ax])
+                     for ax, m in enumerate(sets))
+
     def bwd_terms(self, needs_input_grad):
         return super().bwd_terms(needs_input_grad)
 
@@ -296,6 +306,16 @@ class PixelShuffle(Kind):
                                                           note="output o reads input floor(o/r)"),
                      Figure(0, "0", {}, "P")] for ax in ("H", "W")}
         return RFStep("window", (1, 1), (Fraction(1, r),) * 2, (0, 0), "pixel shuffle", figs)
+
+    def rf_index(self, sets, i=0, out=0):
+        from ..receptive.index import runs, span
+        r = self.a["upscale_factor"]      # output o reads input floor(o / r)
+        res = []
+        for m in sets:
+            res.append(0)
+            for o0, o1 in runs(m):
+                res[-1] |= span(o0 // r, o1 // r)
+        return tuple(res)
 
 
 @register("PixelUnshuffle")
@@ -384,6 +404,12 @@ class PadBase(Kind):
                             note="torch's padding order is (left, right, top, bottom, front, back)")]
                 for ax, v in zip(AXES[self.nd], left)}
         return RFStep("window", (1,) * self.nd, (1,) * self.nd, left, "padding: shifts p, not r", figs)
+
+    def rf_index(self, sets, i=0, out=0):
+        """Output o reads o - P_left (negative padding crops); reflection and replication copy borders."""
+        from ..receptive.index import taps_mode
+        mode = {"Reflection": "reflect", "Replication": "replicate"}.get(self.op.split("Pad")[0], "zeros")
+        return tuple(taps_mode(m, 1, [-pl], L, mode) for m, pl, L in zip(sets, self.rf().p, self.in_shape[1:]))
 
     def saved(self):
         # reflection/replication padding's backward takes the input; constant padding needs nothing

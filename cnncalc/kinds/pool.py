@@ -104,6 +104,13 @@ class PoolBase(Kind):
                       window_rf_figures(AXES[self.nd], self.a["kernel_size"], self.dil, self.a["stride"],
                                         self.a["padding"]))
 
+    def rf_index(self, sets, i=0, out=0):
+        """Exact window: the taps D*t - P of each output's window inside the input (bit masks)."""
+        from ..receptive.index import taps
+        pad = getattr(self, "_pad", None) or self.a["padding"]
+        return tuple(taps(m, self.a["stride"][ax], [self.dil[ax] * t - pad[ax] for t in range(self.a["kernel_size"][ax])],
+                          self.in_shape[ax + 1]) for ax, m in enumerate(sets))
+
 
 def _avg_like(k):
     """Average over exactly the windows a max pool reads: pad, then a depthwise all-ones conv."""
@@ -312,6 +319,11 @@ class AdaptiveBase(Kind):
             import torch.nn.functional as F
             return getattr(F, f"adaptive_avg_pool{nd}d")(xs[0], o)
         return run
+
+    def rf_index(self, sets, i=0, out=0):
+        """Exact window of each output unit: [floor(i*L/n), ceil((i+1)*L/n) - 1] (torch's indices)."""
+        from ..receptive.index import adaptive
+        return tuple(adaptive(m, L, n) for m, L, n in zip(sets, self.in_shape[1:], self.a["output_size"]))
 
     def shape_figures(self):
         return [Figure(v, "output_size", {"output_size": v}, f"{ax}_out")

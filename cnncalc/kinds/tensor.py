@@ -151,6 +151,13 @@ class Cat(TensorFn):
     def rf(self):
         return RFStep("merge", formula="concatenation")
 
+    def rf_index(self, sets, i=0, out=0):
+        """Along a spatial dim, input i's units sit at an offset: the sum of the earlier inputs' sizes."""
+        if self.d == 0:
+            return tuple(sets)
+        off = sum(s[self.d] for s in self.in_shapes[:i])
+        return _shift(sets, self.d - 1, -off, self.in_shapes[i][self.d])
+
     def torch_call(self, mod, xs):
         import torch
         return torch.cat(xs, dim=self.a["dim"])
@@ -203,6 +210,9 @@ class Chunk(TensorFn):
         import torch
         return list(torch.chunk(xs[0], self.a["chunks"], dim=self.a["dim"]))
 
+    def rf_index(self, sets, i=0, out=0):
+        return _split_index(self, sets, out)
+
 
 @register("split")
 class Split(TensorFn):
@@ -235,6 +245,24 @@ class Split(TensorFn):
         import torch
         s = self.a["split_size_or_sections"]
         return list(torch.split(xs[0], list(s) if not isinstance(s, int) else s, dim=self.a["dim"]))
+
+    def rf_index(self, sets, i=0, out=0):
+        return _split_index(self, sets, out)
+
+
+def _shift(sets, axis, delta, L):
+    """Index sets (bit masks) moved by `delta` along `axis` and clipped to [0, L - 1] there."""
+    m = sets[axis] << delta if delta >= 0 else sets[axis] >> -delta
+    return tuple(m & ((1 << L) - 1) if a == axis else x for a, x in enumerate(sets))
+
+
+def _split_index(self, sets, out):
+    """Output k of a split along a spatial dim starts at the sum of the earlier parts' sizes."""
+    d = _dim(self.a["dim"], len(self.in_shape) + 1, self.op)
+    if d == 0:
+        return tuple(sets)
+    off = sum(s[d] for s in self.out_shapes[:out])
+    return _shift(sets, d - 1, off, self.in_shape[d])
 
 
 def _check_pieces(n, op):
@@ -319,6 +347,16 @@ class Permute(TensorFn):
     def rf(self):
         return RFStep("global", formula="permute")
 
+    def rf_index(self, sets, i=0, out=0):
+        """Channels kept first: spatial axes are only reordered; otherwise every unit may see all."""
+        d = list(self.a["dims"])
+        if d[1] != 1:
+            return tuple((1 << L) - 1 for L in self.in_shape[1:])
+        res = [0] * len(sets)
+        for a, m in enumerate(sets):
+            res[d[a + 2] - 2] = m
+        return tuple(res)
+
     def torch_call(self, mod, xs):
         return xs[0].permute(*self.a["dims"])
 
@@ -347,6 +385,20 @@ class Reduce(TensorFn):
         if sp:
             return RFStep("global", formula="reduction over spatial axes")
         return RFStep("merge", formula="reduction over channels")
+
+    def rf_index(self, sets, i=0, out=0):
+        """Reduced spatial axes are read whole; kept ones per position."""
+        if 0 in self.ds and not self.a["keepdim"]:
+            return tuple((1 << L) - 1 for L in self.in_shape[1:])
+        res, k = [], 0
+        for ax, L in enumerate(self.in_shape[1:]):
+            if ax + 1 in self.ds:
+                res.append((1 << L) - 1)
+                k += 1 if self.a["keepdim"] else 0
+            else:
+                res.append(sets[k])
+                k += 1
+        return tuple(res)
 
     def torch_call(self, mod, xs):
         import torch

@@ -1,0 +1,174 @@
+"""What ``cnncalc rf`` reports: per target (a node output) and network input, the exact window of
+one unit beside the analytic envelope, and the rules on the unit's path explained with numbers.
+
+No torch here; the effective receptive field (``erf``) is added by the command when asked for.
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+
+from .envelope import envelope
+from .probe import final_maps
+from .window import parse_unit, unit_window
+
+SCHEMA_VERSION = 1
+AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def _t(x):
+    x = Fraction(x)
+    return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
+
+
+def _n(x):
+    x = Fraction(x)
+    return int(x) if x.denominator == 1 else float(x)
+
+
+def resolve(graph, name):
+    """'node' or 'node:k' -> (node id, k); KeyError with close names when unknown."""
+    base, _, k = name.rpartition(":") if ":" in name else (name, "", "0")
+    if not k.isdigit():
+        base, k = name, "0"
+    for n in graph.nodes:
+        if n.name == base and not n.is_input:
+            if int(k) >= max(1, len(n.out_shapes)):
+                raise KeyError(f"`{base}` has {len(n.out_shapes)} outputs; `:{k}` is out of range")
+            return (n.id, int(k))
+    ids = graph.groups.get(base)
+    if ids:                 # a block or group: its output (the last node it holds)
+        return (max(ids), 0)
+    from ..errors import suggest
+    near = suggest(base, [n.name for n in graph.nodes if not n.is_input] + list(graph.groups))
+    raise KeyError(f"no node `{base}` in the graph" + (f"; did you mean {', '.join(f'`{x}`' for x in near)}?"
+                                                      if near else ""))
+
+
+def targets(graph, node=None):
+    if node:
+        return [resolve(graph, node)]
+    return final_maps(graph)
+
+
+def report(analysis, node=None, unit=None):
+    """The JSON-serialisable rf report (see docs/receptive-field.md, "Exact windows")."""
+    g = analysis.g
+    notes = []
+    env = envelope(g, notes)
+    outs = set(g.outputs)
+    res = {"schema": SCHEMA_VERSION, "spec": g.name, "targets": [], "notes": notes}
+    for ref in targets(g, node):
+        shape = g.shape(ref)
+        n = g.nodes[ref[0]]
+        u = parse_unit(unit if node or (unit and len(str(unit).split(",")) == len(shape) - 1) else None, shape)
+        w = unit_window(g, ref, u)
+        holes = w.holes()
+        t = {"node": n.name, "output": ref[1], "op": n.op, "role": "output" if ref in outs else "final feature map",
+             "shape": list(shape), "unit": list(u), "inputs": {}, "rules": rules(g, env, w),
+             "approximate": [g.nodes[i].name for i in w.approximate]}
+        for src, f in w.fields.items():
+            e = env.get(ref, {}).get(src)
+            entry = {"field": None if f is None else [list(x) for x in f],
+                     "size": None if f is None else [hi - lo + 1 for lo, hi in f],
+                     "holes": holes.get(src), "envelope": e.json() if e else None}
+            if e and not e.glob and len(e.r) == len(u):
+                lo = [e.start[a] + u[a] * e.j[a] for a in range(len(u))]
+                entry["envelope_window"] = [[_n(lo[a]), _n(lo[a] + e.r[a] - 1)] for a in range(len(u))]
+            t["inputs"][src] = entry
+        res["targets"].append(t)
+    return res
+
+
+def rules(g, env, w):
+    """The rules on the unit's path that the (r, j, p) recurrence of a plain window does not show:
+    fractional jumps, spatial offsets, uneven adaptive windows.  One line each, numbers filled in."""
+    out = []
+    for nid in w.path:
+        n = g.nodes[nid]
+        k = n.kind
+        src = next(iter(w.sets))
+        fin = env.get(n.inputs[0], {}).get(src) if n.inputs else None
+        j = fin.j if fin and not fin.glob else None
+        ax_names = AXES.get(len(n.out_shapes[0]) - 1, ())
+        if getattr(k, "transposed", False):
+            a = k.a
+            per_ax = []
+            for ax, nm in enumerate(ax_names):
+                K, S, P, D = a["kernel_size"][ax], a["stride"][ax], a["padding"][ax], a["dilation"][ax]
+                line = (f"{n.name} ({n.op}, K={K}, S={S}, P={P}, D={D}, {{axes}}): output o reads the inputs "
+                        f"i = (o + P - D*t)/S for the taps t = 0..K-1 where that is a whole number; neighbouring "
+                        f"outputs move by 1/S = {_t(Fraction(1, S))} input pixel: the jump is multiplied by 1/S")
+                if j:
+                    line += (f" ({_t(j[ax])} -> {_t(j[ax] / S)}), the envelope grows by D*(K-1)/S*j_in = "
+                             f"{_t(Fraction(D * (K - 1), S) * j[ax])} and starts (D*(K-1) - P)/S*j_in = "
+                             f"{_t(Fraction(D * (K - 1) - P, S) * j[ax])} earlier")
+                if S > 1:
+                    line += (f". The envelope is a continuous hull: a unit's exact window moves by whole input "
+                             f"pixels, once every {S} outputs")
+                    if K % S:
+                        line += (f", and since S does not divide K an output reads {-(-K // S)} or {K // S} taps "
+                                 f"depending on o mod S")
+                per_ax.append((nm, line))
+            out.extend(_join_axes(per_ax))
+        elif n.op in ("Upsample", "interpolate"):
+            a = k.a
+            mode, ac = a["mode"], bool(a.get("align_corners"))
+            per_ax = []
+            for ax, nm in enumerate(ax_names):
+                Li, Lo = k.in_shape[ax + 1], k.out_shape[ax + 1]
+                if mode in ("nearest", "nearest-exact"):
+                    rule = "x = floor(o*scale)" if mode == "nearest" else "x = floor((o + 1/2)*scale)"
+                    what = "one source pixel"
+                elif ac:
+                    rule, what = "x = o*(L_in - 1)/(L_out - 1)", "floor(x) and floor(x) + 1 (weight 0 when x is whole)"
+                else:
+                    rule = "x = max(0, (o + 1/2)*scale - 1/2)"
+                    what = "floor(x) and floor(x) + 1 (weight 0 when x is whole)"
+                if mode == "bicubic":
+                    what = "floor(x) - 1 .. floor(x) + 2, clamped (only floor(x) when x is whole)"
+                s = Fraction(Li, Lo)
+                line = (f"{n.name} ({n.op} {mode}{', align_corners' if ac else ''}, {{axes}}: {Li} -> {Lo}): "
+                        f"output o reads "
+                        f"{what}, {rule}, scale = {_t(s)}: the jump is multiplied by {_t(s)}")
+                if j:
+                    line += f" ({_t(j[ax])} -> {_t(j[ax] * s)})"
+                per_ax.append((nm, line + "; neighbouring units read different source pixels, so the exact "
+                                          "window is given beside the envelope"))
+            out.extend(_join_axes(per_ax))
+        elif n.op == "cat" and getattr(k, "d", 0) >= 1:
+            ax = k.d - 1
+            nm = ax_names[ax] if ax < len(ax_names) else f"axis {ax}"
+            off = 0
+            parts = []
+            for i, r in enumerate(n.inputs):
+                L = g.shape(r)[k.d]
+                e = env.get(r, {}).get(src)
+                jj = f", p += {off}*j = {_t(off * e.j[ax])}" if e and not e.glob and off else ""
+                parts.append(f"{g.nodes[r[0]].name} fills {off}..{off + L - 1}{jj}")
+                off += L
+            out.append(f"{n.name} (cat along {nm}): input i's units sit after the earlier inputs, so output unit u "
+                       f"of part i is its unit u - offset_i and its field starts offset_i*j earlier: " + "; ".join(parts))
+        elif n.op in ("split", "chunk"):
+            from .envelope import _spatial_dim
+            ax = _spatial_dim(n)
+            if ax is not None:
+                offs, off = [], 0
+                for s in n.out_shapes:
+                    offs.append(off)
+                    off += s[ax + 1]
+                out.append(f"{n.name} ({n.op} along {ax_names[ax] if ax < len(ax_names) else ax}): output k is the "
+                           f"input from offset_k on (offsets {offs}): unit u of output k is input unit u + offset_k, "
+                           "its field starts offset_k*j later")
+        elif n.op.startswith("Adaptive") and any(L % o for L, o in zip(k.in_shape[1:], k.a["output_size"])):
+            out.append(f"{n.name} ({n.op}): uneven windows: output i reads [floor(i*L/n), ceil((i+1)*L/n) - 1] "
+                       f"(L = {list(k.in_shape[1:])}, n = {list(k.a['output_size'])}); the envelope uses the largest "
+                       "window and the mean stride, the exact window the unit's own")
+    return out
+
+
+def _join_axes(per_ax):
+    """One line for the axes whose explanation is the same (H and W of a square layer)."""
+    groups = {}
+    for nm, line in per_ax:
+        groups.setdefault(line, []).append(nm)
+    return [line.replace("{axes}", " and ".join(nms)) for line, nms in groups.items()]
