@@ -15,7 +15,7 @@ import pytest
 
 from conftest import SPECS as ZOO, analyse_text, run_cli
 from cnncalc.api import analysis_for
-from cnncalc.receptive import index as I
+from cnncalc.kinds import index_sets as I
 from cnncalc.receptive.envelope import envelope
 from cnncalc.receptive.report import resolve
 from cnncalc.receptive.window import parse_unit, unit_window

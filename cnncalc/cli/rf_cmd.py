@@ -18,18 +18,18 @@ def register(app):
 
     @app.command(short_help="Receptive field of a unit: exact window, envelope, probe, effective field.")
     def rf(spec: str = C.spec_argument(),
-           node: Optional[str] = typer.Argument(None, help="a node (name, or name:k for its k-th output); "
+           node: Optional[str] = typer.Argument(None, metavar="[NODE]", help="a node (name, or name:k for its k-th output); "
                                                            "none: every graph output and final feature map"),
-           unit: Optional[str] = typer.Option(None, "--unit", "-u", help="the output unit, one index per spatial "
+           unit: Optional[str] = typer.Option(None, "--unit", "-u", metavar="I[,J...]", help="the output unit, one index per spatial "
                                                                          "axis (e.g. 32,32; -1 is the last); "
                                                                          "default: the centre"),
            format: RfFmt = C.format_option(RfFmt.table),
            erf: bool = typer.Option(False, "--erf", help="also measure the effective receptive field at "
                                                          "initialisation (runs torch)"),
-           plot: Optional[str] = typer.Option(None, "--plot", help="with --erf: write the ERF heatmap to this "
+           plot: Optional[str] = typer.Option(None, "--plot", metavar="FILE", help="with --erf: write the ERF heatmap to this "
                                                                    "file (.png or .svg)"),
-           seeds: int = typer.Option(3, "--erf-seeds", help="with --erf: models (seeds 0..n-1) to average over"),
-           samples: int = typer.Option(4, "--erf-samples", help="with --erf: random inputs per model"),
+           seeds: int = typer.Option(3, "--erf-seeds", metavar="N", help="with --erf: models (seeds 0..n-1) to average over"),
+           samples: int = typer.Option(4, "--erf-samples", metavar="N", help="with --erf: random inputs per model"),
            probe: bool = typer.Option(False, "--probe", help="also measure the windows of the centre, corner and "
                                                              "random units by input gradients (runs torch)"),
            input: Optional[List[str]] = C.input_option(), set: Optional[List[str]] = C.set_option(),

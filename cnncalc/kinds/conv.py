@@ -156,7 +156,7 @@ class ConvBase(Kind):
 
     def rf_index(self, sets, i=0, out=0):
         """Exact window: per axis, the input indices (bit masks) that the output indices `sets` read."""
-        from ..receptive.index import taps_mode, transposed
+        from .index_sets import taps_mode, transposed
         if i > 0:
             return tuple(sets)      # DeformConv2d's offset and mask: one position per output unit
         a, res = self.a, []

@@ -248,7 +248,7 @@ class UpsampleBase(Kind):
 
     def rf_index(self, sets, i=0, out=0):
         """Exact window: torch's source index formulas per mode (pixels with a non-zero weight)."""
-        from ..receptive.index import interpolate
+        from .index_sets import interpolate
         a = self.a
         sf = a["scale_factor"] if a["size"] is None and not a.get("recompute_scale_factor") else None
         return tuple(interpolate(m, self.in_shape[ax + 1], self.out_shape[ax + 1], a["mode"],
@@ -308,7 +308,7 @@ class PixelShuffle(Kind):
         return RFStep("window", (1, 1), (Fraction(1, r),) * 2, (0, 0), "pixel shuffle", figs)
 
     def rf_index(self, sets, i=0, out=0):
-        from ..receptive.index import runs, span
+        from .index_sets import runs, span
         r = self.a["upscale_factor"]      # output o reads input floor(o / r)
         res = []
         for m in sets:
@@ -407,7 +407,7 @@ class PadBase(Kind):
 
     def rf_index(self, sets, i=0, out=0):
         """Output o reads o - P_left (negative padding crops); reflection and replication copy borders."""
-        from ..receptive.index import taps_mode
+        from .index_sets import taps_mode
         mode = {"Reflection": "reflect", "Replication": "replicate"}.get(self.op.split("Pad")[0], "zeros")
         return tuple(taps_mode(m, 1, [-pl], L, mode) for m, pl, L in zip(sets, self.rf().p, self.in_shape[1:]))
 

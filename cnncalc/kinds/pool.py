@@ -106,7 +106,7 @@ class PoolBase(Kind):
 
     def rf_index(self, sets, i=0, out=0):
         """Exact window: the taps D*t - P of each output's window inside the input (bit masks)."""
-        from ..receptive.index import taps
+        from .index_sets import taps
         pad = getattr(self, "_pad", None) or self.a["padding"]
         return tuple(taps(m, self.a["stride"][ax], [self.dil[ax] * t - pad[ax] for t in range(self.a["kernel_size"][ax])],
                           self.in_shape[ax + 1]) for ax, m in enumerate(sets))
@@ -322,7 +322,7 @@ class AdaptiveBase(Kind):
 
     def rf_index(self, sets, i=0, out=0):
         """Exact window of each output unit: [floor(i*L/n), ceil((i+1)*L/n) - 1] (torch's indices)."""
-        from ..receptive.index import adaptive
+        from .index_sets import adaptive
         return tuple(adaptive(m, L, n) for m, L, n in zip(sets, self.in_shape[1:], self.a["output_size"]))
 
     def shape_figures(self):

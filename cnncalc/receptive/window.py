@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from .index import bounds, full, taps
+from ..kinds.index_sets import bounds, full, taps
 
 
 def union(a, b):
