@@ -45,22 +45,3 @@ def match_number(want, got, tol=None):
     if half == 0:
         return got == value
     return abs(got - value) <= half + 1e-9 * abs(value)
-
-
-def human(n, binary=False, digits=3) -> str:
-    """1814073344 -> '1.81G'; bytes with binary=True -> '1.69GiB'."""
-    if n is None:
-        return "-"
-    if isinstance(n, str):
-        return n
-    base, units = (1024, ["", "Ki", "Mi", "Gi", "Ti"]) if binary else (1000, ["", "K", "M", "G", "T", "P"])
-    x = float(n)
-    i = 0
-    while abs(x) >= base and i < len(units) - 1:
-        x /= base
-        i += 1
-    if i == 0:
-        s = f"{int(n):,}" if float(n).is_integer() else f"{n:.3g}"
-        return s + ("B" if binary else "")
-    s = f"{x:.{digits}g}" if abs(x) < 100 else f"{x:.0f}"
-    return s + units[i] + ("B" if binary else "")
