@@ -14,7 +14,7 @@ import os
 DEFAULTS = {
     "file_bytes": (1024 * 1024, "size of a spec file in bytes"),
     "yaml_nodes": (200_000, "YAML values in a spec after resolving aliases"),
-    "nodes": (10_000, "layers after expanding repeats and blocks"),
+    "nodes": (50_000, "layers after expanding repeats and blocks"),
     "expr_chars": (2_000, "characters in one expression"),
     "expr_depth": (60, "nesting depth of one expression"),
     "int_bits": (1_024, "bits of an integer computed in an expression"),

@@ -242,3 +242,14 @@ def test_op_reference_covers_every_op_with_a_worked_example():
     # H = (10 + 2 - 2 - 1)//2 + 1 = 5, W = (9 + 2 - 2 - 1)//2 + 1 = 5; params 6*(4/2*9 + 1) = 114
     assert "on [4, 10, 9] gives [6, 5, 5]" in text
     assert "`C_out*(C_in/G*K_h*K_w + bias)` = 114" in text
+
+
+def test_every_limit_is_documented_with_its_value():
+    # the Limits table of docs/spec-format.md against cnncalc.limits.DEFAULTS: a bound changed in
+    # one place and not the other fails here
+    from cnncalc.limits import DEFAULTS, env_name
+    text = (ROOT / "docs" / "spec-format.md").read_text(encoding="utf-8")
+    for name, (default, what) in DEFAULTS.items():
+        line = next((ln for ln in text.splitlines() if ln.startswith(f"| {what} |")), None)
+        assert line is not None, f"no Limits row for {name} ({what})"
+        assert f"| {default:,} |" in line and f"`{env_name(name)}`" in line, line

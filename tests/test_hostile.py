@@ -97,7 +97,7 @@ def corpus():
     add("yaml-recursive-alias", "bounds", spec("vars:\n  a: &a [1, *a]\nlayers:\n  - ReLU\n"))
     add("big-file", "bounds", spec("vars:\n  pad: '" + "x" * (2 * 1024 * 1024) + "'\nlayers:\n  - ReLU\n"))
     add("many-values", "bounds", spec("vars:\n  a: [" + "1," * 400000 + "1]\nlayers:\n  - ReLU\n"))
-    add("many-layers", "bounds", spec("layers:\n" + "  - ReLU\n" * 30000))
+    add("many-layers", "bounds", spec("layers:\n" + "  - ReLU\n" * 60000))
     add("deep-yaml", "bounds", spec("vars:\n  a: " + "[" * 20000 + "]" * 20000 + "\nlayers:\n  - ReLU\n"))
     add("huge-int-literal", "bounds", layer("  - Conv2d: {out_channels: " + "9" * 5000 + ", kernel_size: 3}\n"))
     add("huge-channels", "bounds", layer("  - Conv2d: {out_channels: '${10**100}', kernel_size: 3}\n"))
