@@ -261,7 +261,7 @@ def explain(source, node: str | None = None, *, unicode: bool = False) -> str:
 def check(source, answers=None, *, input=None, batch=None, dtype=None, convention=None, sets=None) -> dict:
     """Homework checking: every ``expect`` of the spec (or of the ``answers`` file) right or wrong,
     with the formula and a diagnosis of the mistake (docs/homework.md).  Returns the JSON report."""
-    from .check.checker import check_path
+    from .homework.checker import check_path
     kind, where, text = _source(source)
     if kind != "spec":
         raise TypeError("check() takes a spec (path, text or dict)")
@@ -279,7 +279,7 @@ def verify(source, *, input=None, batch=None, dtype=None, sets=None, device: str
     (``pip install 'cnncalc[torch]'``).  Returns the JSON report (``["summary"]``, ``["checks"]``)."""
     from .needs import require_torch
     require_torch("verify")
-    from .verify.checks import verify as _verify
+    from .crosscheck.checks import verify as _verify
     kind, where, text = _source(source)
     if kind != "spec":
         raise TypeError("verify() takes a spec (path, text or dict)")

@@ -170,7 +170,7 @@ def test_multihead_attention_against_torch(node, kw, shapes):
     q, k, v = xs * 3 if len(xs) == 1 else xs
     fcm = _fcm_math(lambda: m(q, k, v, need_weights=False))
     assert rep["totals"]["flops"] == fcm
-    from cnncalc.verify.measure import measure_fvcore
+    from cnncalc.crosscheck.measure import measure_fvcore
 
     class Call(nn.Module):
         def __init__(self):
@@ -212,7 +212,7 @@ def test_backward_against_flop_counter_math_kernel():
 
 
 def _verify(tmp_path, text):
-    from cnncalc.verify.checks import verify
+    from cnncalc.crosscheck.checks import verify
     p = tmp_path / "v.yaml"
     p.write_text(text)
     return verify(str(p), device="cpu")
@@ -357,7 +357,7 @@ def test_functions_map_in_the_module_front_end():
 
 
 def test_tiny_vit_verifies_clean():
-    from cnncalc.verify.checks import verify
+    from cnncalc.crosscheck.checks import verify
     r = verify(str(VIT), device="cpu")
     assert r["summary"]["mismatch"] == 0, [c for c in r["checks"] if c["verdict"] == "mismatch"]
     assert any(c["name"] == "block.attn" and c["verdict"] == "not covered" for c in r["checks"])

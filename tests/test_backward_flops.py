@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 
 from conftest import EXAMPLES, SPECS  # noqa: E402
 from cnncalc.api import analysis_for  # noqa: E402
-from cnncalc.verify.build import build_model, make_inputs  # noqa: E402
+from cnncalc.crosscheck.build import build_model, make_inputs  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 

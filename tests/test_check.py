@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cnncalc.check import CATALOGUE, check_path, layer_report
+from cnncalc.homework import CATALOGUE, check_path, layer_report
 from cnncalc.cli.main import app
 from cnncalc.errors import SpecErrors
 
@@ -502,7 +502,7 @@ def test_recompute_without_mistakes_reproduces_the_analysis(name):
     """The diagnosis engine rebuilds every kind from its arguments: with no mistake it must give the
     analysis' own per-layer numbers (else a diagnosis could come from a number we cannot vouch for)."""
     from cnncalc.api import analysis_for
-    from cnncalc.check.recompute import Recomputed
+    from cnncalc.homework.recompute import Recomputed
     a = analysis_for("r.yaml", text=RESNETISH) if name == "resnetish" else analysis_for(HW / name)
     assert not a.has_errors and len(a.g.nodes) > 3
     rc = Recomputed(a, (), None)

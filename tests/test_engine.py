@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import analyse_text
-from cnncalc.check.layer import layer_report
-from cnncalc.check.recompute import Recomputed
+from cnncalc.homework.layer import layer_report
+from cnncalc.homework.recompute import Recomputed
 from cnncalc.conventions import PRESETS, tally
 from cnncalc.core import memory as M
 from cnncalc.kinds import REGISTRY
@@ -202,7 +202,7 @@ def test_a_kind_defined_in_a_test_works_in_analyze_explain_and_memory(scale_kind
 
 def test_a_kind_defined_in_a_test_verifies(scale_kind):
     pytest.importorskip("torch")
-    from cnncalc.verify.checks import verify
+    from cnncalc.crosscheck.checks import verify
     res = verify("test.yaml", text=SCALE_SPEC, probe=True, fvcore=False, device="cpu")
     bad = [c for c in res["checks"] if c["verdict"] == "mismatch"]
     assert bad == []

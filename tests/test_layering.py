@@ -98,7 +98,7 @@ def test_the_import_graph_is_read():
     edges = _graph()
     assert "cnncalc.core.analyze" in edges
     assert "cnncalc.core.passes.receptive" in edges["cnncalc.core.analyze"]
-    assert "cnncalc.verify.checks" in edges["cnncalc.verify"]          # a lazy import inside a function
+    assert "cnncalc.crosscheck.checks" in edges["cnncalc.crosscheck"]          # a lazy import inside a function
 
 
 def test_the_cycle_finder_finds_a_cycle():
@@ -111,7 +111,7 @@ def test_no_import_cycles():
     assert cycles == [], "import cycles: " + "; ".join(" <-> ".join(c) for c in cycles)
 
 
-@pytest.mark.parametrize("layer", ["core", "kinds", "spec", "verify", "frontends", "check", "review", "render"])
+@pytest.mark.parametrize("layer", ["core", "kinds", "spec", "crosscheck", "frontends", "homework", "review", "render"])
 def test_library_code_does_not_import_the_cli(layer):
     edges = _graph()
     bad = sorted(f"{m} -> {t}" for m, ts in edges.items() if m.startswith(f"cnncalc.{layer}")
@@ -143,7 +143,7 @@ def test_no_cycles_between_packages():
 
 
 def test_the_engine_names_no_kind():
-    # core/, verify/, spec/, the conventions and the errors ask a kind (its geometry, traits, saved
+    # core/, crosscheck/, spec/, the conventions and the errors ask a kind (its geometry, traits, saved
     # tensors); they never test for one by name.  Every string constant of those modules is read.
     # Module kinds only: the tensor functions' lowercase names (mean, add, relu) are also rule names
     # and argument values (reduction="mean").
@@ -154,7 +154,7 @@ def test_the_engine_names_no_kind():
     hits = []
     for mod, path in _modules().items():
         rel = mod.split(".")[1] if "." in mod else ""
-        if rel not in ("core", "verify", "spec", "conventions", "errors"):
+        if rel not in ("core", "crosscheck", "spec", "conventions", "errors"):
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):

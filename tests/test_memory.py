@@ -387,7 +387,7 @@ def test_examples_against_torch_cpu(name):
     training peak between the activation peak and activations + parameter gradients (+ the output
     gradient the test holds)."""
     torch = pytest.importorskip("torch")
-    build = pytest.importorskip("cnncalc.verify.build")
+    build = pytest.importorskip("cnncalc.crosscheck.build")
     from pathlib import Path
     path = Path(__file__).resolve().parents[1].parent / "shared" / "examples" / f"{name}.yaml"
     if not path.exists():

@@ -18,7 +18,7 @@ from typer.testing import CliRunner  # noqa: E402
 from cnncalc.api import analysis_for  # noqa: E402
 from cnncalc.cli.main import app  # noqa: E402
 from cnncalc.errors import SpecErrors  # noqa: E402
-from cnncalc.verify.checks import verify  # noqa: E402
+from cnncalc.crosscheck.checks import verify  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,7 +131,7 @@ def test_cli_bad_spec_exit_2(tmp_path):
 
 
 def test_cli_refuses_what_does_not_fit(tmp_path, monkeypatch):
-    import cnncalc.verify.checks as checks
+    import cnncalc.crosscheck.checks as checks
     monkeypatch.setattr(checks, "available_bytes", lambda device: 4 * 2**20)   # a 4 MiB machine
     text = SMALL.replace("batch: 2", "batch: 64").replace("[3, 16, 16]", "[3, 64, 64]")
     res = runner.invoke(app, ["verify", _write(tmp_path, text), "--device", "cpu"])
@@ -140,7 +140,7 @@ def test_cli_refuses_what_does_not_fit(tmp_path, monkeypatch):
 
 
 def test_cli_module_does_not_import_torch():
-    code = ("import sys; import cnncalc.cli.main, cnncalc.cli.verify_cmd, cnncalc.verify; "
+    code = ("import sys; import cnncalc.cli.main, cnncalc.cli.verify_cmd, cnncalc.crosscheck; "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip() == "False", out.stderr

@@ -17,7 +17,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from cnncalc.api import analysis_for  # noqa: E402
 from cnncalc.errors import SpecErrors  # noqa: E402
-from cnncalc.verify.checks import verify_analysis  # noqa: E402
+from cnncalc.crosscheck.checks import verify_analysis  # noqa: E402
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                                        HealthCheck.data_too_large])

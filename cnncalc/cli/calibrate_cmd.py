@@ -19,7 +19,7 @@ def register(app):
         profile that `cnncalc memory --device FILE` accepts.  Needs a GPU."""
         from . import common as C
         from ..devices import ProfileError
-        from ..verify.calibrate import CalibrateError, calibrate as run, write_profile
+        from ..crosscheck.calibrate import CalibrateError, calibrate as run, write_profile
         from .memory_cmd import parse_batches
         from ..errors import UsageError
         try:

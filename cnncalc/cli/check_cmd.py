@@ -37,7 +37,7 @@ def register(app: typer.Typer):
         """Check answers: each is correct or wrong, with the right value, its formula and the likely mistake.
 
         Exit code 0: all correct; 1: an answer is wrong; 2: the spec or the answers file is invalid."""
-        from ..check import check_path, exit_code, hide_answers as hide
+        from ..homework import check_path, exit_code, hide_answers as hide
         from ..errors import SpecErrors, UsageError
         from ..render.homework import render_check, to_json
         try:
@@ -80,7 +80,7 @@ def register(app: typer.Typer):
               width: Optional[int] = C.width_option()):
         """One layer's output shape, parameters, MACs, FLOPs, memory, saved bytes and receptive-field step,
         each as formula = substituted = value."""
-        from ..check import layer_report
+        from ..homework import layer_report
         from ..errors import SpecErrors, UsageError
         from ..render.homework import render_layer, to_json
         try:

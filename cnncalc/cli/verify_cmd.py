@@ -63,7 +63,7 @@ def run_verify(spec, batch=None, inputs=None, device="auto", fmt="table", seed=0
     except MissingDependency as e:
         err.print(f"error: {e}", markup=False)
         return C.EXIT_INVALID
-    from ..verify.checks import TooBig, verify_analysis
+    from ..crosscheck.checks import TooBig, verify_analysis
     try:
         if fmt == "json":
             result = verify_analysis(a, reload, path=spec, device=device, seed=seed, probe=probe, fvcore=fvcore)

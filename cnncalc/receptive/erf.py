@@ -52,7 +52,7 @@ def radii(marginal, qs=(0.5, 0.95)):
 def measure(graph, ref, unit, *, seeds=(0, 1, 2), samples=4, init="default", dtype="float32"):
     """The ERF of unit ``unit`` of ``ref``: {input name: {"map": tensor, ...}} (see the module docstring)."""
     import torch
-    from ..verify.build import build_model, make_inputs
+    from ..crosscheck.build import build_model, make_inputs
     dt = getattr(torch, dtype)
     names = [graph.nodes[i].name for i in graph.inputs]
     acc = None

@@ -201,7 +201,7 @@ def probe(graph, targets=None, *, n_random=3, seed=0, chunk=16, units=None):
     ``targets``: [(node id, k)] (default: ``final_maps``); ``units``: {ref: [(label, unit)]} to
     override the default centre, corners and random units.  Returns [ProbeResult]."""
     import torch
-    from ..verify.build import build_model, make_inputs
+    from ..crosscheck.build import build_model, make_inputs
     targets = list(targets or final_maps(graph))
     names = [graph.nodes[i].name for i in graph.inputs]
     todo, results = [], []

@@ -1,7 +1,7 @@
 """The catalogue of common mistakes, each a way to recompute a layer's numbers wrongly.
 
 A mistake is a small object with hooks that the recomputation
-(:mod:`cnncalc.check.recompute`) calls for every layer it applies to:
+(:mod:`cnncalc.homework.recompute`) calls for every layer it applies to:
 
 ``rebuild(node, op, args, batch, rc)``
     change the arguments (or the batch) the kind is rebuilt from: ``bias=False``,
