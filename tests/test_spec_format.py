@@ -231,3 +231,20 @@ def test_add_shape_error_names_inputs_and_why():
     e = errors(text)
     assert len(e) == 1 and e[0].startswith("test.yaml:9:5")
     assert "a [4, 6, 6], b [4, 8, 8]" in e[0] and "shrinks 8x8 -> 6x6; padding=1 keeps 8x8" in e[0]
+
+
+def test_node_names_may_be_written_in_any_script(tmp_path):
+    # a course taught in Chinese names its layers in Chinese: 卷积1 is a valid name; a dot is not
+    from cnncalc.pipeline import analysis_for
+    text = ("cnncalc: 1\nname: 卷积网络\ninput: [3, 8, 8]\nlayers:\n"
+            "  - Conv2d: {out_channels: 4, kernel_size: 3}\n    name: 卷积1\n"
+            "  - ReLU:\n    name: 激活-1\n")
+    a = analysis_for(tmp_path / "zh.yaml", text=text)
+    assert not a.has_errors
+    rep = a.report()
+    names = [L["name"] for L in rep["layers"]]
+    assert names == ["卷积1", "激活-1"]
+    # 4 * (3*3*3 + 1) = 112 parameters, output 4 x 6 x 6
+    assert rep["totals"]["params"] == 112 and rep["layers"][0]["output_shape"] == [4, 6, 6]
+    bad = analysis_for(tmp_path / "dot.yaml", text=text.replace("激活-1", "激活.1"))
+    assert bad.has_errors and "not a valid node name" in bad.diagnostics[0].message

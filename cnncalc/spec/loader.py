@@ -517,8 +517,8 @@ class Loader:
         name = spec["name"]
         if "name" in keys:
             name = str(keys["name"])
-            if not re.match(r"^[A-Za-z_0-9][\w\-]*$", name):
-                raise SpecError(f"`{name}` is not a valid node name (letters, digits, _ and -; no dots)",
+            if not re.match(r"^\w[\w\-]*$", name):   # \w: letters of any script, digits, _
+                raise SpecError(f"`{name}` is not a valid node name (letters of any script, digits, _ and -; no dots)",
                                 keys.vloc("name"))
         if name is None:
             name = str(index)
