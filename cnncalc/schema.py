@@ -83,8 +83,9 @@ def _reserved_refs() -> dict:
 def _reserved() -> dict:
     ref = {"anyOf": [{"type": "string"}, {"type": "integer", "maximum": -1}]}
     props = {
-        "name": {"type": "string", "pattern": r"^[A-Za-z0-9_-]+$",
-                 "description": "the node's name (letters, digits, _ and -)"},
+        # letters of any script: the class is written by exclusion, since `\w` is ASCII in editors' regexes
+        "name": {"type": "string", "pattern": r"^[^\s.:$@#,\[\]{}()'\"`!?*&|<>=+/\\%^~;]+$",
+                 "description": "the node's name (letters of any script, digits, _ and -; no dots)"},
         "from": {"anyOf": [ref, {"type": "array", "items": ref}],
                  "description": "input(s): a name, name:k, a negative index, or a list of them"},
         "repeat": {"anyOf": [{"type": "integer", "minimum": 1}, EXPR,
