@@ -101,3 +101,25 @@ def test_python_m_and_version_warning(tmp_path):
     assert r.returncode == 0 and "cnncalc: 1" in r.stderr
     p.write_text("cnncalc: 2\ninput: [3, 8, 8]\nlayers: [ReLU]\n")
     assert run_cli("analyze", p).returncode == 2
+
+
+def test_hints_name_the_true_cause(tmp_path):
+    # a stride, not the kernel and padding, halves 32x32 to 16x16: (32 + 2*1 - 3)//2 + 1 = 16
+    p = tmp_path / "stride.yaml"
+    p.write_text("cnncalc: 1\ninput: [3, 32, 32]\nlayers:\n"
+                 "  - Conv2d: {out_channels: 8, kernel_size: 3, padding: 1}\n    name: a\n"
+                 "  - Conv2d: {out_channels: 8, kernel_size: 3, stride: 2, padding: 1}\n    name: b\n"
+                 "  - add:\n    from: [a, b]\n")
+    r = run_cli("analyze", str(p))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "stride=2" in r.stderr and "32x32 -> 16x16" in r.stderr and "padding=1) shrinks" not in r.stderr
+    # without the stride, a 5x5 kernel with padding 1 shrinks 32 -> 32 + 2 - 5 + 1 = 30; padding 2 keeps 32
+    p.write_text(p.read_text().replace("kernel_size: 3, stride: 2, padding: 1", "kernel_size: 5, padding: 1"))
+    r = run_cli("analyze", str(p))
+    assert "(kernel_size=5, padding=1) shrinks 32x32 -> 30x30; padding=2 keeps 32x32" in r.stderr
+    # a leading 1 looks like a batch; a shape without channels is not a Conv1d input
+    r = run_cli("analyze", str(ROOT / "specs" / "resnet18.yaml"), "-i", "1x3x224x224")
+    assert r.returncode == 2 and "includes the batch" in r.stderr and "write 3x224x224" in r.stderr
+    assert "Conv3d" not in r.stderr
+    r = run_cli("analyze", str(ROOT / "specs" / "resnet18.yaml"), "-i", "299x299")
+    assert r.returncode == 2 and "no channel dimension" in r.stderr and "Conv1d" not in r.stderr

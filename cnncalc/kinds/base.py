@@ -143,6 +143,22 @@ class Geometry:
         return self.dilation[axis] * (self.kernel[axis] - 1) + 1
 
 
+def rank_hints(shape, nd, prefix) -> list:
+    """Hints for an input of the wrong rank at a kind that takes [C, *nd spatial dims]: the true cause
+    first (a leading 1 that looks like a batch, channels left out), else the kind of the right rank."""
+    x = list(shape)
+    dims = "x".join(map(str, x[1:] if len(x) == nd + 2 else x))
+    if len(x) == nd + 2 and x[0] == 1:
+        return [f"{x} looks like it includes the batch (the leading 1): shapes never include the batch; "
+                f"write {dims} (the batch is --batch or the spec's `batch:`)"]
+    if len(x) == nd:
+        return [f"{x} has no channel dimension: write the channels first, e.g. 3x{dims} (or 1x{dims} "
+                f"for one channel)"]
+    if 2 <= len(x) <= 4:
+        return [f"use {prefix}{len(x) - 1}d for a {len(x) - 1}D input"]
+    return []
+
+
 def prod(xs):
     return math.prod(xs)
 

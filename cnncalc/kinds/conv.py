@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..figure import Figure
-from .base import REQUIRED, Arg, Geometry, Kind, KindError, RFStep, Saved, Term, ntuple, prod, register
+from .base import REQUIRED, Arg, Geometry, Kind, KindError, RFStep, Saved, Term, ntuple, prod, rank_hints, register
 
 AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
@@ -32,7 +32,7 @@ class ConvBase(Kind):
         x = self.in_shape
         if len(x) != nd + 1:
             raise KindError(f"`{self.op}` needs a [C, {', '.join(AXES[nd])}] input, got {list(x)}",
-                            None, [f"use Conv{len(x) - 1}d for a {len(x) - 1}D input"] if 2 <= len(x) <= 4 else [])
+                            None, rank_hints(x, nd, "Conv"))
         c_in = x[0]
         given = self.a.get("in_channels")
         if given is not None and given != c_in:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from ..figure import Figure
-from .base import REQUIRED, Arg, Geometry, Kind, KindError, RFStep, Saved, Term, ntuple, prod, register
+from .base import REQUIRED, Arg, Geometry, Kind, KindError, RFStep, Saved, Term, ntuple, prod, rank_hints, register
 from .conv import AXES, window_rf_figures
 
 
@@ -30,7 +30,8 @@ class PoolBase(Kind):
         nd = self.nd
         x = self.in_shape
         if len(x) != nd + 1:
-            raise KindError(f"`{self.op}` needs a [C, {', '.join(AXES[nd])}] input, got {list(x)}", None)
+            raise KindError(f"`{self.op}` needs a [C, {', '.join(AXES[nd])}] input, got {list(x)}", None,
+                            rank_hints(x, nd, self.op[:-2]))
         a = self.a
         a["kernel_size"] = ntuple(a["kernel_size"], nd, "kernel_size")
         a["stride"] = a["kernel_size"] if a.get("stride") in (None, [], ()) else ntuple(a["stride"], nd, "stride")
@@ -245,7 +246,8 @@ class AdaptiveBase(Kind):
         x = self.in_shape
         nd = self.nd
         if len(x) != nd + 1:
-            raise KindError(f"`{self.op}` needs a [C, {', '.join(AXES[nd])}] input, got {list(x)}", None)
+            raise KindError(f"`{self.op}` needs a [C, {', '.join(AXES[nd])}] input, got {list(x)}", None,
+                            rank_hints(x, nd, self.op[:-2]))
         o = self.a["output_size"]
         if o is None:
             raise KindError("`output_size` is required: an int, or a list with an int or null per spatial dim",

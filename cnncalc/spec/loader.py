@@ -89,6 +89,12 @@ def join(prefix, name):
     return f"{prefix}.{name}" if prefix else str(name)
 
 
+def _one(t):
+    """(1, 1) -> 1, (3, 1) -> [3, 1]: an argument as a user would write it."""
+    t = tuple(t)
+    return t[0] if len(set(t)) == 1 else list(t)
+
+
 class Loader:
     def __init__(self, text: str, file: str, overrides: dict | None = None, batch: int | None = None,
                  input_override=None, convention: str | None = None, dtype: str | None = None):
@@ -780,23 +786,31 @@ class Loader:
                         f"(dim {dim}): " + "; ".join(parts), loc, hints, node=path, code="cat-mismatch")
 
     def why_shrunk(self, a, b, want):
-        """Find the node in [a, b) that changed the spatial size and say why."""
+        """Find the node in [a, b) that changed the spatial size and name the true cause, read from the
+        kind's window geometry: a stride divides the size; a kernel (or dilation) wider than the padding
+        makes up for shrinks it."""
         for n in self.graph.nodes[a:b]:
             k = n.kind
             if k is None or not k.in_shapes:
                 continue
             sin, sout = k.in_shapes[0][1:], n.out_shapes[0][1:]
-            if sin != sout and hasattr(k, "pad_lr"):
-                ks = k.a.get("kernel_size")
-                pad = k.a.get("padding")
-                kk = ks[0] if isinstance(ks, tuple) else ks
-                pp = pad[0] if isinstance(pad, tuple) else pad
-                keep = (k.a["dilation"][0] * (kk - 1)) // 2 if "dilation" in k.a else (kk - 1) // 2
-                return (f"{n.name}'s {n.op} (kernel_size={kk}, padding={pp}) shrinks "
-                        f"{'x'.join(map(str, sin))} -> {'x'.join(map(str, sout))}; padding={keep} keeps "
-                        f"{'x'.join(map(str, sin))}")
-            if sin != sout:
-                return f"{n.name} ({n.op}) changes {'x'.join(map(str, sin))} -> {'x'.join(map(str, sout))}"
+            if sin == sout:
+                continue
+            size = f"{'x'.join(map(str, sin))} -> {'x'.join(map(str, sout))}"
+            geo = k.geometry()
+            if geo is None:
+                return f"{n.name} ({n.op}) changes {size}"
+            if geo.transposed:
+                return (f"{n.name}'s {n.op} (stride={_one(geo.stride)}, kernel_size={_one(geo.kernel)}, "
+                        f"padding={_one(geo.pad_lo)}) changes {size}")
+            keep = tuple((d * (kk - 1)) // 2 for kk, d in zip(geo.kernel, geo.dilation))
+            if any(s > 1 for s in geo.stride):
+                return (f"{n.name}'s {n.op} has stride={_one(geo.stride)}: it divides the size, {size}; "
+                        f"with stride=1 (and padding={_one(keep)}) it keeps {'x'.join(map(str, sin))}")
+            return (f"{n.name}'s {n.op} (kernel_size={_one(geo.kernel)}"
+                    + (f", dilation={_one(geo.dilation)}" if any(d > 1 for d in geo.dilation) else "")
+                    + f", padding={_one(geo.pad_lo)}) shrinks {size}; padding={_one(keep)} keeps "
+                    f"{'x'.join(map(str, sin))}")
         return None
 
     def expand_block(self, spec, bname, path, mpath, scope, vals, env, overrides):
