@@ -114,7 +114,7 @@ def saved_lines(kind, N, itemsize):
 
 
 def rf_lines(kind, rf_in, key):
-    """r_out = r_in + (K-1)*j_in and j_out = j_in*S, per axis, from the kind's receptive-field step."""
+    """r_out = r_in + (k_eff-1)*j_in and j_out = j_in*S, per axis, from the kind's receptive-field step."""
     step = kind.rf()
     if step.kind == "global" or rf_in is None:
         return [f"receptive field: {step.formula or step.kind}"]
@@ -133,8 +133,13 @@ def rf_lines(kind, rf_in, key):
         if key == "rf_stride":
             lines.append(Figure(_q(j * s), "j_in*S", {"j_in": _q(j), "S": _q(s)}, f"{ax}: j_out").render())
         else:
-            lines.append(Figure(_q(r + (k - 1) * j), "r_in + (K - 1)*j_in", {"r_in": _q(r), "K": _q(k), "j_in": _q(j)},
-                                f"{ax}: r_out").render())
+            # the kernel's extent as `explain` writes it: k_eff (= D*(K-1) + 1 for a dilated kernel)
+            keff = (step.figures or {}).get(ax, [None])[0] if step.figures else None
+            if keff is not None and keff.name == "k_eff" and keff.formula not in ("K", "1") \
+                    and Fraction(keff.value) != Fraction(keff.bindings.get("K", keff.value)):
+                lines.append(Figure(keff.value, keff.formula, keff.bindings, f"{ax}: k_eff").render())
+            lines.append(Figure(_q(r + (k - 1) * j), "r_in + (k_eff - 1)*j_in",
+                                {"r_in": _q(r), "k_eff": _q(k), "j_in": _q(j)}, f"{ax}: r_out").render())
     return lines
 
 

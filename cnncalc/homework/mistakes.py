@@ -187,6 +187,13 @@ class InputOverStride(ShapeMistake):
     why = "the kernel, padding and dilation matter too: floor((L + 2P - D(K-1) - 1)/S) + 1"
     formula = "floor({ax}_in / S)"
 
+    def shape(self, node, kind, rc):
+        # with stride 1 on every axis "input / stride" is no formula at all: never the diagnosis
+        geo = geometry(kind)
+        if geo is None or all(S == 1 for _, _, _, S, *_ in geo):
+            return None
+        return super().shape(node, kind, rc)
+
     def size(self, L, K, S, D, pl, pr, kind):
         return L // S
 
@@ -201,6 +208,72 @@ class InputOverStrideCeil(ShapeMistake):
         if L % S == 0:
             return None
         return -(-L // S)
+
+
+class PreviousPaddingCarried(Mistake):
+    id = "previous_padding_carried"
+    title = "padding of the previous layer carried over"
+    why = ("each convolution has its own padding (torch's default is 0): the padding written for an "
+           "earlier layer (LeNet's conv1 has padding=2) does not carry over to the next one")
+
+    def rebuild(self, node, op, args, batch, rc):
+        k = node.kind
+        if not is_conv(k):
+            return op, args, batch
+        prev = None
+        for n in rc.analysis.g.nodes:
+            if n.id == node.id:
+                break
+            if not n.is_input and is_conv(n.kind) and n.kind.geometry().nd == k.geometry().nd:
+                prev = n
+        if prev is None:
+            return op, args, batch
+        pg, g = prev.kind.geometry(), k.geometry()
+        if tuple(pg.pad_lo) != tuple(pg.pad_hi) or not any(pg.pad_lo) or tuple(pg.pad_lo) == tuple(g.pad_lo):
+            return op, args, batch
+        return op, dict(args, padding=tuple(pg.pad_lo)), batch
+
+
+def tconv_geometry(kind):
+    """Per spatial axis (axis, L_in, K, S, D, P, OP) of a transposed convolution."""
+    geo = kind.geometry()
+    return list(zip(AXES[geo.nd], kind.in_shape[1:], geo.kernel, geo.stride, geo.dilation, geo.pad_lo,
+                    geo.output_padding))
+
+
+class TConvPaddingIgnored(Mistake):
+    id = "tconv_padding_ignored"
+    title = "transposed-conv padding ignored"
+    why = ("a transposed convolution's padding=P removes P positions from each side of its output: "
+           "L_out = (L_in - 1)*S - 2P + D*(K-1) + output_padding + 1")
+
+    def rebuild(self, node, op, args, batch, rc):
+        k = node.kind
+        if is_tconv(k) and any(p for *_, p, _ in tconv_geometry(k)):
+            args = dict(args, padding=0)
+        return op, args, batch
+
+
+class TConvPaddingAdded(Mistake):
+    id = "tconv_padding_added"
+    title = "transposed-conv padding added instead of subtracted"
+    why = ("a convolution's padding enlarges its input, but a transposed convolution's padding=P "
+           "crops its output: L_out = (L_in - 1)*S - 2P + D*(K-1) + output_padding + 1")
+    formula = "({ax}_in - 1)*S + 2*P + D*(K-1) + OP + 1"
+
+    def shape(self, node, kind, rc):
+        if not is_tconv(kind):
+            return None
+        geo = tconv_geometry(kind)
+        if not any(p for *_, p, _ in geo):
+            return None
+        out, figs = [kind.out_shape[0]], []
+        for ax, L, K, S, D, P, OP in geo:
+            v = (L - 1) * S + 2 * P + D * (K - 1) + OP + 1
+            out.append(v)
+            figs.append(Figure(v, self.formula.replace("{ax}", ax),
+                               {f"{ax}_in": L, "S": S, "P": P, "D": D, "K": K, "OP": OP}, f"{ax}_out"))
+        return [tuple(out)] + list(kind.out_shapes[1:]), figs
 
 
 class DilationIgnored(Mistake):
@@ -440,6 +513,7 @@ CATALOGUE: list[Mistake] = [
     DilationIgnored(), GroupsIgnored(), BatchLeftOut(), BatchInParams(), ElementsForBytes(),
     BytesForElements(), MBvsMiB(), BNStatsAsParams(), TransposedOnOutput(), SharedTwice(),
     InputOverStride(), InputOverStrideCeil(), RFKernelsSummed(), RFStridesIgnored(),
+    PreviousPaddingCarried(), TConvPaddingIgnored(), TConvPaddingAdded(),
 ]
 BY_ID = {m.id: m for m in CATALOGUE}
 assert len(BY_ID) == len(CATALOGUE)
