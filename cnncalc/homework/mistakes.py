@@ -330,7 +330,35 @@ class BNStatsAsParams(Mistake):
 
     def values(self, node, kind, v, rc):
         if isinstance(kind, BatchNormBase) and kind.args.get("track_running_stats"):
-            v = dict(v, params=v["params"] + 2 * kind.args["num_features"])
+            # Keras: 4*C parameters, of which the 2*C statistics are non-trainable
+            c = kind.args["num_features"]
+            v = dict(v, params=v["params"] + 2 * c, trainable_delta=v.get("trainable_delta", 0) - 2 * c)
+        return v
+
+
+class BNAllTrainable(Mistake):
+    id = "bn_all_trainable"
+    title = "BN's four per-channel values all counted as trainable"
+    why = ("of BatchNorm's four values per channel only gamma (weight) and beta (bias) are learned; "
+           "running_mean and running_var are updated by averaging, not by gradients: 2*C trainable, not 4*C")
+
+    def values(self, node, kind, v, rc):
+        if isinstance(kind, BatchNormBase) and kind.args.get("track_running_stats") and kind.args.get("affine", True):
+            v = dict(v, trainable_delta=v.get("trainable_delta", 0) + 2 * kind.args["num_features"])
+        return v
+
+
+class PoolingParams(Mistake):
+    id = "pooling_params"
+    title = "pooling counted as having parameters"
+    why = ("a pooling layer takes the max or the mean of each window: it has no weights (0 parameters), "
+           "unlike a convolution with the same kernel")
+
+    def values(self, node, kind, v, rc):
+        if is_window_pool(kind) and not v["params"]:
+            geo = kind.geometry()
+            # a weight per window tap and channel, as if it were a depthwise convolution: C*K_h*K_w
+            v = dict(v, params=v["params"] + kind.out_shape[0] * prod(geo.kernel))
         return v
 
 
@@ -513,7 +541,7 @@ CATALOGUE: list[Mistake] = [
     DilationIgnored(), GroupsIgnored(), BatchLeftOut(), BatchInParams(), ElementsForBytes(),
     BytesForElements(), MBvsMiB(), BNStatsAsParams(), TransposedOnOutput(), SharedTwice(),
     InputOverStride(), InputOverStrideCeil(), RFKernelsSummed(), RFStridesIgnored(),
-    PreviousPaddingCarried(), TConvPaddingIgnored(), TConvPaddingAdded(),
+    PreviousPaddingCarried(), TConvPaddingIgnored(), TConvPaddingAdded(), BNAllTrainable(), PoolingParams(),
 ]
 BY_ID = {m.id: m for m in CATALOGUE}
 assert len(BY_ID) == len(CATALOGUE)

@@ -171,16 +171,17 @@ class Recomputed:
             v = self.vals.get(i)
             if v is None:
                 return None
-            mods.setdefault(n.module, (v["params"], v["buffers"]))
+            mods.setdefault(n.module, (v["params"], v["buffers"], v.get("trainable_delta", 0)))
             params_per_call += v["params"]
             macs += v["macs"]
             flops += v["flops"]
             bwd += v["bwd_flops"]
             saved_ += v["saved"]
-        out = {"params": params_per_call if self.per_call else sum(p for p, _ in mods.values()),
-               "buffers": sum(b for _, b in mods.values()), "macs": macs, "flops": _num(flops),
+        out = {"params": params_per_call if self.per_call else sum(p for p, _, _ in mods.values()),
+               "buffers": sum(b for _, b, _ in mods.values()), "macs": macs, "flops": _num(flops),
                "bwd_flops": _num(bwd), "saved": saved_}
-        out["trainable_params"] = out["params"]
+        # a mistake may count some parameters as trainable and others not (``trainable_delta``)
+        out["trainable_params"] = out["params"] + sum(t for _, _, t in mods.values())
         if out_ref is not None:
             shape = self.shapes.get(out_ref)
             if shape is None:
