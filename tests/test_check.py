@@ -118,6 +118,18 @@ CASES = [
     # strides ignored: 3x3 stride 2 then 3x3: r = 3 + (3-1)*2 = 7; ignoring the jump 3 + 2 = 5
     ("rf_strides_ignored", "  - Conv2d: {out_channels: 1, kernel_size: 3, stride: 2}\n"
      "  - Conv2d: {out_channels: 1, kernel_size: 3}\n    name: c\n", "c: {rf: 5}", "[1, 16, 16]", 1),
+    # previous layer's padding carried over: K5 P2 keeps 14; then K5 P0: 14 - 5 + 1 = 10; with P2: 14
+    ("previous_padding_carried", "  - Conv2d: {out_channels: 6, kernel_size: 5, padding: 2}\n"
+     "  - Conv2d: {out_channels: 16, kernel_size: 5}\n    name: c\n", "c: {output: [16, 14, 14]}", "[1, 14, 14]", 1),
+    # transposed conv K4 S2 P1 on 7x7: (7-1)*2 - 2 + 3 + 1 = 14; padding ignored 16; added 18
+    ("tconv_padding_ignored", "  - ConvTranspose2d: {out_channels: 4, kernel_size: 4, stride: 2, padding: 1}\n"
+     "    name: c\n", "c: {output: [4, 16, 16]}", "[8, 7, 7]", 1),
+    ("tconv_padding_added", "  - ConvTranspose2d: {out_channels: 4, kernel_size: 4, stride: 2, padding: 1}\n"
+     "    name: c\n", "c: {output: [4, 18, 18]}", "[8, 7, 7]", 1),
+    # pooling with parameters: MaxPool2d(2) on 6 channels has 0; a weight per tap and channel 6*2*2 = 24
+    ("pooling_params", "  - MaxPool2d: {kernel_size: 2}\n    name: c\n", "c: {params: 24}", "[6, 28, 28]", 1),
+    # BN's four values trainable: BatchNorm2d(16) trains 2*16 = 32; all four 4*16 = 64
+    ("bn_all_trainable", "  - BatchNorm2d: {}\n    name: c\n", "c: {trainable_params: 64}", "[16, 8, 8]", 1),
 ]
 
 SHARED = """cnncalc: 1
