@@ -54,3 +54,48 @@ def test_reflect_conv1d_first_layer_by_hand():
     assert _torch_saved_bytes(m, torch.randn(2, 3, 50)) == 1248
     spec = "cnncalc: 1\nname: t\ninput: [3, 50]\nlayers:\n  - Conv1d: {out_channels: 4, kernel_size: 3, padding: 1, padding_mode: reflect}\n"
     assert analysis_for("<text>", text=spec, batch=2).report()["totals"]["saved_bytes"] == 1248
+
+
+def _ones_window_sum(x_shape, k, s, p, ceil):
+    """torch's own count of the input elements in the windows: average pooling of ones with the divisor
+    set to 1 and the padding left out sums, per output, the elements its window holds."""
+    import torch.nn.functional as F
+    nd = len(x_shape) - 1
+    ones = torch.ones(1, *x_shape)
+    f = getattr(F, f"avg_pool{nd}d")
+    kw = {"divisor_override": 1} if nd > 1 else {}
+    if nd == 1:   # avg_pool1d has no divisor_override: the mean times the clipped count is the same sum
+        cnt = F.avg_pool1d(ones, k, s, p, ceil_mode=ceil, count_include_pad=False)   # all ones -> 1.0
+        n_out = cnt.numel()
+        sizes = [len([i for i in range(o * s - p, o * s - p + k) if 0 <= i < x_shape[1]]) for o in range(n_out)]
+        return x_shape[0] * sum(sizes), n_out
+    out = f(ones, k, s, p, ceil_mode=ceil, count_include_pad=False, **kw)
+    return int(out.sum().item()), out.numel()
+
+
+@pytest.mark.parametrize("nd,shape,k,s,p", [
+    (2, [1, 17, 11], 3, 2, 1),     # ceil_mode: a last window overhangs the right edge on both axes
+    (2, [2, 9, 10], 3, 2, 0),
+    (2, [1, 7, 7], 4, 3, 2),
+    (1, [3, 20], 5, 3, 2),
+    (3, [1, 6, 7, 5], 3, 2, 1),
+])
+def test_avgpool_without_padding_counts_the_elements_in_its_windows(nd, shape, k, s, p):
+    want, n_out = _ones_window_sum(shape, k, s, p, True)
+    spec = (f"cnncalc: 1\nname: t\ninput: {shape}\nlayers:\n  - AvgPool{nd}d: "
+            f"{{kernel_size: {k}, stride: {s}, padding: {p}, ceil_mode: true, count_include_pad: false}}\n")
+    a = analysis_for("<text>", text=spec, batch=1)
+    assert not a.has_errors
+    assert a.report()["totals"]["flops"] == want      # (elements - 1) adds + 1 divide per output
+    assert want < n_out * k ** nd                      # the old count (K taps per output) was more
+
+
+def test_avgpool_ceil_by_hand():
+    # AvgPool2d(3, stride 2, padding 1, ceil_mode, count_include_pad=False) on [1, 9, 9]: per axis
+    # out = ceil((9 + 2 - 3) / 2) + 1 = 5 windows [-1,2) [1,4) [3,6) [5,8) [7,10) -> clipped lengths
+    # 2+3+3+3+2 = 13, so 13*13 = 169 elements in 25 windows (25*9 = 225 taps before)
+    spec = ("cnncalc: 1\nname: t\ninput: [1, 9, 9]\nlayers:\n  - AvgPool2d: "
+            "{kernel_size: 3, stride: 2, padding: 1, ceil_mode: true, count_include_pad: false}\n")
+    a = analysis_for("<text>", text=spec, batch=1)
+    assert a.report()["totals"]["flops"] == 169
+    assert _ones_window_sum([1, 9, 9], 3, 2, 1, True) == (169, 25)
