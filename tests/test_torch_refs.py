@@ -99,3 +99,24 @@ def test_avgpool_ceil_by_hand():
     a = analysis_for("<text>", text=spec, batch=1)
     assert a.report()["totals"]["flops"] == 169
     assert _ones_window_sum([1, 9, 9], 3, 2, 1, True) == (169, 25)
+
+
+@pytest.mark.parametrize("builder,shape", [("resnet18", "3x32x32"), ("mobilenet_v3_small", "3x32x32"),
+                                           ("efficientnet_b0", "3x32x32"), ("swin_v2_t", "3x64x64"),
+                                           ("maxvit_t", "3x224x224")])
+def test_every_buffer_of_a_torchvision_model_is_counted(builder, shape):
+    """swin_v2_t's relative_coords_table (read as an argument) and maxvit_t's relative_position_index
+    (read through a view the trace folds into a constant) count as the module's own buffers do."""
+    tv = pytest.importorskip("torchvision.models")
+    from cnncalc.frontends.module_target import analysis_for_module
+    torch.manual_seed(0)
+    model = getattr(tv, builder)(weights=None)
+    a = analysis_for_module("", model=model, inputs=[shape], batch=1)
+    rep = a.report()
+    assert rep["totals"]["buffers"] == sum(b.numel() for b in model.buffers())
+    by = {}
+    for b in model.buffers():
+        k = str(b.dtype).replace("torch.", "")
+        by[k] = by.get(k, 0) + b.numel() * b.element_size()
+    assert rep["buffer_bytes_by_dtype"] == by
+    assert "int64" in by      # BatchNorm's num_batches_tracked, or a relative position index
