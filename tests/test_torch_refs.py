@@ -120,3 +120,53 @@ def test_every_buffer_of_a_torchvision_model_is_counted(builder, shape):
         by[k] = by.get(k, 0) + b.numel() * b.element_size()
     assert rep["buffer_bytes_by_dtype"] == by
     assert "int64" in by      # BatchNorm's num_batches_tracked, or a relative position index
+
+
+DATA_DEPENDENT_PY = '''
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    """Its work depends on its random weights and input data (a detector's does too): the conv runs
+    once more for each of the two signs that come out positive."""
+
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 3, 3, padding=1)
+
+    def forward(self, x):
+        x = self.c(x)
+        if x.sum() > 0:
+            x = self.c(x)
+        if self.c.weight.sum() > 0:
+            x = self.c(x)
+        return x
+'''
+
+
+def test_module_capture_is_reproducible_with_a_seed(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from cnncalc.cli.main import app
+    p = tmp_path / "ddnet.py"
+    p.write_text(DATA_DEPENDENT_PY)
+    run = CliRunner()
+
+    def macs(seed):
+        r = run.invoke(app, ["analyze", f"{p}:Net", "--input", "3x8x8", "--format", "json", "--seed", str(seed)])
+        assert r.exit_code == 0, r.output
+        rep = json.loads(r.stdout)
+        assert rep["coverage"]["capture"] == "hooks"      # the branches defeat tracing: a real run
+        return rep["totals"]["macs"]
+
+    # one conv: 3*3*9 MACs per output * 3*8*8 outputs = 5,184; the data decide between 1 and 3 of them
+    seen = {s: macs(s) for s in range(8)}
+    assert set(seen.values()) <= {5184, 2 * 5184, 3 * 5184}
+    assert len(set(seen.values())) > 1               # the work does depend on the seed ...
+    for s in (0, 3):
+        assert macs(s) == seen[s]                    # ... and the same seed gives the same numbers
+    state = torch.random.get_rng_state()
+    macs(1)
+    assert torch.equal(torch.random.get_rng_state(), state)   # the caller's random state is left alone

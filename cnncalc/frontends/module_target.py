@@ -617,10 +617,21 @@ class ModuleAnalysis(Analysis):
 
 
 def analysis_for_module(spec, batch=None, inputs=None, convention=None, dtype=None, kwargs=None, model=None,
-                        method="auto"):
-    """Analyse ``MODULE:ATTR`` (or ``model`` given directly).  ``method``: auto, fx or hooks."""
+                        method="auto", seed=0):
+    """Analyse ``MODULE:ATTR`` (or ``model`` given directly).  ``method``: auto, fx or hooks.  ``seed``
+    seeds torch's generators for the capture (a real run rebuilds the model and feeds it random data: a
+    detector's work depends on both), leaving the caller's random state as it was."""
     from ..needs import require_torch
     require_torch("a PyTorch module as input")
+    import torch
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise UsageError(f"`seed` must be a non-negative integer, got {seed!r}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _analysis_for_module(spec, batch, inputs, convention, dtype, kwargs, model, method)
+
+
+def _analysis_for_module(spec, batch, inputs, convention, dtype, kwargs, model, method):
     from ..core.dtypes import DTYPES
     batch = batch or 1
     dtype = dtype or "float32"
