@@ -58,6 +58,11 @@ class PoolBase(Kind):
             if n < 1 or L + 2 * p < d * (k - 1) + 1 and strict:
                 raise KindError(f"{ax}: the window spans {d * (k - 1) + 1} but the padded input is {L + 2 * p}",
                                 "kernel_size", code="shape")
+            if self.op == "AvgPool3d" and L < k:
+                # torch's avg_pool3d checks the input itself, padding aside, against the kernel
+                raise KindError(f"{ax}: the input ({L}) is smaller than the kernel ({k}); torch's avg_pool3d "
+                                "requires each input size to be at least the kernel size, padding aside",
+                                "kernel_size", code="shape")
             out.append(n)
         self.out_shapes = [tuple(out)]
 
