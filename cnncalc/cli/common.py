@@ -152,22 +152,23 @@ def no_result(diags, what="table"):
 
 
 def load_analysis(spec, batch=None, inputs=None, sets=None, convention=None, dtype=None, kwargs=None,
-                  no_expect=False):
-    """Load and analyse; on a fatal spec error print it and exit 2.  ``no_expect``: every expect skipped."""
-    return _load_analysis(spec, batch, inputs, sets, convention, dtype, kwargs, no_expect)
+                  no_expect=False, seed=0):
+    """Load and analyse; on a fatal spec error print it and exit 2.  ``no_expect``: every expect skipped;
+    ``seed``: torch's seed for a module target's capture."""
+    return _load_analysis(spec, batch, inputs, sets, convention, dtype, kwargs, no_expect, seed)
 
 
 NO_EXPECT_HELP = "do not check the spec's `expect:` values (each is reported as skipped; exit 0)"
 
 
-def _load_analysis(spec, batch, inputs, sets, convention, dtype, kwargs, no_expect):
+def _load_analysis(spec, batch, inputs, sets, convention, dtype, kwargs, no_expect, seed=0):
     from ..pipeline import analysis_for
     convention, dtype = val(convention), val(dtype)
     try:
         if ":" in spec and not spec.endswith((".yaml", ".yml", ".json")) and _is_module_target(spec):
             from ..frontends import module_target
             return module_target.analysis_for_module(spec, batch=batch, inputs=inputs, convention=convention,
-                                                     dtype=dtype, kwargs=kwargs)
+                                                     dtype=dtype, kwargs=kwargs, seed=val(seed) or 0)
         return analysis_for(spec, batch=batch, input_shape=parse_inputs(inputs), overrides=parse_sets(sets),
                             convention=convention, dtype=dtype, no_expect=no_expect)
     except SpecErrors as e:

@@ -77,7 +77,10 @@ def analyze(spec: str = C.spec_argument(), batch: Optional[int] = C.batch_option
             kwargs: Optional[str] = typer.Option(None, "--kwargs", metavar="JSON",
                                                  help="keyword arguments for MODULE:ATTR "
                                                       "(e.g. '{\"num_classes\": 10}')"),
-            no_expect: bool = typer.Option(False, "--no-expect", help=C.NO_EXPECT_HELP)):
+            no_expect: bool = typer.Option(False, "--no-expect", help=C.NO_EXPECT_HELP),
+            seed: int = typer.Option(0, "--seed", metavar="N", min=0,
+                                     help="seed for MODULE:ATTR's capture (its random weights and input data): "
+                                          "the same seed gives the same numbers")):
     """Per-layer shapes, parameters, MACs, FLOPs, memory and receptive field, with totals.
 
     On an invalid spec (exit 2) the table format prints nothing on standard output (the errors go to
@@ -86,7 +89,7 @@ def analyze(spec: str = C.spec_argument(), batch: Optional[int] = C.batch_option
         C.error("--dataset-size must be at least 1")
     from ..reports import analysis_report
     report = analysis_report(C.load_analysis(spec, batch, input, set, convention, dtype, kwargs=kwargs,
-                                               no_expect=no_expect),
+                                               no_expect=no_expect, seed=seed),
                              dataset_size)
     code = C.exit_code(report)
     from ..render import table as R

@@ -22,6 +22,7 @@ import sys
 from ..core.analyze import Analysis
 from ..core.graph import Graph
 from ..errors import Diagnostic, Loc, UsageError
+from ..figure import Figure
 from ..kinds import REGISTRY, KindError
 from ..kinds.base import check_types
 from .capture import PRef, Ref
@@ -374,6 +375,7 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
         shapes[Ref(-1 - i, 0)] = tuple(shape)
     opaque = []
     status = {}
+    reads, claimed = [], set()    # buffers a call reads as an argument (not its own module's), and counted ones
 
     shuffles, skipped = _channel_shuffles(cap)
     for c in cap.calls:
@@ -465,6 +467,10 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
                       inputs=[refmap[r] for r in in_refs], out_shapes=[tuple(s) for s in kind.out_shapes],
                       module=module, loc=_loc(c))
             status[n.id] = "exact"
+            owned = {(c.path + "." + b) if c.path else b for b, _ in c.target.named_buffers()} \
+                if c.how == "module" else set()
+            read = [b for b in _prefs_in((c.args, c.kwargs), []) if b in buf_numel and b not in owned]
+            reads.append((n.id, kind, read, c.scope))
         else:
             in_refs = [r for r in _refs_in((c.args, c.kwargs), []) if r in refmap]
             if c.how == "module":
@@ -486,6 +492,9 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
                       module=module, loc=_loc(c))
             status[n.id] = Opaque.status
             opaque.append(n.id)
+            claimed.update(bn)
+            read = [b for b in _prefs_in((c.args, c.kwargs), []) if b in buf_numel and b not in bn]
+            reads.append((n.id, kind, read, c.scope))
             diags.append(Diagnostic(
                 "warning", f"{nm} ({what}) is not analysed: {reason}; counted as an opaque node: shape from a "
                 f"meta-device run, {kind._params:,} parameters from the module, {c.flops:,} FLOPs measured by "
@@ -496,9 +505,50 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
     g.outputs = [refmap[r] for r in cap.outputs if r in refmap]
     if not g.outputs and len(g.nodes) > len(g.inputs):
         g.outputs = [(g.nodes[-1].id, 0)]
+    for c in cap.calls:        # a called module's buffers are its kind's (BatchNorm's running statistics)
+        if c.how == "module":
+            claimed.update((c.path + "." + b) if c.path else b for b, _ in c.target.named_buffers())
+    extra = {}
+    for nid, kind, read, _ in reads:   # a buffer read by a function (a relative position table, an index)
+        for b in read:
+            if b not in claimed:
+                claimed.add(b)
+                extra.setdefault(nid, (kind, []))[1].append(b)
+    # a buffer the trace folded into a constant (read through a view): charged to the first node run
+    # inside the module that holds it
+    for b in buf_numel:
+        if b in claimed:
+            continue
+        owner = b.rsplit(".", 1)[0] if "." in b else ""
+        for nid, kind, _, scope in reads:
+            if owner == "" or any(sp == owner for sp, _ in scope):
+                claimed.add(b)
+                extra.setdefault(nid, (kind, []))[1].append(b)
+                break
+    for nid, (kind, names) in extra.items():
+        _add_read_buffers(kind, names, sum(buf_numel[b] for b in names))
     info = {"capture": cap.method, "opaque": opaque, "status": status}
+    by_dtype = {}
+    for b in {id(b): b for _, b in model.named_buffers()}.values():
+        key = str(b.dtype).replace("torch.", "")
+        by_dtype[key] = by_dtype.get(key, 0) + b.numel() * b.element_size()
+    info["buffer_bytes_by_dtype"] = by_dtype
     info["module_params"] = sum(p.numel() for p in model.parameters())
     return g, diags, info
+
+
+def _add_read_buffers(kind, names, numel):
+    """Charge a node with the buffers it reads as arguments (a relative position index, a coordinate
+    table), which no module call of theirs counts."""
+    own = kind.buffers
+
+    def buffers():
+        f = own()
+        v = f.value + numel
+        return Figure(v, "own + read" if f.value else "read", {"own": f.value, "read": numel} if f.value else
+                      {"read": numel}, "buffers", note="read: elements of the buffers it reads (as arguments, or "
+                      "inside the module that holds them): " + ", ".join(names))
+    kind.buffers = buffers
 
 
 class ModuleAnalysis(Analysis):
@@ -561,14 +611,27 @@ class ModuleAnalysis(Analysis):
         for L in r["layers"]:
             L["status"] = st.get(by_name.get(L["name"]), "exact")
         r["coverage"] = self.coverage()
+        if "buffer_bytes_by_dtype" in self.info:
+            r["buffer_bytes_by_dtype"] = dict(self.info["buffer_bytes_by_dtype"])
         return r
 
 
 def analysis_for_module(spec, batch=None, inputs=None, convention=None, dtype=None, kwargs=None, model=None,
-                        method="auto"):
-    """Analyse ``MODULE:ATTR`` (or ``model`` given directly).  ``method``: auto, fx or hooks."""
+                        method="auto", seed=0):
+    """Analyse ``MODULE:ATTR`` (or ``model`` given directly).  ``method``: auto, fx or hooks.  ``seed``
+    seeds torch's generators for the capture (a real run rebuilds the model and feeds it random data: a
+    detector's work depends on both), leaving the caller's random state as it was."""
     from ..needs import require_torch
     require_torch("a PyTorch module as input")
+    import torch
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise UsageError(f"`seed` must be a non-negative integer, got {seed!r}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _analysis_for_module(spec, batch, inputs, convention, dtype, kwargs, model, method)
+
+
+def _analysis_for_module(spec, batch, inputs, convention, dtype, kwargs, model, method):
     from ..core.dtypes import DTYPES
     batch = batch or 1
     dtype = dtype or "float32"

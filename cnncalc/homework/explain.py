@@ -12,6 +12,7 @@ from fractions import Fraction
 from ..conventions import is_mac, tally
 from ..core.passes.storage import saved_numel
 from ..figure import Figure
+from ..kinds.base import kept_saved
 
 
 def render(f) -> str:
@@ -92,10 +93,10 @@ def work_lines(kind, conventions, key, terms=None, unit_name="FLOPs"):
     return lines
 
 
-def saved_lines(kind, N, itemsize):
+def saved_lines(kind, N, itemsize, needs_input_grad=True):
     lines = []
     total = 0
-    for sv in kind.saved():
+    for sv in kept_saved(kind.saved(), needs_input_grad):
         if sv.alias:
             shape = kind.out_shape if sv.alias == "output" else kind.in_shapes[0 if sv.alias == "input" else
                                                                                 int(sv.alias[5:])]
@@ -173,7 +174,7 @@ def node_lines(analysis, node, key):
     if key == "memory":
         return [dims_figure(kind.out_shape, N, analysis.itemsize, "memory").render() + " bytes"]
     if key == "saved":
-        return saved_lines(kind, N, analysis.itemsize)
+        return saved_lines(kind, N, analysis.itemsize, analysis.flow.needs_input_grad.get(node.id, True))
     if key in ("rf", "rf_stride", "rf_padding"):
         rf_in = analysis.rf.state.get(node.inputs[0]) if node.inputs else None
         return rf_lines(kind, rf_in, key)

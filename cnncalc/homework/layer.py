@@ -45,7 +45,8 @@ def layer_report(call: str, input_shape, batch=1, dtype=None, convention=None) -
     sec("flops", "FLOPs", L["flops"], f"{_n(L['flops'])}  ({analysis.conventions.name} convention)", work_lines(k, analysis.conventions, "flops"))
     mem = dims_figure(k.out_shape, N, analysis.itemsize, "memory")
     sec("memory", "output memory", mem.value, f"{mem.value:,} bytes", [mem.render() + " bytes"])
-    sec("saved", "saved for backward", L["saved_bytes"], f"{L['saved_bytes']:,} bytes", saved_lines(k, N, analysis.itemsize))
+    sec("saved", "saved for backward", L["saved_bytes"], f"{L['saved_bytes']:,} bytes", saved_lines(k, N, analysis.itemsize,
+                                                                                          analysis.flow.needs_input_grad.get(n.id, True)))
     bwd = _work(k.bwd_terms(True), analysis.conventions)
     first = _work(k.bwd_terms(False), analysis.conventions) if p.value else 0
     sec("bwd_flops", "backward FLOPs", bwd, f"{_n(bwd)}  (inside a network; {_n(first)} as the first layer)",

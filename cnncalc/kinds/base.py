@@ -91,6 +91,12 @@ class Saved:
     itemsize: int | None = None   # None: the model's dtype
     alias: str | None = None      # "input"/"output" when it is that very tensor (deduplicated)
     batched: bool = True          # False: `numel` is the whole tensor, not per sample (a scalar, a bias)
+    input_grad_only: bool = False  # kept only when the node's input needs a gradient (a padding's backward)
+
+
+def kept_saved(saved, needs_input_grad: bool):
+    """The saved tensors autograd keeps for a node whose input does (not) need a gradient."""
+    return [sv for sv in saved if needs_input_grad or not sv.input_grad_only]
 
 
 @dataclass

@@ -140,11 +140,12 @@ class ConvBase(Kind):
         mode = self.a.get("padding_mode", "zeros")
         if mode != "zeros" and not self.transposed:
             # nn.Conv pads a copy with F.pad(mode) and convolves it without padding: the conv saves the
-            # copy; reflection/replication padding also keeps the input for its own backward
+            # copy; reflection/replication padding also keeps the input for its own backward, which runs
+            # only when the input needs a gradient (not for a network's first layer)
             n = self.in_shape[0] * prod(L + pl + pr for L, (pl, pr) in zip(self.in_shape[1:], self.pad_lr))
             out = [Saved(f"input, padded copy ({mode})", n)]
             if mode in ("reflect", "replicate"):
-                out.insert(0, Saved("input", self.numel_in(), alias="input"))
+                out.insert(0, Saved("input", self.numel_in(), alias="input", input_grad_only=True))
             return out
         extra = [pr - pl for pl, pr in getattr(self, "pad_lr", ())]
         if self.a.get("padding") == "same" and any(extra):

@@ -58,6 +58,11 @@ class PoolBase(Kind):
             if n < 1 or L + 2 * p < d * (k - 1) + 1 and strict:
                 raise KindError(f"{ax}: the window spans {d * (k - 1) + 1} but the padded input is {L + 2 * p}",
                                 "kernel_size", code="shape")
+            if self.op == "AvgPool3d" and L < k:
+                # torch's avg_pool3d checks the input itself, padding aside, against the kernel
+                raise KindError(f"{ax}: the input ({L}) is smaller than the kernel ({k}); torch's avg_pool3d "
+                                "requires each input size to be at least the kernel size, padding aside",
+                                "kernel_size", code="shape")
             out.append(n)
         self.out_shapes = [tuple(out)]
 
@@ -94,9 +99,30 @@ class PoolBase(Kind):
             v = n * (K - 1)
             return [Term(("max_pool",), v, Figure(v, "N*numel_out*(K - 1)", {"N": self.N, "numel_out": self.numel_out(),
                                                                           "K": K}, "comparisons"))]
+        if self.rule == "avg_pool" and not self.a.get("count_include_pad", True):
+            # the padding is not averaged: each output sums only the input elements inside its window
+            # ((elements - 1) adds + 1 divide); separable windows: per axis, the sum of the window
+            # lengths clipped to the input, multiplied across axes
+            ws = self.window_sum()
+            c = self.in_shape[0]
+            v = self.N * c * ws
+            return [Term((self.rule,), v, Figure(v, "N*C*window_sum", {"N": self.N, "C": c, "window_sum": ws},
+                                                 "operations",
+                                                 note="window_sum: input elements inside the windows (count_include_"
+                                                      "pad=False), the product over axes of the sum of window "
+                                                      "lengths clipped to the input; per output (elements - 1) "
+                                                      "adds + 1 divide"))]
         v = n * K
         return [Term((self.rule,), v, Figure(v, "N*numel_out*K", {"N": self.N, "numel_out": self.numel_out(), "K": K},
                                              "operations"))]
+
+    def window_sum(self):
+        """Input elements inside the windows of one channel, padding and any ceil_mode overhang left out."""
+        total = 1
+        for L, n, k, s, p in zip(self.in_shape[1:], self.out_shape[1:], self.a["kernel_size"], self.a["stride"],
+                                 self.a["padding"]):
+            total *= _clipped_sum(L, n, k, s, p)
+        return total
 
     def rf(self):
         # ceil_mode only adds a last, partial window: r, j and p are those of floor mode
@@ -111,6 +137,18 @@ class PoolBase(Kind):
         pad = getattr(self, "_pad", None) or self.a["padding"]
         return tuple(taps(m, self.a["stride"][ax], [self.dil[ax] * t - pad[ax] for t in range(self.a["kernel_size"][ax])],
                           self.in_shape[ax + 1]) for ax, m in enumerate(sets))
+
+
+def _clipped_sum(L, n, k, s, p):
+    """sum over o < n of |[o*s - p, o*s - p + k) ∩ [0, L)|: k per window, less what the windows that cross
+    an edge lose (only those are visited: at most about k/s per side, whatever the input's size)."""
+    full = n * k
+    # left: window o starts at o*s - p < 0 for o < ceil(p / s); it loses p - o*s (at most k) elements
+    left = sum(min(k, p - o * s) for o in range(min(n, -(-p // s))))
+    # right: window o ends past L when o*s - p + k > L; it loses o*s - p + k - L (at most k) elements
+    first = max(0, (L + p - k) // s + 1)
+    right = sum(min(k, o * s - p + k - L) for o in range(first, n))
+    return full - left - right
 
 
 def _avg_like(k):

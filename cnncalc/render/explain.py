@@ -17,6 +17,7 @@ from ..conventions import MAC_RULES, RULE_DOC, tally
 from ..figure import Figure, _unicode_floor
 from .numbers import fmt_value, substitute  # noqa: F401 (substitute: re-exported)
 from .numbers import lit as _lit
+from ..kinds.base import kept_saved
 
 SMALL_BYTES = ("save_mean", "save_invstd", "mean", "rstd")   # saved per channel/group, not per batch item
 
@@ -217,7 +218,7 @@ def explain_node(a, node) -> dict:
     items.append(item(fig, note=note))
     if L["alloc_bytes"] == 0 and L["output_bytes"]:
         items.append(text_item("the output is a view of (or written into) its input: it allocates nothing new"))
-    saved = k.saved()
+    saved = kept_saved(k.saved(), L.get("needs_input_grad", True))
     for sv, rec in zip(saved, L.get("saved_items", [])):
         if sv.alias:
             what = {"input": "its input", "output": "its output"}.get(sv.alias, f"input {sv.alias[5:]}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from types import MappingProxyType
+from ...kinds.base import kept_saved
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def saved(graph, flow, store: Storage) -> Saved:
         rec = flow.in_autograd[n.id]
         mine = 0
         items = []
-        for sv in k.saved():
+        for sv in kept_saved(k.saved(), flow.needs_input_grad[n.id]):
             if sv.alias:
                 sid = store.of[alias_ref(sv, n.id, n.inputs)]
                 nbytes = store.size[sid]
