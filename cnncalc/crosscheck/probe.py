@@ -126,8 +126,9 @@ def pick_layer(analysis, report):
     return best, reason
 
 
-def _prepare(model, g):
-    """Make the model positive and linear (see the module docstring), in place."""
+def positive_weights(model):
+    """Zero biases and equal positive weights (each output's summing to 1), in place: with the kinds'
+    linear stand-ins, a model whose input gradient is non-zero exactly where a unit reads."""
     import torch
     with torch.no_grad():
         for m in model._mods.values():
@@ -138,6 +139,11 @@ def _prepare(model, g):
                     p.fill_(1.0 / max(1, p[0].numel()))
                 else:
                     p.fill_(1.0)
+
+
+def _prepare(model, g):
+    """Make the model positive and linear (see the module docstring), in place."""
+    positive_weights(model)
     ov = {}
     for n in g.nodes:
         if n.is_input:

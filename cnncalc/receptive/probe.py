@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from .window import unit_window
 
 MATCH, MISMATCH, NOT_COVERED = "match", "mismatch", "not covered"
-_IDENTITY_FAMILIES = ("activation", "norm", "dropout")
 
 
 @dataclass
@@ -109,76 +108,23 @@ def final_maps(graph):
 
 
 def prepare(model, graph):
-    """Make the model the positive linear twin described in the module docstring (in place)."""
-    import torch
-    import torch.nn.functional as F
-    with torch.no_grad():
-        for m in model._mods.values():
-            for name, p in m.named_parameters(recurse=True):
-                if name.endswith("bias"):
-                    p.zero_()
-                elif p.dim() >= 2:
-                    p.fill_(1.0 / max(1, p[0].numel()))
-                else:
-                    p.fill_(1.0)
+    """Make the model the positive linear twin described in the module docstring (in place): the
+    stand-ins are the kinds' own (``Kind.linearised``: max pooling averages its windows, sub adds, div
+    multiplies, amax averages); a softmax over a spatial axis reads every position of that axis."""
+    from ..crosscheck.probe import positive_weights
+    positive_weights(model)
     ov = {}
     for n in graph.nodes:
         if n.is_input:
             continue
         k = n.kind
-        fam = getattr(k, "family", "")
-        if fam in _IDENTITY_FAMILIES:
-            if fam == "activation" and k.rf().kind == "global":
-                ov[n.id] = (lambda d: lambda xs: xs[0].mean(dim=d, keepdim=True).expand_as(xs[0]))(k.a["dim"])
-            else:
-                ov[n.id] = lambda xs: xs[0]
-        elif n.op.startswith("MaxPool"):
-            ov[n.id] = _avg_twin(k, F)
-        elif n.op.startswith("AdaptiveMaxPool"):
-            fn = getattr(F, f"adaptive_avg_pool{k.nd}d")
-            ov[n.id] = (lambda fn, o: lambda xs: fn(xs[0], o))(fn, k.a["output_size"])
-        elif n.op == "sub":
-            ov[n.id] = lambda xs: sum(xs[1:], xs[0])
-        elif n.op == "div":
-            ov[n.id] = _prod
-        elif n.op == "amax":
-            ov[n.id] = (lambda d, kd: lambda xs: xs[0].mean(dim=d, keepdim=kd))(k.a["dim"], k.a["keepdim"])
+        if k.family == "activation" and k.rf().kind == "global":
+            ov[n.id] = (lambda d: lambda xs: xs[0].mean(dim=d, keepdim=True).expand_as(xs[0]))(k.a["dim"])
+            continue
+        stand_in = k.linearised()
+        if stand_in is not None:
+            ov[n.id] = stand_in
     return ov
-
-
-def _prod(xs):
-    out = xs[0]
-    for x in xs[1:]:
-        out = out * x
-    return out
-
-
-def _avg_twin(k, F):
-    """Average over exactly the windows a max pool reads: pad (with the ceil_mode tail), then a
-    depthwise convolution with equal weights and the pool's stride and dilation."""
-    from ..kinds.pool import pool_out
-    a, nd = k.a, k.nd
-    ks, st, pd, dl = a["kernel_size"], a["stride"], a["padding"], k.dil
-    ceil = a.get("ceil_mode", False)
-
-    def run(xs):
-        import torch
-        x = xs[0]
-        pads = []
-        for ax in range(nd):
-            L = x.shape[2 + ax]
-            n = pool_out(L, ks[ax], st[ax], pd[ax], dl[ax], ceil)
-            extra = max(0, (n - 1) * st[ax] + dl[ax] * (ks[ax] - 1) + 1 - (L + 2 * pd[ax]))
-            pads.append((pd[ax], pd[ax] + extra))
-        flat = []
-        for lo, hi in reversed(pads):
-            flat += [lo, hi]
-        x = F.pad(x, flat)
-        c = x.shape[1]
-        w = torch.ones((c, 1) + tuple(ks), dtype=x.dtype, device=x.device)
-        w /= w[0].numel()
-        return getattr(F, f"conv{nd}d")(x, w, stride=st, dilation=dl, groups=c)
-    return run
 
 
 def support(grad):
