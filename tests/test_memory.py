@@ -304,7 +304,7 @@ def _measure_saved(model, x):
         s = t.untyped_storage()
         if s.data_ptr() not in skip:
             storages[s.data_ptr()] = s.nbytes()
-        return t
+        return t.detach()   # not `t`: a saved output would hold its own graph in a cycle gc cannot see
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         y = model(x)

@@ -83,6 +83,15 @@ def measure_fvcore(model, inputs):
     return total, per, unsupported
 
 
+def _unlinked(t):
+    """What a measuring pack hook keeps: the tensor without its autograd history.  Returning `t` itself
+    for a tensor an op saves of its own output (ReLU, sigmoid, ...) makes a cycle through autograd's C++
+    graph (output -> grad_fn -> saved output) that Python's collector cannot see: the whole forward
+    graph, weights included, then lives until the process ends (0.1 GB per ResNet-50 at 64x64).  The
+    measurement never runs backward, so the history is not needed."""
+    return t.detach()
+
+
 def measure_saved(model, inputs):
     """Bytes autograd saves for backward in train mode, per node, deduplicated by storage.
 
@@ -112,7 +121,7 @@ def measure_saved(model, inputs):
             seen.add(ptr)
             per[n.id] = per.get(n.id, 0) + st.nbytes()
             items.setdefault(n.id, []).append((tuple(t.shape), str(t.dtype).replace("torch.", ""), st.nbytes()))
-        return t
+        return _unlinked(t)
 
     def unpack(t):
         return t
