@@ -66,6 +66,11 @@ def register(app):
                                                  "(t4, v100-16gb, v100-32gb, a100-40gb, a100-80gb, h100, "
                                                  "rtx3090, rtx4090, l4): the largest batch that fits; a device "
                                                  "with a profile implies --device"),
+               reserve: Optional[str] = typer.Option(None, "--reserve", metavar="SIZE",
+                                                     help="what --fit leaves free for the CUDA context and "
+                                                     "the allocator's slack (default 1GiB, an estimate: "
+                                                     "docs/memory.md); sizes in any case, GB = 10^9 bytes, "
+                                                     "GiB = 2^30"),
                device: Optional[str] = typer.Option(None, "--device", metavar="DEVICE|FILE",
                                                     help="a device profile (h200, h100, "
                                                     "a100-80gb, a100-40gb, l4, t4, rtx4090) or a profile file "
@@ -85,7 +90,7 @@ def register(app):
         from ..reports.memory import memory_report
         try:
             batches = parse_batches(batch) if batch is not None else [None]
-            profile, budget = DR.resolve(device, fit)
+            profile, budget = DR.resolve(device, fit, reserve)
             if dataset_size is not None and dataset_size < 1:
                 raise UsageError("--dataset-size must be at least 1")
         except (UsageError, M.MemoryError_, DR.ProfileError) as e:

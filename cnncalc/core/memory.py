@@ -92,28 +92,69 @@ def device_bytes(name: str):
     return None
 
 
-def parse_budget(text: str):
-    """`24GiB`, `16GB`, `8e9`, or a device name -> (bytes, label)."""
-    from .units import parse_number
+_SIZE = None
+#: byte multiple of each size unit, case-insensitive: k/m/g/t/p (with or without `b`) are decimal
+#: (1 GB = 10**9 bytes, as memory is sold and as `16GB` has always meant here), ki/mi/gi/ti/pi binary
+#: (1 GiB = 2**30 bytes, as nvidia-smi and torch count)
+SIZE_UNITS = {"": 1, "b": 1, "bytes": 1,
+              **{p + s: 10 ** (3 * (i + 1)) for i, p in enumerate("kmgtp") for s in ("", "b")},
+              **{p + "i" + s: 2 ** (10 * (i + 1)) for i, p in enumerate("kmgtp") for s in ("", "b")}}
+
+
+def parse_size(text: str, what: str = "--fit") -> int:
+    """`24GiB`, `24gib`, `24 GB`, `1.5g`, `8e9`, `512MiB` -> bytes (an int, rounded down).  Units are
+    case-insensitive; GB, G and the like are decimal (10**9), GiB binary (2**30).  ValueError when the
+    text is not a size; MemoryError_ when it is one but is not positive or absurdly large."""
+    global _SIZE
+    import re
+    from decimal import Decimal, InvalidOperation
+    if _SIZE is None:
+        _SIZE = re.compile(r"\s*([0-9][0-9,_]*(?:\.[0-9]+)?(?:e[-+]?[0-9]+)?)\s*([a-z]*)\s*\Z", re.I)
+    m = _SIZE.match(str(text))
+    if not m or m.group(2).lower() not in SIZE_UNITS:
+        raise ValueError(f"`{text}` is not a size")
     try:
-        v, _ = parse_number(text)
-        if v <= 0:
-            raise MemoryError_(f"--fit needs a positive memory size, got `{text}`")
-        if v > 2 ** 50:
-            raise MemoryError_(f"--fit {text}: more than 1 PiB, far beyond any device; give a device's memory "
-                               "(24GiB, 80GB) or its name")
-        return int(v), text
+        v = Decimal(m.group(1).replace(",", "").replace("_", "")) * SIZE_UNITS[m.group(2).lower()]
+    except InvalidOperation:
+        raise ValueError(f"`{text}` is not a size") from None
+    if v > 2 ** 50:
+        raise MemoryError_(f"{what} {text}: more than 1 PiB, far beyond any device; give a device's memory "
+                           "(24GiB, 80GB) or its name")
+    return int(v)
+
+
+def parse_budget(text: str):
+    """`24GiB`, `24gib`, `16GB`, `8e9`, or a device name -> (bytes, label)."""
+    try:
+        v = parse_size(text)
     except ValueError as e:
         if isinstance(e, MemoryError_):
             raise
+    else:
+        if v <= 0:
+            raise MemoryError_(f"--fit needs a positive memory size, got `{text}`")
+        return v, text
     dev = device_bytes(text)
     if dev is None:
         from ..errors import suggest
         s = suggest(text.lower(), list(DEVICES))
-        raise MemoryError_(f"--fit: `{text}` is neither a size (24GiB, 16GB) nor a known device"
+        raise MemoryError_(f"--fit: `{text}` is neither a size (24GiB, 16GB; any case: GB = 10^9 bytes, "
+                           f"GiB = 2^30) nor a known device"
                            + (f"; did you mean {' or '.join(s)}?" if s else "")
                            + " (known: " + ", ".join(DEVICES) + ")")
     return dev
+
+
+#: What `--fit` leaves free beside the estimated peak unless `--reserve` or a profile's measured
+#: `context_reserve_bytes` says otherwise: 1 GiB, an ESTIMATE, not measured by this project.  It is
+#: the CUDA context of a PyTorch process (commonly reported at 300 to 600 MiB with CUDA's lazy module
+#: loading, torch's default since CUDA 11.7: 512 MiB taken) plus the caching allocator's reserved but
+#: unallocated slack (its segments are 2 MiB for small tensors and 20 MiB or the rounded size for
+#: large ones, so partly used segments stay reserved: 512 MiB taken).  ../shared/gpu/context.py
+#: measures both; docs/memory.md says how to replace this figure with a measured one.
+DEFAULT_RESERVE_BYTES = 1 << 30
+DEFAULT_RESERVE_NOTE = ("estimate, not measured: 512 MiB for the CUDA context (commonly 300-600 MiB per "
+                        "PyTorch process) + 512 MiB of caching-allocator slack; --reserve SIZE to change it")
 
 
 @dataclass(frozen=True)

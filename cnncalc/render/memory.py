@@ -113,18 +113,24 @@ def render(report, width: int = 100, layers: bool = False) -> str:
                    f"{human(f['epoch'])} FLOPs")
     if "fit" in report:
         fit = report["fit"]
+        reserve = human(fit["reserve_bytes"], binary=True)
+        source = "estimated, not measured" if fit["reserve_source"].startswith("estimate") else fit["reserve_source"]
+        out.append(f"--fit {fit['budget']}: {human(fit['budget_bytes'], binary=True, digits=4)} less a {reserve} "
+                   f"reserve for the CUDA context and allocator slack ({source}; docs/memory.md) leaves "
+                   f"{human(fit['usable_bytes'], binary=True, digits=4)} for the peak")
         for mode in ("training", "inference"):
             r = fit[mode]
             if r["batch"] and r["next_peak_bytes"] is None:   # the search stopped at its bound
-                out.append(f"largest {mode} batch that fits {fit['budget']}: at least {r['batch']:,} (the search "
-                           f"stops there; peak {human(r['peak_bytes'], binary=True)})")
+                out.append(f"largest {mode} batch that fits: at least {r['batch']:,} (the search stops there; "
+                           f"peak {human(r['peak_bytes'], binary=True)})")
             elif r["batch"]:
-                peak, nxt, budget = _distinct(r["peak_bytes"], r["next_peak_bytes"], fit["budget_bytes"])
-                out.append(f"largest {mode} batch that fits {fit['budget']} ({budget}): {r['batch']} (peak "
-                           f"{peak}; {r['batch'] + 1} needs {nxt})")
+                peak, nxt, usable = _distinct(r["peak_bytes"], r["next_peak_bytes"], fit["usable_bytes"])
+                out.append(f"largest {mode} batch that fits: {r['batch']:,} (peak {peak} + reserve {reserve}, "
+                           f"margin {human(r['margin_bytes'], binary=True)}; {r['batch'] + 1:,} needs {nxt} "
+                           f"of the {usable})")
             else:
-                out.append(f"{mode}: even batch 1 does not fit {fit['budget']} "
-                           f"(needs {human(r['next_peak_bytes'], binary=True)})")
+                out.append(f"{mode}: even batch 1 does not fit (needs {human(r['next_peak_bytes'], binary=True)} "
+                           f"+ reserve {reserve})")
     if layers:
         ws = "device" in report
         cols = [Col("layer", wrap=True, floor=10), Col("op", wrap=True, floor=6), Col("output", right=True),
