@@ -43,7 +43,14 @@ OPTIMIZERS = {
     "momentum": (1, "SGD with momentum keeps one momentum buffer per parameter"),
     "adam": (2, "Adam keeps exp_avg and exp_avg_sq per parameter"),
     "adamw": (2, "AdamW keeps exp_avg and exp_avg_sq per parameter"),
+    "adam-fused": (2, "Adam (fused=True) keeps exp_avg and exp_avg_sq per parameter; its step makes no "
+                      "parameter-sized temporaries"),
+    "adamw-fused": (2, "AdamW (fused=True) keeps exp_avg and exp_avg_sq per parameter; its step makes no "
+                       "parameter-sized temporaries"),
 }
+#: `--fused`: the fused implementation of an optimizer (SGD's foreach step makes no temporaries either,
+#: so for sgd and momentum the model is the same)
+FUSED = {"adam": "adam-fused", "adamw": "adamw-fused", "sgd": "sgd", "momentum": "momentum"}
 DEFAULT_OPTIMIZER = "adam"
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 from ..conventions import is_mac  # noqa: E402
