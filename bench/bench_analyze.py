@@ -37,6 +37,26 @@ def whole_process(args, runs=7):
     return statistics.median(times), peak / 1024
 
 
+FVCORE = ("import torch, torchvision\n"
+          "from fvcore.nn import FlopCountAnalysis\n"
+          "m = torchvision.models.resnet50().eval()\n"
+          "a = FlopCountAnalysis(m, torch.randn(1, 3, 224, 224))\n"
+          "a.unsupported_ops_warnings(False); a.uncalled_modules_warnings(False)\n"
+          "print(a.total())\n")
+
+
+def fvcore_process(runs=5):
+    """fvcore asked the same question (what does ResNet-50 cost at 3x224x224?), whole process."""
+    times = []
+    for _ in range(runs + 1):      # the first run is a warm-up (page cache, byte code), not counted
+        t = time.perf_counter()
+        p = subprocess.run([sys.executable, "-c", FVCORE], capture_output=True, cwd=ROOT, env=ENV)
+        times.append(time.perf_counter() - t)
+        if p.returncode:
+            return None, p.stderr.decode().strip().splitlines()[-1:]
+    return statistics.median(times[1:]), int(p.stdout.decode().split()[-1])
+
+
 def generated_spec(n_layers: int) -> str:
     """A plain chain of conv/BN/ReLU triples with a residual add every 6 layers."""
     lines = ["cnncalc: 1", "name: chain", "input: [16, 32, 32]", "layers:"]
@@ -72,10 +92,18 @@ def main():
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
     t, m = whole_process(["--help"])
     print(f"{'cnncalc --help (start-up)':48s} median {t:.3f} s  peak RSS {m:.0f} MiB")
-    t, m = whole_process(["analyze", str(spec), "--format", "json"])
+    t, m = whole_process(["analyze", str(spec), "--format", "json"], runs=15)
     print(f"{'cnncalc analyze ' + spec.name + ' --format json':48s} median {t:.3f} s  peak RSS {m:.0f} MiB")
-    t, m = whole_process(["analyze", str(spec)])
-    print(f"{'cnncalc analyze ' + spec.name + ' (table)':48s} median {t:.3f} s  peak RSS {m:.0f} MiB")
+    t2, m = whole_process(["analyze", str(spec)])
+    print(f"{'cnncalc analyze ' + spec.name + ' (table)':48s} median {t2:.3f} s  peak RSS {m:.0f} MiB")
+    # last: the peak RSS printed is the maximum over all children so far, and torch would mask the others
+    if spec.name == "resnet50.yaml":
+        tf, macs = fvcore_process()
+        if tf is None:
+            print(f"fvcore not measured: {macs}")
+        else:
+            print(f"{'fvcore FlopCountAnalysis, torchvision resnet50':48s} median {tf:.3f} s  "
+                  f"({macs:,} MACs; ratio fvcore / cnncalc JSON: {tf / t:.0f}x, target >= 25x)")
     for n in (1000, 2500, 5000, 10000):
         t, nodes = analysis_only(n)
         print(f"analysis alone, generated spec of {nodes:6d} layers      median {t:.3f} s  "

@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import importlib
 
-try:
-    from importlib.metadata import PackageNotFoundError, version as _version
-    __version__ = _version("cnncalc")
-except PackageNotFoundError:   # a source checkout that was never installed
-    __version__ = "0.1.0"
-
 _API = ("analyze", "memory", "explain", "check", "verify", "Report", "Layer", "SpecError")
 __all__ = [*_API, "__version__"]
 
 
 def __getattr__(name):   # PEP 562: the API is imported on first use, so `import cnncalc` stays light
+    if name == "__version__":   # importlib.metadata alone takes 20 ms to import: only when asked
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            v = version("cnncalc")
+        except PackageNotFoundError:   # a source checkout that was never installed
+            v = "0.1.0"
+        globals()["__version__"] = v
+        return v
     if name in _API:
         api = importlib.import_module(f"{__name__}.api")
         return getattr(api, name)
@@ -32,4 +34,4 @@ def __getattr__(name):   # PEP 562: the API is imported on first use, so `import
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_API))
+    return sorted(set(globals()) | set(_API) | {"__version__"})

@@ -29,13 +29,11 @@ def fail(path: str, e: OSError):
     from .safetext import clean
     msg = f"error: cannot write {clean(str(path))}: {clean(_reason(str(path), e))}"
     try:
-        import typer
         from rich.console import Console
         Console(stderr=True, highlight=False, soft_wrap=True).print(msg, markup=False)
-        raise typer.Exit(EXIT_INVALID)
-    except ImportError:  # pragma: no cover - the CLI always has typer
+    except ImportError:  # pragma: no cover - the CLI always has rich
         sys.stderr.write(msg + "\n")
-        raise SystemExit(EXIT_INVALID) from None
+    raise SystemExit(EXIT_INVALID)   # (a click command passes SystemExit through as its exit code)
 
 
 @contextmanager

@@ -61,3 +61,93 @@ layers:
     # a1: (32 + 2 - 3)//2 + 1 = 16 against stem's 32; b1: 32 - 5 + 1 = 28 against 32
     assert len(errors) == 2 and "[8, 16, 16] and [8, 32, 32]" in errors[0] and "cat" in errors[1], r.stderr
     assert f"{p}:10:5: note: `3` reads the output of a node with an error" in r.stderr
+
+
+KERAS = """\
+cnncalc: 1
+input: [3, 32, 32]
+layers:
+  - Conv2d: {filters: 32, kernel_size: 3, padding: same}
+  - Conv2d: {out_channels: 32, kernel_size: 3, strides: 2}
+  - Conv2d: {out_channels: 64, kernel_size: 3, stride: 2, padding: same}
+  - Flatten
+  - Dense: {units: 10}
+"""
+
+
+def _col(text, line, word):
+    return text.splitlines()[line - 1].index(word) + 1
+
+
+def test_a_keras_style_spec_gives_its_four_errors_in_one_run(tmp_path):
+    # (each at the offending value) `filters`, `strides`, padding='same' with a stride (torch refuses it whatever the input: checked
+    # even on a node whose input has an error), and `Dense`
+    p = tmp_path / "keras.yaml"
+    p.write_text(KERAS)
+    r = run_cli("analyze", p)
+    assert r.returncode == 2 and r.stdout == ""
+    errors = [line for line in r.stderr.splitlines() if ": error: " in line]
+    assert [e.split(": error: ")[0] for e in errors] == [
+        f"{p}:4:{_col(KERAS, 4, '32,')}", f"{p}:5:{_col(KERAS, 5, '2}')}",
+        f"{p}:6:{_col(KERAS, 6, 'same')}", f"{p}:8:5"], r.stderr
+    assert "no argument `filters`" in errors[0] and "no argument `strides`" in errors[1]
+    assert "padding='same' is not supported for strided convolutions" in errors[2]
+    assert "unknown op `Dense`" in errors[3]
+    assert "the spec has 4 errors" in r.stderr
+
+
+BLOCKS = """\
+cnncalc: 1
+input: [3, 32, 32]
+blocks:
+  bad:
+    inputs: [x]
+    layers:
+      - Conv2d: {out_channels: 8, kernel_size: 3, strides: 1}
+        from: x
+        name: a
+      - Conv2d: {out_channels: 8, kernel_size: 40}
+        from: x
+        name: b
+      - add:
+        from: [a, b]
+      - Relu
+  good:
+    layers:
+      - Conv2d: {out_channels: 8, kernel_size: 33}
+layers:
+  - Conv2d: {out_channels: 8, kernel_size: 3, padding: 1}
+    name: stem
+  - bad
+  - Conv2d: {out_channels: 8, kernel_size: 3, stride: 2, padding: same}
+  - good:
+    from: stem
+  - ReLU
+  - Linear: {out_feature: 10}
+"""
+
+
+def test_errors_after_a_broken_node_inside_blocks(tmp_path):
+    # inside `bad`: `a` has a bad argument; `b` reads the block's input, not `a`, so its own shape error
+    # (kernel 40 > 32) is found; `add` and `Relu` follow from `a`: the op-name typo `Relu` is still found,
+    # their shapes are not checked.  After the block: the conv reading it keeps its argument error;
+    # `good` reads `stem`, so its shape error (33 > 32) is its own; ReLU and Linear follow from `good`.
+    p = tmp_path / "blocks.yaml"
+    p.write_text(BLOCKS)
+    r = run_cli("analyze", p, "--format", "json")
+    assert r.returncode == 2
+    errors = [line for line in r.stderr.splitlines() if ": error: " in line]
+    where = [e.split(": error: ")[0] for e in errors]
+    assert where == [f"{p}:7:{_col(BLOCKS, 7, '1}')}", f"{p}:10:{_col(BLOCKS, 10, '40')}", f"{p}:15:9",
+                     f"{p}:23:{_col(BLOCKS, 23, 'same')}", f"{p}:18:{_col(BLOCKS, 18, '33')}",
+                     f"{p}:27:{_col(BLOCKS, 27, '10}')}"], r.stderr
+    assert "no argument `strides`" in errors[0]
+    assert "the kernel spans 40" in errors[1] and "unknown op `Relu`" in errors[2]
+    assert "padding='same'" in errors[3] and "the kernel spans 33" in errors[4]
+    assert "no argument `out_feature`" in errors[5]
+    notes = [line for line in r.stderr.splitlines() if ": note: " in line]
+    # the consequences say so: inside the block (`add` and `Relu`), after it (the conv), after `good`
+    assert any(f"{p}:13:9: note: `1.2` and the node after it read the output of a node with an error" in n
+               for n in notes), r.stderr
+    assert any("`2` reads the output of a node with an error" in n for n in notes), r.stderr
+    assert any("`4` and the node after it read the output of a node with an error" in n for n in notes), r.stderr

@@ -27,7 +27,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", ROOT / "specs" / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.S | re.M)
-FIGURE = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?![\d,])|(?<![\w.,])\d{4,}(?![\w,])")
+FIGURE = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?![\d,])|(?<![\w.,])\d{4,}(?![\w,])"
+                    # a figure with decimals or a unit: 2.51GiB, 9.12KiB, 25.6M, 0.903, 74.3%, 384MiB, 15.5G
+                    r"|(?<![\w.,])\d[\d,]*\.\d+(?:[KMGTP]i?B|[KMGTP]|%|B)?(?![\w.])"
+                    r"|(?<![\w.,])\d[\d,]*(?:[KMGTP]i?B|[KMGTP])(?![\w.])"
+                    r"|(?<=\(x)\d[\d,]*(?:\.\d+)?(?![\w.])")     # a ratio: (x0.185)
+# `<!-- output of: cnncalc ARGS -->` on the line before a fenced block or a Markdown table ties what it
+# quotes to the command that prints it (the test runs the command and checks every figure); a quoted
+# output that cannot be reproduced (timings, the memory of one machine) says so with
+# `<!-- not checked: REASON -->`.
+MARKER = re.compile(r"^<!-- (output of|not checked): (.+?) -->\n", re.M)
 
 
 def _blocks(langs):
@@ -123,6 +132,65 @@ def test_documented_command(words, code, shown, tmp_path):
     flat = re.sub(r"\s+", " ", out)
     missing = [f for f in FIGURE.findall(shown) if f not in flat]
     assert not missing, f"figures quoted in the text but not printed: {missing}\n{out}"
+
+
+def _quoted(page, text, end):
+    """The fenced block or Markdown table that starts at `end` (just after a marker)."""
+    m = FENCE.match(text, end)
+    if m:
+        return m.group(2)
+    lines = []
+    for line in text[end:].splitlines():
+        if not line.startswith("|"):
+            break
+        lines.append(line)
+    assert lines, f"{page}: a marker is followed by neither a fenced block nor a table"
+    return "\n".join(lines)
+
+
+def _marked():
+    cases = []
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        for m in MARKER.finditer(text):
+            if m.group(1) != "output of":
+                continue
+            line = text[:m.start()].count("\n") + 1
+            words = shlex.split(m.group(2))
+            assert words[0] == "cnncalc", f"{_rel(page, line)}: the marker names a cnncalc command"
+            cases.append(pytest.param(words[1:], _quoted(page, text, m.end()), id=f"{_rel(page, line)}",
+                                      marks=[pytest.mark.slow] if _needs_torch(words[1:]) else []))
+    return cases
+
+
+@pytest.mark.parametrize("words, shown", _marked())
+def test_marked_output_is_what_the_command_prints(words, shown, tmp_path):
+    rc, out = _run(words, tmp_path)
+    assert rc in (0, 1), out
+    flat = re.sub(r"\s+", " ", out)
+    figures = FIGURE.findall(shown)
+    assert figures, "a marked block quotes no figure"
+    missing = [f for f in figures if f not in flat]
+    assert not missing, f"figures quoted in the text but not printed: {missing}\n{out}"
+
+
+def test_every_quoted_command_output_is_checked():
+    """A block that shows `$ cnncalc ...` with its output is a ```console block (its figures are
+    checked), or is marked: `output of` (checked) or `not checked` with the reason."""
+    loose = []
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        for m in FENCE.finditer(text):
+            if m.group(1) == "console" or not re.search(r"^\$ (?:time )?cnncalc ", m.group(2), re.M):
+                continue
+            before = text[:m.start()].rstrip("\n").rsplit("\n", 1)[-1]
+            if not MARKER.match(before + "\n"):
+                loose.append(_rel(page, text[:m.start()].count("\n") + 1))
+    assert not loose, f"quoted command output neither checked nor marked `not checked`: {loose}"
+
+
+def test_marked_blocks_exist():
+    assert len(_marked()) >= 1
 
 
 # --- specs --------------------------------------------------------------------------------------------

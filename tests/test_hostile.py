@@ -355,7 +355,7 @@ def test_an_unforeseen_error_is_reported_as_a_bug_with_exit_3(tmp_path):
             "import cnncalc.render.table as R\n"
             "def boom(*a, **k):\n    raise KeyError('simulated fault')\n"
             "R.render_table = boom\n"
-            "from cnncalc.cli.main import main\nmain()\n")
+            "from cnncalc.cli.entry import main\nmain()\n")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("CNNCALC_DEBUG", None)
     spec_path = str(SPECS / "lenet5.yaml")

@@ -182,14 +182,74 @@ def test_fit_tiny_budget_by_hand():
         assert b["training_peak"] == 1792 + 4096 * B
         assert b["inference_peak"] == 448 + 2816 * B
     budget = 1792 + 4096 * 5          # = 22272: training fits 5 exactly; inference (22272-448)/2816 = 7.75
-    rep = _cli_json(["memory", "-", "--fit", str(budget)], CRP)
+    rep = _cli_json(["memory", "-", "--fit", str(budget), "--reserve", "0"], CRP)
     assert rep["fit"]["training"]["batch"] == 5
     assert rep["fit"]["inference"]["batch"] == 7
     assert rep["fit"]["training"]["peak_bytes"] == budget
-    rep = _cli_json(["memory", "-", "--fit", str(budget - 1)], CRP)
+    assert rep["fit"]["training"]["margin_bytes"] == 0
+    assert rep["fit"]["inference"]["margin_bytes"] == budget - (448 + 2816 * 7)     # 22272 - 20160 = 2112
+    rep = _cli_json(["memory", "-", "--fit", str(budget - 1), "--reserve", "0"], CRP)
     assert rep["fit"]["training"]["batch"] == 4
-    rep = _cli_json(["memory", "-", "--fit", "1000"], CRP)    # 1792 + 4096 > 1000
+    rep = _cli_json(["memory", "-", "--fit", "1000", "--reserve", "0"], CRP)    # 1792 + 4096 > 1000
     assert rep["fit"]["training"]["batch"] == 0
+
+
+def test_fit_leaves_the_reserve_by_hand():
+    # the same conv-relu-pool; --fit 22272 with a 4096-byte reserve leaves 18176 for the peak:
+    # training 1792 + 4096*4 = 18176 fits exactly (margin 0), 5 needs 22272 > 18176;
+    # inference 448 + 2816*6 = 17344 (margin 832), 7 needs 20160 > 18176
+    rep = _cli_json(["memory", "-", "--fit", "22272", "--reserve", "4KiB"], CRP)
+    f = rep["fit"]
+    assert (f["budget_bytes"], f["reserve_bytes"], f["usable_bytes"]) == (22272, 4096, 18176)
+    assert f["reserve_source"] == "--reserve"
+    assert (f["training"]["batch"], f["training"]["margin_bytes"]) == (4, 0)
+    assert (f["inference"]["batch"], f["inference"]["margin_bytes"]) == (6, 832)
+    for mode in ("training", "inference"):      # never a batch whose peak + reserve exceeds the budget
+        assert f[mode]["peak_bytes"] + 4096 <= 22272 < f[mode]["next_peak_bytes"] + 4096
+    # the default reserve: 1 GiB, documented as an estimate. --fit 2GiB leaves 2**30 = 1073741824:
+    # training (1073741824 - 1792) // 4096 = 262143: peak 1792 + 4096*262143 = 1073739520, margin 2304
+    rep = _cli_json(["memory", "-", "--fit", "2gib"], CRP)
+    f = rep["fit"]
+    assert f["reserve_bytes"] == M.DEFAULT_RESERVE_BYTES == 2 ** 30
+    assert f["reserve_source"].startswith("estimate, not measured")
+    assert (f["training"]["batch"], f["training"]["peak_bytes"], f["training"]["margin_bytes"]) == \
+        (262143, 1073739520, 2304)
+    # a reserve as large as the budget is refused
+    import os
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        spec = os.path.join(d, "crp.yaml")
+        with open(spec, "w") as fh:
+            fh.write(CRP)
+        r = _run(["memory", spec, "--fit", "1GiB"])
+        assert r.returncode == 2 and "leaves nothing" in r.stderr
+        r = _run(["memory", spec, "--reserve", "1GiB"])
+        assert r.returncode == 2 and "give --fit too" in r.stderr
+
+
+def test_sizes_are_case_insensitive():
+    # GB/G are decimal (10**9), GiB binary (2**30), in any case
+    for text, want in (("24gb", 24 * 10 ** 9), ("24GB", 24 * 10 ** 9), ("24 Gb", 24 * 10 ** 9), ("24g", 24 * 10 ** 9),
+                       ("24GiB", 24 * 2 ** 30), ("24gib", 24 * 2 ** 30), ("24GIB", 24 * 2 ** 30),
+                       ("1.5gib", 3 * 2 ** 29), ("512mib", 512 * 2 ** 20), ("8e9", 8 * 10 ** 9), ("100", 100),
+                       ("2KB", 2000), ("2kib", 2048), ("1tb", 10 ** 12)):
+        assert M.parse_size(text) == want, text
+        assert M.parse_budget(text)[0] == want, text
+    for bad in ("24gbb", "24 bananas", "gb", ""):
+        with pytest.raises(ValueError):
+            M.parse_size(bad)
+
+
+def test_peak_and_needs_never_print_alike(tmp_path):
+    # a budget between two peaks 4096 bytes apart at ~1 GiB: 3 digits would print both as 1GiB
+    p = tmp_path / "crp.yaml"
+    p.write_text(CRP)
+    r = _run(["memory", str(p), "--fit", "2GiB", "--width", "400"])
+    line = next(x for x in r.stdout.splitlines() if x.startswith("largest training batch"))
+    import re
+    peak = re.search(r"peak (\S+) \+ reserve", line).group(1)
+    needs = re.search(r"needs (\S+) of", line).group(1)
+    assert peak != needs, line
 
 
 def test_largest_batch_search_when_not_linear():

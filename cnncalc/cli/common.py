@@ -5,13 +5,22 @@ from __future__ import annotations
 import sys
 from enum import Enum
 
-import typer
-
 from ..errors import SpecErrors, UsageError
 from ..shapes import parse_inputs, parse_shape  # noqa: F401  (re-exported for the commands)
 
 EXIT_OK, EXIT_EXPECT, EXIT_INVALID = 0, 1, 2
 _err_console = None
+
+
+class _Typer:
+    """typer, imported when an option is first declared: a command run through the fast path
+    (`fastpath.py`) never imports it (typer and pydantic take about 70 ms)."""
+    def __getattr__(self, name):
+        import typer as t
+        return getattr(t, name)
+
+
+typer = _Typer()
 
 
 # ----------------------------------------------------------------------------- shared options
@@ -101,7 +110,7 @@ def err_console():
 def error(message: str, code: int = EXIT_INVALID):
     """Print `error: message` on stderr and leave with `code`."""
     err_console().print(f"error: {message}", markup=False)
-    raise typer.Exit(code)
+    raise SystemExit(code)
 
 
 def parse_sets(values):
@@ -148,7 +157,7 @@ def no_result(diags, what="table"):
     print_diagnostics(diags)
     err_console().print(f"no {what}: the spec has {len(errors)} error{'' if len(errors) == 1 else 's'} "
                         f"(nothing printed rather than incomplete totals)", markup=False)
-    raise typer.Exit(EXIT_INVALID)
+    raise SystemExit(EXIT_INVALID)
 
 
 def load_analysis(spec, batch=None, inputs=None, sets=None, convention=None, dtype=None, kwargs=None,
@@ -173,11 +182,11 @@ def _load_analysis(spec, batch, inputs, sets, convention, dtype, kwargs, no_expe
                             convention=convention, dtype=dtype, no_expect=no_expect)
     except SpecErrors as e:
         print_diagnostics(e.diagnostics)
-        raise typer.Exit(EXIT_INVALID)
+        raise SystemExit(EXIT_INVALID)
     except UsageError as e:
         from ..safetext import clean
         err_console().print(f"error: {clean(e)}", markup=False)
-        raise typer.Exit(EXIT_INVALID)
+        raise SystemExit(EXIT_INVALID)
 
 
 def _is_module_target(spec: str) -> bool:
@@ -214,7 +223,7 @@ def run_until_pipe_closes(app):
     the reader had what it wanted, and exit code 1 means a failed `expect`."""
     try:
         try:
-            app()
+            return app()
         finally:
             sys.stdout.flush()        # the last buffered output meets a closed pipe here
     except BrokenPipeError:

@@ -85,30 +85,9 @@ def analyze(spec: str = C.spec_argument(), batch: Optional[int] = C.batch_option
 
     On an invalid spec (exit 2) the table format prints nothing on standard output (the errors go to
     standard error); JSON still holds the partial report with its diagnostics."""
-    if dataset_size is not None and dataset_size < 1:
-        C.error("--dataset-size must be at least 1")
-    from ..reports import analysis_report
-    report = analysis_report(C.load_analysis(spec, batch, input, set, convention, dtype, kwargs=kwargs,
-                                               no_expect=no_expect, seed=seed),
-                             dataset_size)
-    code = C.exit_code(report)
-    from ..render import table as R
-    if format == Fmt.json:
-        C.write_output(R.render_json(report), output)
-    elif code == C.EXIT_INVALID:
-        C.no_result(report["diagnostics"], format.value)
-    elif format == Fmt.csv:
-        C.write_output(R.render_csv(report, depth), output)
-    elif format == Fmt.markdown:
-        C.write_output(R.render_markdown(report, depth), output)
-    else:
-        w = C.width_for(width, output)
-        C.write_output(R.render_table(report, w, depth) + R.render_expects(report, w), output)
-    C.print_diagnostics(report["diagnostics"])
-    if verify:
-        from .verify_cmd import run_verify
-        code = max(code, run_verify(spec, batch=batch, inputs=input, device="auto", fmt="table", width=width))
-    raise typer.Exit(code)
+    from .analyze_run import run_analyze
+    raise typer.Exit(run_analyze(spec, batch, input, set, dtype, convention, depth, format.value, output, width,
+                                 verify, dataset_size, kwargs, no_expect, seed))
 
 
 def _register_optional():
@@ -126,49 +105,3 @@ def _register_optional():
 
 
 _register_optional()
-
-
-EXIT_BUG = 3
-
-
-def _where_to_report() -> str:
-    """The project's issue tracker, from the installed package's metadata (Project-URL)."""
-    try:
-        from importlib.metadata import metadata
-        for entry in metadata("cnncalc").get_all("Project-URL") or []:
-            label, _, url = entry.partition(",")
-            if label.strip().lower() in ("issues", "bug tracker", "bugs", "tracker"):
-                return url.strip()
-    except Exception:  # noqa: BLE001 - not installed, or no metadata: fall back to words
-        pass
-    return "the cnncalc issue tracker"
-
-
-def main():
-    """Run the CLI.  An exception nobody foresaw is a bug in cnncalc: it gets a short message that says
-    so and where to report it, exit code 3, and its traceback only with --debug or CNNCALC_DEBUG=1."""
-    import os
-    debug = "--debug" in sys.argv[1:] or os.environ.get("CNNCALC_DEBUG", "") not in ("", "0")
-    if "--debug" in sys.argv[1:]:
-        sys.argv = [a for a in sys.argv if a != "--debug"]
-    try:
-        C.run_until_pipe_closes(app)     # `cnncalc analyze x.yaml | head -1` ends quietly, exit 0
-    except KeyboardInterrupt:  # pragma: no cover
-        sys.exit(130)
-    except SystemExit:
-        raise
-    except BaseException as e:  # noqa: BLE001 - the last resort, by design
-        if debug:
-            raise
-        from ..safetext import clean
-        what = "ran out of memory" if isinstance(e, MemoryError) else f"{type(e).__name__}: {clean(e)}"
-        sys.stderr.write(
-            f"cnncalc: internal error ({clean(what)[:300]})\n"
-            "  this is a bug in cnncalc, not a problem with your input; please report it at\n"
-            f"  {_where_to_report()} with the command line and the spec.\n"
-            "  Run again with --debug (or CNNCALC_DEBUG=1) to see the traceback.\n")
-        sys.exit(EXIT_BUG)
-
-
-if __name__ == "__main__":
-    main()

@@ -17,6 +17,8 @@ class Optim(str, Enum):
     momentum = "momentum"
     adam = "adam"
     adamw = "adamw"
+    adam_fused = "adam-fused"
+    adamw_fused = "adamw-fused"
 
 
 class MemFmt(str, Enum):
@@ -60,12 +62,20 @@ def register(app):
                                         "and optimizer state, plus the 16-bit copy of conv/linear weights"),
                optimizer: Optim = typer.Option(Optim.adam, "--optimizer", "-O",
                                                help="optimizer state: sgd 0, momentum 1, adam/adamw 2 tensors "
-                                                    "per parameter (4 and 8 bytes per fp32 parameter)"),
+                                                    "per parameter (4 and 8 bytes per fp32 parameter); "
+                                                    "-fused: torch's fused=True step"),
+               fused: bool = typer.Option(False, "--fused", help="the optimizer's fused implementation "
+                                          "(fused=True: no step temporaries; same as -O adam-fused)"),
                fit: Optional[str] = typer.Option(None, "--fit", metavar="SIZE|DEVICE",
                                                  help="a memory size (24GiB, 16GB) or a device "
                                                  "(t4, v100-16gb, v100-32gb, a100-40gb, a100-80gb, h100, "
                                                  "rtx3090, rtx4090, l4): the largest batch that fits; a device "
                                                  "with a profile implies --device"),
+               reserve: Optional[str] = typer.Option(None, "--reserve", metavar="SIZE",
+                                                     help="what --fit leaves free for the CUDA context and "
+                                                     "the allocator's slack (default 1GiB, an estimate: "
+                                                     "docs/memory.md); sizes in any case, GB = 10^9 bytes, "
+                                                     "GiB = 2^30"),
                device: Optional[str] = typer.Option(None, "--device", metavar="DEVICE|FILE",
                                                     help="a device profile (h200, h100, "
                                                     "a100-80gb, a100-40gb, l4, t4, rtx4090) or a profile file "
@@ -83,9 +93,10 @@ def register(app):
         from ..devices import report as DR
         from ..errors import UsageError
         from ..reports.memory import memory_report
+        opt = M.FUSED.get(optimizer.value, optimizer.value) if fused else optimizer.value
         try:
             batches = parse_batches(batch) if batch is not None else [None]
-            profile, budget = DR.resolve(device, fit)
+            profile, budget = DR.resolve(device, fit, reserve)
             if dataset_size is not None and dataset_size < 1:
                 raise UsageError("--dataset-size must be at least 1")
         except (UsageError, M.MemoryError_, DR.ProfileError) as e:
@@ -98,7 +109,7 @@ def register(app):
         diags = [d.to_dict() for d in first.diagnostics]
         if first.has_errors:
             C.no_result(diags, "memory report")
-        report = memory_report(first, load, batches, optimizer.value, amp, budget, dataset_size, profile)
+        report = memory_report(first, load, batches, opt, amp, budget, dataset_size, profile)
         report["diagnostics"] = diags
         if format == MemFmt.json:
             import json

@@ -43,7 +43,14 @@ OPTIMIZERS = {
     "momentum": (1, "SGD with momentum keeps one momentum buffer per parameter"),
     "adam": (2, "Adam keeps exp_avg and exp_avg_sq per parameter"),
     "adamw": (2, "AdamW keeps exp_avg and exp_avg_sq per parameter"),
+    "adam-fused": (2, "Adam (fused=True) keeps exp_avg and exp_avg_sq per parameter; its step makes no "
+                      "parameter-sized temporaries"),
+    "adamw-fused": (2, "AdamW (fused=True) keeps exp_avg and exp_avg_sq per parameter; its step makes no "
+                       "parameter-sized temporaries"),
 }
+#: `--fused`: the fused implementation of an optimizer (SGD's foreach step makes no temporaries either,
+#: so for sgd and momentum the model is the same)
+FUSED = {"adam": "adam-fused", "adamw": "adamw-fused", "sgd": "sgd", "momentum": "momentum"}
 DEFAULT_OPTIMIZER = "adam"
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 from ..conventions import is_mac  # noqa: E402
@@ -92,28 +99,69 @@ def device_bytes(name: str):
     return None
 
 
-def parse_budget(text: str):
-    """`24GiB`, `16GB`, `8e9`, or a device name -> (bytes, label)."""
-    from .units import parse_number
+_SIZE = None
+#: byte multiple of each size unit, case-insensitive: k/m/g/t/p (with or without `b`) are decimal
+#: (1 GB = 10**9 bytes, as memory is sold and as `16GB` has always meant here), ki/mi/gi/ti/pi binary
+#: (1 GiB = 2**30 bytes, as nvidia-smi and torch count)
+SIZE_UNITS = {"": 1, "b": 1, "bytes": 1,
+              **{p + s: 10 ** (3 * (i + 1)) for i, p in enumerate("kmgtp") for s in ("", "b")},
+              **{p + "i" + s: 2 ** (10 * (i + 1)) for i, p in enumerate("kmgtp") for s in ("", "b")}}
+
+
+def parse_size(text: str, what: str = "--fit") -> int:
+    """`24GiB`, `24gib`, `24 GB`, `1.5g`, `8e9`, `512MiB` -> bytes (an int, rounded down).  Units are
+    case-insensitive; GB, G and the like are decimal (10**9), GiB binary (2**30).  ValueError when the
+    text is not a size; MemoryError_ when it is one but is not positive or absurdly large."""
+    global _SIZE
+    import re
+    from decimal import Decimal, InvalidOperation
+    if _SIZE is None:
+        _SIZE = re.compile(r"\s*([0-9][0-9,_]*(?:\.[0-9]+)?(?:e[-+]?[0-9]+)?)\s*([a-z]*)\s*\Z", re.I)
+    m = _SIZE.match(str(text))
+    if not m or m.group(2).lower() not in SIZE_UNITS:
+        raise ValueError(f"`{text}` is not a size")
     try:
-        v, _ = parse_number(text)
-        if v <= 0:
-            raise MemoryError_(f"--fit needs a positive memory size, got `{text}`")
-        if v > 2 ** 50:
-            raise MemoryError_(f"--fit {text}: more than 1 PiB, far beyond any device; give a device's memory "
-                               "(24GiB, 80GB) or its name")
-        return int(v), text
+        v = Decimal(m.group(1).replace(",", "").replace("_", "")) * SIZE_UNITS[m.group(2).lower()]
+    except InvalidOperation:
+        raise ValueError(f"`{text}` is not a size") from None
+    if v > 2 ** 50:
+        raise MemoryError_(f"{what} {text}: more than 1 PiB, far beyond any device; give a device's memory "
+                           "(24GiB, 80GB) or its name")
+    return int(v)
+
+
+def parse_budget(text: str):
+    """`24GiB`, `24gib`, `16GB`, `8e9`, or a device name -> (bytes, label)."""
+    try:
+        v = parse_size(text)
     except ValueError as e:
         if isinstance(e, MemoryError_):
             raise
+    else:
+        if v <= 0:
+            raise MemoryError_(f"--fit needs a positive memory size, got `{text}`")
+        return v, text
     dev = device_bytes(text)
     if dev is None:
         from ..errors import suggest
         s = suggest(text.lower(), list(DEVICES))
-        raise MemoryError_(f"--fit: `{text}` is neither a size (24GiB, 16GB) nor a known device"
+        raise MemoryError_(f"--fit: `{text}` is neither a size (24GiB, 16GB; any case: GB = 10^9 bytes, "
+                           f"GiB = 2^30) nor a known device"
                            + (f"; did you mean {' or '.join(s)}?" if s else "")
                            + " (known: " + ", ".join(DEVICES) + ")")
     return dev
+
+
+#: What `--fit` leaves free beside the estimated peak unless `--reserve` or a profile's measured
+#: `context_reserve_bytes` says otherwise: 1 GiB, an ESTIMATE, not measured by this project.  It is
+#: the CUDA context of a PyTorch process (commonly reported at 300 to 600 MiB with CUDA's lazy module
+#: loading, torch's default since CUDA 11.7: 512 MiB taken) plus the caching allocator's reserved but
+#: unallocated slack (its segments are 2 MiB for small tensors and 20 MiB or the rounded size for
+#: large ones, so partly used segments stay reserved: 512 MiB taken).  ../shared/gpu/context.py
+#: measures both; docs/memory.md says how to replace this figure with a measured one.
+DEFAULT_RESERVE_BYTES = 1 << 30
+DEFAULT_RESERVE_NOTE = ("estimate, not measured: 512 MiB for the CUDA context (commonly 300-600 MiB per "
+                        "PyTorch process) + 512 MiB of caching-allocator slack; --reserve SIZE to change it")
 
 
 @dataclass(frozen=True)
@@ -165,8 +213,90 @@ def _bytes_of(facts, sid, extra):
 
 
 # ---------------------------------------------------------------------------- walks
-def inference_walk(facts):
-    """-> (peak activation bytes, node name at the peak).  See the module docstring."""
+# One walk for inference and one for a training step, for every memory model: the walks decide what is
+# alive when (liveness of activations, tensors saved for backward, gradient buffers); a model's
+# ``Terms`` decide how large each allocation is and what else is alive beside the activations
+# (weights, parameter gradients, optimizer state, library workspaces), and keep the peak.  ``Terms``
+# below is the analytical model; a device profile's terms subclass it (devices/model.py).
+class Terms:
+    """The analytical model's terms: exact tensor bytes, a storage freed after its last reader, the
+    activation peaks of the forward and backward walks (weights, gradients and state are added to them
+    by ``breakdown``)."""
+
+    def __init__(self, facts, grad_bytes_per_param=None):
+        self.facts = facts
+        self.gbpp = facts.itemsize if grad_bytes_per_param is None else grad_bytes_per_param
+        self.inf_peak, self.inf_at = 0, None
+        self.fpeak, self.fat = 0, None
+        self.bpeak, self.bat = 0, None
+        self.calls_left, self.pend, self.psum = {}, {}, 0
+        rg = requires_grad(facts)
+        for n in facts.g.nodes:
+            if not n.is_input and rg[n.id]:
+                self.calls_left[n.module] = self.calls_left.get(n.module, 0) + 1
+
+    # ---- sizes and lifetimes
+    def size(self, sid, nbytes: int) -> int:
+        """Bytes allocated for an activation storage of nbytes."""
+        return nbytes
+
+    def grad_size(self, nbytes: int) -> int:
+        """Bytes allocated for an activation gradient of nbytes."""
+        return nbytes
+
+    def scratch(self, nbytes: int) -> int:
+        """Bytes of a scratch tensor made and dropped within one node (max pooling's indices)."""
+        return nbytes
+
+    def held_until(self, ref, nid: int) -> int:
+        """The node after which a tensor read by node nid may be freed (its reader: the fx interpreter
+        frees a value after its last use)."""
+        return nid
+
+    # ---- inference: called with the live activation bytes at the start and at each node
+    def inference_start(self, act: int):
+        self.inf_peak, self.inf_at = act, None
+
+    def inference_step(self, n, act: int):
+        if act > self.inf_peak:
+            self.inf_peak, self.inf_at = act, n.name
+
+    # ---- training step
+    def forward_start(self, cur: int, saved: int):
+        self.fpeak, self.fat = cur, None
+
+    def forward_step(self, n, cur: int, saved: int):
+        """After node n's outputs (and the tensors it saves) are allocated."""
+        if cur > self.fpeak:
+            self.fpeak, self.fat = cur, n.name
+
+    def backward_start(self, cur: int, saved: int):
+        self.bpeak, self.bat = cur, None
+
+    def backward_step(self, n, cur: int, saved: int, gsum: int, new: int):
+        """While node n's backward runs: ``cur`` live activations (``saved`` of them saved for
+        backward), ``gsum`` activation gradients waiting, ``new`` the input gradients it produces.  Its
+        parameter gradients exist beside ``.grad`` until added into it; for a module called several
+        times (``share:``) they wait until its last call's backward."""
+        P = self.facts.costs.layers[n.id].module_params * self.gbpp
+        t = cur + gsum + self.psum + new + P
+        if t > self.bpeak:
+            self.bpeak, self.bat = t, n.name
+        self._P = P
+
+    def backward_done(self, n):
+        self.calls_left[n.module] -= 1
+        P = self._P
+        if P:
+            if self.calls_left[n.module] > 0 and n.module not in self.pend:
+                self.pend[n.module] = P
+                self.psum += P
+            elif self.calls_left[n.module] == 0:
+                self.psum -= self.pend.pop(n.module, 0)
+
+
+def walk_inference(facts, terms: Terms):
+    """A forward pass under ``torch.no_grad()`` (see the module docstring); reports to ``terms``."""
     g = facts.g
     store = {}
     for n in g.nodes:
@@ -180,43 +310,37 @@ def inference_walk(facts):
     last = {}
     for n in g.nodes:
         for r in n.inputs:
-            last[store[r]] = n.id
+            last[store[r]] = max(last.get(store[r], -1), terms.held_until(r, n.id))
     dies = {}
     for sid, nid in last.items():
         dies.setdefault(nid, []).append(sid)
-    live, cur, peak, at = {}, 0, 0, None
+    live, cur = {}, 0
     for i in g.inputs:
         sid = store[(i, 0)]
-        live[sid] = facts.store.size[sid]
+        live[sid] = terms.size(sid, facts.store.size[sid])
         cur += live[sid]
-    peak = cur
+    terms.inference_start(cur)
     for n in g.nodes:
         if n.is_input:
             continue
         for i in range(len(n.out_shapes)):
             sid = store[(n.id, i)]
             if sid not in live:
-                live[sid] = facts.store.size[sid]
+                live[sid] = terms.size(sid, facts.store.size[sid])
                 cur += live[sid]
         # max pooling computes its int64 indices even without autograd, and drops them at once
-        scratch = sum(b for sid, b in saved_storages(facts, n) if sid[0] == "t" and sid[2] == "indices")
-        if cur + scratch > peak:
-            peak, at = cur + scratch, n.name
+        scratch = sum(terms.scratch(b) for sid, b in saved_storages(facts, n) if sid[0] == "t" and sid[2] == "indices")
+        terms.inference_step(n, cur + scratch)
         born = [store[(n.id, i)] for i in range(len(n.out_shapes))]
         for sid in dies.get(n.id, []) + [x for x in born if x not in last]:
             if sid in live and sid not in held:
                 cur -= live.pop(sid)
-    return peak, at
+    return terms
 
 
-def training_walk(facts, grad_bytes_per_param=None):
-    """-> dict(saved, forward_peak, backward_peak, peak, peak_at, phase).  See the module docstring.
-
-    While a node's backward runs, the new gradients of its parameters (``grad_bytes_per_param`` each,
-    the activation itemsize by default) exist beside ``.grad`` until they are accumulated into it; for
-    a module called several times (``share:``) they wait until its last call's backward."""
-    if grad_bytes_per_param is None:
-        grad_bytes_per_param = facts.itemsize
+def walk_training(facts, terms: Terms) -> int:
+    """A training step's forward and backward (see the module docstring); reports to ``terms``.
+    Returns the bytes of all tensors saved for backward."""
     g = facts.g
     rg = requires_grad(facts)
     held = {facts.store.of[(i, 0)] for i in g.inputs} | {facts.store.of[r] for r in g.outputs}
@@ -225,7 +349,8 @@ def training_walk(facts, grad_bytes_per_param=None):
     node_saved = {}
     for n in g.nodes:
         for r in n.inputs:
-            last[facts.store.of[r]] = n.id
+            sid = facts.store.of[r]
+            last[sid] = max(last.get(sid, -1), terms.held_until(r, n.id))
         if n.is_input or not rg[n.id]:
             continue
         sv = saved_storages(facts, n)
@@ -240,12 +365,13 @@ def training_walk(facts, grad_bytes_per_param=None):
     dies = {}
     for sid, nid in last.items():
         dies.setdefault(nid, []).append(sid)
-    live, cur = {}, 0
+    live, cur, saved = {}, 0, 0
     for i in g.inputs:
         sid = facts.store.of[(i, 0)]
-        live[sid] = facts.store.size[sid]
+        live[sid] = terms.size(sid, facts.store.size[sid])
         cur += live[sid]
-    fpeak, fat = cur, None
+        saved += live[sid] if sid in pinned else 0
+    terms.forward_start(cur, saved)
     for n in g.nodes:
         if n.is_input:
             continue
@@ -253,10 +379,10 @@ def training_walk(facts, grad_bytes_per_param=None):
         new += [sid for sid, _ in node_saved.get(n.id, []) if sid in extra]
         for sid in new:
             if sid not in live:
-                live[sid] = _bytes_of(facts, sid, extra)
+                live[sid] = terms.size(sid, _bytes_of(facts, sid, extra))
                 cur += live[sid]
-        if cur > fpeak:
-            fpeak, fat = cur, n.name
+                saved += live[sid] if sid in pinned else 0
+        terms.forward_step(n, cur, saved)
         for sid in dies.get(n.id, []) + [x for x in new if x not in last]:
             if sid in live and sid not in held and sid not in pinned:
                 cur -= live.pop(sid)
@@ -267,18 +393,12 @@ def training_walk(facts, grad_bytes_per_param=None):
     # same-shaped input; the buffer lives while any tensor still waits on it.
     gbytes = {}          # gradient buffer id -> bytes
     gref = {}            # tensor ref -> gradient buffer id
-    pend = {}            # module -> bytes of a parameter gradient waiting for the module's other calls
-    calls_left = {}
-    for n in g.nodes:
-        if not n.is_input and rg[n.id]:
-            calls_left[n.module] = calls_left.get(n.module, 0) + 1
     for r in g.outputs:
         if rg[r[0]] and r not in gref:
-            gbytes[("g",) + r] = _tensor_bytes(facts, r)
+            gbytes[("g",) + r] = terms.grad_size(_tensor_bytes(facts, r))
             gref[r] = ("g",) + r
     gsum = sum(gbytes.values())
-    psum = 0
-    bpeak, bat = cur, None
+    terms.backward_start(cur, saved)
     for n in reversed(g.nodes):
         if n.is_input or not rg[n.id]:
             continue
@@ -290,18 +410,11 @@ def training_walk(facts, grad_bytes_per_param=None):
                 targets.append(r)
         produced = []    # (input ref, gradient buffer id, bytes newly allocated)
         for r in targets:
-            alias = None
-            if out_gids and len(outs) == 1:
-                if n.kind.grad_passes_through(facts.g.shape(r)):
-                    alias = out_gids[0]
-            if alias is not None:
-                produced.append((r, alias, 0))
+            if out_gids and len(outs) == 1 and n.kind.grad_passes_through(facts.g.shape(r)):
+                produced.append((r, out_gids[0], 0))
             else:
-                produced.append((r, ("g",) + r + (n.id,), _tensor_bytes(facts, r)))
-        new = sum(b for _, _, b in produced)
-        P = facts.costs.layers[n.id].module_params * grad_bytes_per_param
-        if cur + gsum + psum + new + P > bpeak:
-            bpeak, bat = cur + gsum + psum + new + P, n.name
+                produced.append((r, ("g",) + r + (n.id,), terms.grad_size(_tensor_bytes(facts, r))))
+        terms.backward_step(n, cur, saved, gsum, sum(b for _, _, b in produced))
         for r, gid, b in produced:
             if r in gref:                     # accumulated in place into the gradient already there
                 continue
@@ -315,20 +428,32 @@ def training_walk(facts, grad_bytes_per_param=None):
         for gid in list(gbytes):
             if gid not in alive:
                 gsum -= gbytes.pop(gid)
-        # parameter gradients of a module called several times wait for its last call, then go to .grad
-        calls_left[n.module] -= 1
-        if P:
-            if calls_left[n.module] > 0 and n.module not in pend:
-                pend[n.module] = P
-                psum += P
-            elif calls_left[n.module] == 0:
-                psum -= pend.pop(n.module, 0)
+        terms.backward_done(n)
         for sid, _ in node_saved.get(n.id, []):
             if release.get(sid) == n.id and sid in live and sid not in held:
-                cur -= live.pop(sid)
-    peak = max(fpeak, bpeak)
-    return {"saved": saved_total, "forward_peak": fpeak, "backward_peak": bpeak, "peak": peak,
-            "peak_at": bat if bpeak >= fpeak else fat, "phase": "backward" if bpeak >= fpeak else "forward"}
+                b = live.pop(sid)
+                cur -= b
+                saved -= b
+    return saved_total
+
+
+def inference_walk(facts):
+    """-> (peak activation bytes, node name at the peak), the analytical model."""
+    t = walk_inference(facts, Terms(facts))
+    return t.inf_peak, t.inf_at
+
+
+def training_walk(facts, grad_bytes_per_param=None):
+    """-> dict(saved, forward_peak, backward_peak, peak, peak_at, phase), the analytical model.
+
+    While a node's backward runs, the new gradients of its parameters (``grad_bytes_per_param`` each,
+    the activation itemsize by default) exist beside ``.grad`` until they are accumulated into it; for
+    a module called several times (``share:``) they wait until its last call's backward."""
+    t = Terms(facts, grad_bytes_per_param)
+    saved = walk_training(facts, t)
+    fpeak, bpeak = t.fpeak, t.bpeak
+    return {"saved": saved, "forward_peak": fpeak, "backward_peak": bpeak, "peak": max(fpeak, bpeak),
+            "peak_at": t.bat if bpeak >= fpeak else t.fat, "phase": "backward" if bpeak >= fpeak else "forward"}
 
 
 # ---------------------------------------------------------------------------- per layer

@@ -21,25 +21,46 @@ DEVICE_ASSUMPTIONS = [
     "inference: in a process that has run a training step (both cuBLAS workspaces); "
     "inference_peak_fresh_process: a process that never ran backward",
     "a block's input stays alive until the block returns (eager PyTorch's frames)",
-    "not counted: the CUDA context and the caching allocator's reserved-but-unallocated memory",
+    "not counted in the peaks: the CUDA context and the caching allocator's reserved-but-unallocated "
+    "memory (--fit leaves a reserve for them)",
 ]
 
 
-def resolve(device: str | None, fit: str | None):
-    """-> (profile or None, budget (bytes, label) or None).  `--fit NAME` with a profile's name implies
-    `--device NAME` and budgets the memory the driver reports for that card."""
+def resolve(device: str | None, fit: str | None, reserve: str | None = None):
+    """-> (profile or None, budget or None).  `--fit NAME` with a profile's name implies `--device NAME`
+    and budgets the memory the driver reports for that card.  The budget is (bytes, label, reserve bytes,
+    where the reserve comes from): `--reserve`, else the profile's measured `context_reserve_bytes`, else
+    the documented estimate M.DEFAULT_RESERVE_BYTES."""
     profile = load_profile(device) if device else None
-    budget = None
-    if fit:
-        name = find_profile(fit)
-        if name is not None:
-            fp = load_profile(name)
-            if profile is None:
-                profile = fp
-            budget = (fp["total_bytes"], f"{fp['gpu']}, {fp['total_bytes'] // 2 ** 20:,} MiB")
-        else:
-            budget = M.parse_budget(fit)
-    return profile, budget
+    if reserve is not None and not fit:
+        raise M.MemoryError_("--reserve is what --fit leaves free: give --fit too")
+    if not fit:
+        return profile, None
+    name = find_profile(fit)
+    if name is not None:
+        fp = load_profile(name)
+        if profile is None:
+            profile = fp
+        nbytes, label = fp["total_bytes"], f"{fp['gpu']}, {fp['total_bytes'] // 2 ** 20:,} MiB"
+    else:
+        nbytes, label = M.parse_budget(fit)
+    if reserve is not None:
+        try:
+            rbytes = M.parse_size(reserve, "--reserve")
+        except ValueError as e:
+            if isinstance(e, M.MemoryError_):
+                raise
+            raise M.MemoryError_(f"--reserve takes a size (512MiB, 1GiB, 0; any case: GB = 10^9 bytes, "
+                                 f"GiB = 2^30), got `{reserve}`") from None
+        source = "--reserve"
+    elif profile is not None and profile.get("context_reserve_bytes") is not None:
+        rbytes, source = int(profile["context_reserve_bytes"]), f"measured ({profile['name']} profile)"
+    else:
+        rbytes, source = M.DEFAULT_RESERVE_BYTES, M.DEFAULT_RESERVE_NOTE
+    if rbytes >= nbytes:
+        raise M.MemoryError_(f"the reserve ({rbytes:,} bytes) leaves nothing of the budget ({nbytes:,} bytes) "
+                             "for the network; give a smaller --reserve")
+    return profile, (nbytes, label, rbytes, source)
 
 
 def breakdown_fn(profile):

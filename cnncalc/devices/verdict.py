@@ -43,7 +43,9 @@ def measure_peaks(model, inputs, optimizer: str = "adam", amp: bool = False, ste
     opts = {"sgd": lambda p: torch.optim.SGD(p, lr=1e-4),
             "momentum": lambda p: torch.optim.SGD(p, lr=1e-4, momentum=0.9),
             "adam": lambda p: torch.optim.Adam(p, lr=1e-4),
-            "adamw": lambda p: torch.optim.AdamW(p, lr=1e-4)}
+            "adamw": lambda p: torch.optim.AdamW(p, lr=1e-4),
+            "adam-fused": lambda p: torch.optim.Adam(p, lr=1e-4, fused=True),
+            "adamw-fused": lambda p: torch.optim.AdamW(p, lr=1e-4, fused=True)}
     opt = opts[optimizer](model.parameters())
     scaler = torch.amp.GradScaler("cuda") if amp else None
     target = None

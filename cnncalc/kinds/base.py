@@ -210,6 +210,12 @@ class Kind:
         """Refuse a call whose arguments bound but surely mean something else (a KindError with a
         hint); called by the spec reader before the types are checked."""
 
+    @classmethod
+    def check_args(cls, op: str, args: dict):
+        """Refuse typed arguments that no input could make valid (a KindError).  Needs no input, so the
+        spec reader runs it also on a node that reads the output of a node with an error, whose shapes
+        are not checked (spec/static_check.py): such an error is independent of the first one."""
+
     def setup(self):
         """Check arguments against the input, infer what may be inferred, set out_shapes."""
         self.out_shapes = [self.in_shapes[0]]

@@ -177,6 +177,21 @@ def _no_short_list(v, nd, name, why):
         raise KindError(f"`{name}` needs an int or {nd} values, got {list(v)} ({why})", name)
 
 
+def _check_padding_mode(pad, stride):
+    """A string padding: 'same' or 'valid', and 'same' only without a stride (as torch); needs no input."""
+    if isinstance(pad, str):
+        if pad not in ("same", "valid"):
+            raise KindError(f"`padding` must be an int, a list of ints, 'same' or 'valid', got {pad!r}", "padding")
+        strides = stride if isinstance(stride, (list, tuple)) else [stride]
+        if pad == "same" and any(x != 1 for x in strides if isinstance(x, int)):
+            raise KindError("padding='same' is not supported for strided convolutions (as in torch)", "padding",
+                            ["give the padding explicitly, e.g. padding: (kernel_size - 1) // 2"])
+
+
+def _conv_check_args(cls, op, args):
+    _check_padding_mode(args.get("padding", 0), args.get("stride", 1))
+
+
 def _conv_setup(self):
     self._common()
     a = self.a
@@ -184,11 +199,7 @@ def _conv_setup(self):
     pad = a["padding"]
     k, s, d = a["kernel_size"], a["stride"], a["dilation"]
     if isinstance(pad, str):
-        if pad not in ("same", "valid"):
-            raise KindError(f"`padding` must be an int, a list of ints, 'same' or 'valid', got {pad!r}", "padding")
-        if pad == "same" and max(s) != 1:
-            raise KindError("padding='same' is not supported for strided convolutions (as in torch)", "padding",
-                            ["give the padding explicitly, e.g. padding: (kernel_size - 1) // 2"])
+        _check_padding_mode(pad, s)
         total = [dd * (kk - 1) for kk, dd in zip(k, d)] if pad == "same" else [0] * nd
         self.pad_lr = tuple((t // 2, t - t // 2) for t in total)
     else:
@@ -338,6 +349,7 @@ for _nd in (1, 2, 3):
             _cls = type(_name, (ConvBase,), {
                 "nd": _nd, "transposed": _tr, "lazy": _lazy, "SIG": _conv_sig(_lazy, _tr),
                 "setup": _tconv_setup if _tr else _conv_setup,
+                **({} if _tr else {"check_args": classmethod(_conv_check_args)}),
                 "shape_figures": _tconv_shape_figures if _tr else _conv_shape_figures,
                 "rf": _tconv_rf if _tr else _conv_rf,
                 "torch_module": _tconv_torch if _tr else _conv_torch,

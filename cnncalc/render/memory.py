@@ -82,6 +82,24 @@ def _sweep(runs, width):
     return ["batch sweep (one column per batch)"] + lines
 
 
+def _peak_at(phase, at):
+    if phase == "optimizer":
+        return "optimizer step"
+    return f"{phase} at {at}" if at else phase
+
+
+def _where(runs, width):
+    """Per batch: at which node and phase each peak happens (it can move as the batch grows)."""
+    cols = [Col("batch", right=True), Col("training peak during", wrap=True, floor=12),
+            Col("inference peak at", wrap=True, floor=12)]
+    rows = [[str(r["batch"]), _peak_at(r["memory"]["training_peak_phase"], r["memory"]["training_peak_at"]),
+             r["memory"]["inference_peak_at"] or "the input"] for r in runs]
+    lines = table(cols, rows, width, sep=2)
+    if lines is None:
+        lines = [f"batch {b}: training peak during {t}; inference peak at {i}" for b, t, i in rows]
+    return ["where the peaks happen"] + lines
+
+
 def render(report, width: int = 100, layers: bool = False) -> str:
     runs = report["runs"]
     opt = report["optimizer"]
@@ -99,6 +117,7 @@ def render(report, width: int = 100, layers: bool = False) -> str:
                        f"inference in a fresh process: {human(m['inference_peak_fresh_process'], binary=True)}")
     else:
         out += _sweep(runs, width)
+        out += _where(runs, width)
         lin = report.get("sweep_linear", {})
         if "training_peak" in lin:
             L = lin["training_peak"]
@@ -113,18 +132,24 @@ def render(report, width: int = 100, layers: bool = False) -> str:
                    f"{human(f['epoch'])} FLOPs")
     if "fit" in report:
         fit = report["fit"]
+        reserve = human(fit["reserve_bytes"], binary=True)
+        source = "estimated, not measured" if fit["reserve_source"].startswith("estimate") else fit["reserve_source"]
+        out.append(f"--fit {fit['budget']}: {human(fit['budget_bytes'], binary=True, digits=4)} less a {reserve} "
+                   f"reserve for the CUDA context and allocator slack ({source}; docs/memory.md) leaves "
+                   f"{human(fit['usable_bytes'], binary=True, digits=4)} for the peak")
         for mode in ("training", "inference"):
             r = fit[mode]
             if r["batch"] and r["next_peak_bytes"] is None:   # the search stopped at its bound
-                out.append(f"largest {mode} batch that fits {fit['budget']}: at least {r['batch']:,} (the search "
-                           f"stops there; peak {human(r['peak_bytes'], binary=True)})")
+                out.append(f"largest {mode} batch that fits: at least {r['batch']:,} (the search stops there; "
+                           f"peak {human(r['peak_bytes'], binary=True)})")
             elif r["batch"]:
-                peak, nxt, budget = _distinct(r["peak_bytes"], r["next_peak_bytes"], fit["budget_bytes"])
-                out.append(f"largest {mode} batch that fits {fit['budget']} ({budget}): {r['batch']} (peak "
-                           f"{peak}; {r['batch'] + 1} needs {nxt})")
+                peak, nxt, usable = _distinct(r["peak_bytes"], r["next_peak_bytes"], fit["usable_bytes"])
+                out.append(f"largest {mode} batch that fits: {r['batch']:,} (peak {peak} + reserve {reserve}, "
+                           f"margin {human(r['margin_bytes'], binary=True)}; {r['batch'] + 1:,} needs {nxt} "
+                           f"of the {usable})")
             else:
-                out.append(f"{mode}: even batch 1 does not fit {fit['budget']} "
-                           f"(needs {human(r['next_peak_bytes'], binary=True)})")
+                out.append(f"{mode}: even batch 1 does not fit (needs {human(r['next_peak_bytes'], binary=True)} "
+                           f"+ reserve {reserve})")
     if layers:
         ws = "device" in report
         cols = [Col("layer", wrap=True, floor=10), Col("op", wrap=True, floor=6), Col("output", right=True),
@@ -140,7 +165,7 @@ def render(report, width: int = 100, layers: bool = False) -> str:
     if "device" in report:
         d = report["device"]
         out.append(f"model: device:{d['name']} ({d['status']}; docs/memory.md, Device profiles); the CUDA "
-                   f"context is not counted")
+                   f"context is not in the peaks" + ("" if "fit" in report else " (--fit leaves a reserve for it)"))
     else:
         out.append("model: docs/memory.md; kernel workspaces and allocator overhead not counted")
     return wrap("\n".join(out), width) + "\n"

@@ -21,7 +21,8 @@ def human(n, binary=False, digits=3) -> str:
     if i == 0:
         s = f"{int(n):,}" if float(n).is_integer() else f"{n:.3g}"
         return s + ("B" if binary else "")
-    s = f"{x:.{digits}g}" if abs(x) < 100 else f"{x:.0f}"
+    # (from 100 up, 3 digits are the integer part; more digits asked for are decimals: 140.4GiB)
+    s = f"{x:.{digits}g}" if abs(x) < 100 else f"{x:.{max(0, digits - 3)}f}"
     return s + units[i] + ("B" if binary else "")
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
+from .jsonout import render_json  # noqa: F401  (re-exported)
 from .layout import LONG_TABLE, Col, glue, table, wrap
 from .numbers import fmt_value, human, rf_text, shape_text
 
@@ -174,5 +174,3 @@ def render_markdown(report, depth=None) -> str:
     return "\n".join(lines)
 
 
-def render_json(report) -> str:
-    return json.dumps(report, indent=2, default=str) + "\n"

@@ -44,8 +44,10 @@ def memory_report(first, load, batches, optimizer, amp, budget, dataset_size, pr
     if len(runs) > 1:
         out["sweep_linear"] = linearity(runs)
     if budget is not None:
-        nbytes, label = budget
-        fit = {"budget_bytes": nbytes, "budget": label}
+        nbytes, label, reserve, source = budget
+        usable = nbytes - reserve        # what the peak may take: the card less the context and slack
+        fit = {"budget_bytes": nbytes, "budget": label, "reserve_bytes": reserve, "reserve_source": source,
+               "usable_bytes": usable}
         for mode, key in (("training", "training_peak"), ("inference", "inference_peak")):
             cache = {}
 
@@ -54,9 +56,10 @@ def memory_report(first, load, batches, optimizer, amp, budget, dataset_size, pr
                     cache[b] = breakdown(load(b), optimizer, amp)[key]
                 return cache[b]
 
-            best, calls, seen = M.largest_batch(peak, nbytes)
+            best, calls, seen = M.largest_batch(peak, usable)
             fit[mode] = {"batch": best, "peak_bytes": seen.get(best) if best else None,
                          "next_peak_bytes": seen.get(best + 1) if best else seen.get(1),
+                         "margin_bytes": usable - seen[best] if best else None,
                          "analyses": calls}
         out["fit"] = fit
     return DR.annotate(out, profile)

@@ -481,7 +481,8 @@ class Loader:
         """Expand a list of nodes, each reading the previous one by default.  Returns the last value."""
         cur = input_val
         scope.history = []
-        unreached = []   # (loc, name) of the nodes that read a failed node
+        unreached = []   # runs of consecutive nodes that read a failed node: [[(loc, name), ...], ...]
+        last = None      # the index of the last such node
         if not isinstance(items, list):
             items = [items]
         for i, item in enumerate(items):
@@ -493,16 +494,19 @@ class Loader:
                 cur = None
             except PoisonedInput:
                 cur = None
-                unreached.append((loc, join(scope.prefix, self._item_name(item, i))))
-                check_unreachable(self, item, loc, scope.env, unreached[-1][1])
+                if last != i - 1:
+                    unreached.append([])
+                last = i
+                unreached[-1].append((loc, join(scope.prefix, self._item_name(item, i))))
+                check_unreachable(self, item, loc, scope.env, unreached[-1][-1][1])
             except Poison:
                 cur = None
             scope.history.append(cur)
             if cur is None:
                 nm = self._item_name(item, i)
                 scope.names[nm] = "poison"
-        if unreached:
-            self.warnings.append(unreachable_note(unreached[0][0], len(unreached), unreached[0][1]))
+        for run in unreached:     # one note per run: a node between two runs was checked in full
+            self.warnings.append(unreachable_note(run[0][0], len(run), run[0][1]))
         return cur
 
     def _item_name(self, item, i):
@@ -659,6 +663,7 @@ class Loader:
             bound = bind_args(cls, op, pos, kw)
             cls.check_binding(op, pos, bound)
             args = check_types(cls, op, bound)
+            cls.check_args(op, args)
             kind = cls(op, args, in_shapes, self.graph.batch)
             kind.params(), kind.terms(), kind.saved(), kind.rf()     # fail here, at the node, if at all
         except (TypeError, ValueError, ZeroDivisionError, IndexError, KeyError, AttributeError,

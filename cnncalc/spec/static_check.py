@@ -33,7 +33,7 @@ def check_unreachable(loader, item, loc, env, path) -> int:
         pos = [loader.subst(x, env, loader.arg_loc(spec, None)) for x in spec["pos"]]
         kw = {str(k): loader.subst(x, env, loader.arg_loc(spec, k)) for k, x in spec["kw"].items()}
         try:
-            check_types(cls, op, bind_args(cls, op, pos, kw))
+            cls.check_args(op, check_types(cls, op, bind_args(cls, op, pos, kw)))
         except KindError as e:
             raise SpecError(f"{op} '{path}': {e}", loader.arg_loc(spec, e.arg, cls) if e.arg else spec["loc"],
                             e.hints, node=path, code=e.code) from None
@@ -45,8 +45,8 @@ def check_unreachable(loader, item, loc, env, path) -> int:
 
 
 def unreachable_note(loc, count: int, first: str) -> Diagnostic:
-    who = f"`{first}` reads" if count == 1 else f"`{first}` and the {count - 1} node{'s' if count > 2 else ''} " \
-                                                  "after it read"
+    who = f"`{first}` reads" if count == 1 else f"`{first}` and the node after it read" if count == 2 else \
+        f"`{first}` and the {count - 1} nodes after it read"
     what = "its op name and arguments were checked, its shapes were" if count == 1 else \
         "their op names and arguments were checked, their shapes were"
     return Diagnostic("note", f"{who} the output of a node with an error: {what} not (a shape error there would "

@@ -1,0 +1,37 @@
+"""The body of `cnncalc analyze`, free of typer: the typer command (main.py) and the fast path
+(fastpath.py) both call it with plain values, so the two cannot differ."""
+from __future__ import annotations
+
+from . import common as C
+
+
+def run_analyze(spec, batch=None, input=None, set=None, dtype=None, convention=None, depth=None,
+                format="table", output=None, width=None, verify=False, dataset_size=None, kwargs=None,
+                no_expect=False, seed=0) -> int:
+    """Run the command; returns its exit code (errors that end it early raise SystemExit)."""
+    if dataset_size is not None and dataset_size < 1:
+        C.error("--dataset-size must be at least 1")
+    from ..reports import analysis_report
+    report = analysis_report(C.load_analysis(spec, batch, input, set, convention, dtype, kwargs=kwargs,
+                                               no_expect=no_expect, seed=seed),
+                             dataset_size)
+    code = C.exit_code(report)
+    if format == "json":
+        from ..render.jsonout import render_json
+        C.write_output(render_json(report), output)
+    elif code == C.EXIT_INVALID:
+        C.no_result(report["diagnostics"], format)
+    else:
+        from ..render import table as R
+        if format == "csv":
+            C.write_output(R.render_csv(report, depth), output)
+        elif format == "markdown":
+            C.write_output(R.render_markdown(report, depth), output)
+        else:
+            w = C.width_for(width, output)
+            C.write_output(R.render_table(report, w, depth) + R.render_expects(report, w), output)
+    C.print_diagnostics(report["diagnostics"])
+    if verify:
+        from .verify_cmd import run_verify
+        code = max(code, run_verify(spec, batch=batch, inputs=input, device="auto", fmt="table", width=width))
+    return code
