@@ -80,7 +80,12 @@ def analyze(spec: str = C.spec_argument(), batch: Optional[int] = C.batch_option
             no_expect: bool = typer.Option(False, "--no-expect", help=C.NO_EXPECT_HELP),
             seed: int = typer.Option(0, "--seed", metavar="N", min=0,
                                      help="seed for MODULE:ATTR's capture (its random weights and input data): "
-                                          "the same seed gives the same numbers")):
+                                          "the same seed gives the same numbers"),
+            erf: bool = typer.Option(False, "--erf", help="with --format json: add the effective receptive field "
+                                                          "(an `erf` section; runs torch)"),
+            erf_unit: Optional[str] = typer.Option(None, "--erf-unit", metavar="I[,J...]",
+                                                   help="with --erf: the unit of the first output or final feature "
+                                                        "map (default: its centre)")):
     """Per-layer shapes, parameters, MACs, FLOPs, memory and receptive field, with totals.
 
     On an invalid spec (exit 2) the table format prints nothing on standard output (the errors go to
@@ -88,10 +93,11 @@ def analyze(spec: str = C.spec_argument(), batch: Optional[int] = C.batch_option
     if dataset_size is not None and dataset_size < 1:
         C.error("--dataset-size must be at least 1")
     from ..reports import analysis_report
-    report = analysis_report(C.load_analysis(spec, batch, input, set, convention, dtype, kwargs=kwargs,
-                                               no_expect=no_expect, seed=seed),
-                             dataset_size)
+    a = C.load_analysis(spec, batch, input, set, convention, dtype, kwargs=kwargs, no_expect=no_expect, seed=seed)
+    report = analysis_report(a, dataset_size)
     code = C.exit_code(report)
+    if erf or erf_unit:
+        _add_erf(report, a, format, erf, erf_unit, code)
     from ..render import table as R
     if format == Fmt.json:
         C.write_output(R.render_json(report), output)
@@ -109,6 +115,20 @@ def analyze(spec: str = C.spec_argument(), batch: Optional[int] = C.batch_option
         from .verify_cmd import run_verify
         code = max(code, run_verify(spec, batch=batch, inputs=input, device="auto", fmt="table", width=width))
     raise typer.Exit(code)
+
+
+def _add_erf(report, a, format, erf, unit, code):
+    """The `erf` section of `analyze --erf` (cnncalc.receptive.erf; torch is imported only here)."""
+    if not erf or format != Fmt.json:
+        C.error("--erf adds a section to --format json" if erf else "--erf-unit needs --erf")
+    if code == C.EXIT_INVALID:
+        return
+    from ..crosscheck import build
+    from ..receptive.erf import section
+    try:
+        report["erf"], _ = section(a.g, unit=unit, build=build)
+    except ValueError as e:
+        C.error(str(e))
 
 
 def _register_optional():
