@@ -118,6 +118,14 @@ CASES = [
     # strides ignored: 3x3 stride 2 then 3x3: r = 3 + (3-1)*2 = 7; ignoring the jump 3 + 2 = 5
     ("rf_strides_ignored", "  - Conv2d: {out_channels: 1, kernel_size: 3, stride: 2}\n"
      "  - Conv2d: {out_channels: 1, kernel_size: 3}\n    name: c\n", "c: {rf: 5}", "[1, 16, 16]", 1),
+    # a nearest upsampling x2 after a 2x2/2 conv, then a 3x3: (r, j) = (2, 2) -> (2, 2/2 = 1) -> 2 + 2*1 = 4;
+    # the jump multiplied, 2*2 = 4: 2 + 2*4 = 10; the jump kept at 2: 2 + 2*2 = 6
+    ("rf_fractional_jump_multiplied", "  - Conv2d: {out_channels: 1, kernel_size: 2, stride: 2}\n"
+     "  - Upsample: {scale_factor: 2}\n  - Conv2d: {out_channels: 1, kernel_size: 3}\n    name: c\n",
+     "c: {rf: 10}", "[1, 16, 16]", 1),
+    ("rf_fractional_jump_kept", "  - Conv2d: {out_channels: 1, kernel_size: 2, stride: 2}\n"
+     "  - Upsample: {scale_factor: 2}\n  - Conv2d: {out_channels: 1, kernel_size: 3}\n    name: c\n",
+     "c: {rf: 6}", "[1, 16, 16]", 1),
     # previous layer's padding carried over: K5 P2 keeps 14; then K5 P0: 14 - 5 + 1 = 10; with P2: 14
     ("previous_padding_carried", "  - Conv2d: {out_channels: 6, kernel_size: 5, padding: 2}\n"
      "  - Conv2d: {out_channels: 16, kernel_size: 5}\n    name: c\n", "c: {output: [16, 14, 14]}", "[1, 14, 14]", 1),
@@ -347,6 +355,20 @@ def test_example_stacked_3x3():
     assert code == 1
     assert "WRONG    pair.second rf: you wrote 6, the answer is 5" in out
     assert "diagnosis: receptive field as the sum of kernel sizes" in out
+
+
+def test_example_upsample_rf():
+    code, out = run("check", HW / "upsample-rf.yaml")
+    assert code == 0, out
+    # ConvTranspose K=2 S=2 after a 4x4/4 conv: r = 4 + (3/2 - 1)*4 = 6, j = 4/2 = 2; a 3x3 conv: 6 + 2*2 = 10
+    assert "correct  up rf_stride = 2" in out and "correct  dec rf = 10" in out and "correct  head rf = 12" in out
+    code, out = run("check", HW / "upsample-rf.yaml", "--answers", HW / "upsample-rf-answers.yaml")
+    assert code == 1
+    assert "WRONG    up rf_stride: you wrote 8, the answer is 2" in out
+    assert "j_out = j_in/S = 4 / 2 = 2" in out
+    assert "diagnosis: jump multiplied by the upsampling factor instead of divided" in out
+    # the jump kept at 4 through both upsamplings: 6 + 2*4 = 14 at dec, 14 + 2*4 = 22 at head
+    assert "diagnosis: jump left unchanged by an upsampling" in out
 
 
 def test_example_conv1x1():

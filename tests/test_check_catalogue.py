@@ -173,3 +173,41 @@ def test_bn_all_trainable_not_named_for_params():
     # params = 64 is Keras's count (4*C, 2*C of them non-trainable): that is bn_running_stats
     d = one(BN, "[16, 8, 8]", "answers:\n  bn: {params: 64}\n", "bn", "params")
     assert ids(d) == {"bn_running_stats"}
+
+
+# --------------------------------------------------------------------- receptive field after upsampling
+# examples/homework/upsample-rf.yaml, per axis (r, j): enc Conv 4x4/4 -> (4, 4); up ConvTranspose K=2 S=2:
+#   k_eff = (2-1)/2 + 1 = 3/2, r = 4 + (3/2 - 1)*4 = 6, j = 4/2 = 2; dec Conv3 p1: r = 6 + 2*2 = 10, j = 2;
+#   near Upsample x2 nearest: k_eff = 1, r = 10, j = 2/2 = 1; head Conv3 p1: r = 10 + 2*1 = 12.
+# jump multiplied: up j = 4*2 = 8, dec r = 6 + 2*8 = 22; near j = 8*2 = 16; head r = 22 + 2*16 = 54
+# jump kept:       up j = 4,       dec r = 6 + 2*4 = 14; near j = 4;      head r = 14 + 2*4 = 22
+UP = ROOT / "examples" / "homework" / "upsample-rf.yaml"
+
+
+@pytest.mark.parametrize("node,key,value,mistake", [
+    ("up", "rf_stride", 8, "rf_fractional_jump_multiplied"),
+    ("dec", "rf", 22, "rf_fractional_jump_multiplied"),
+    ("head", "rf", 54, "rf_fractional_jump_multiplied"),
+    ("near", "rf_stride", 16, "rf_fractional_jump_multiplied"),
+    ("up", "rf_stride", 4, "rf_fractional_jump_kept"),
+    ("dec", "rf", 14, "rf_fractional_jump_kept"),
+    ("head", "rf", 22, "rf_fractional_jump_kept"),
+])
+def test_fractional_jump_mistakes_diagnosed(node, key, value, mistake):
+    r = check_path(UP, answers_text=f"answers:\n  {node}: {{{key}: {value}}}\n")
+    d = diagnosis(r, node, key)
+    assert d["status"] == "explained"
+    if (node, value) == ("up", 4):
+        # at the upsampling itself, keeping the jump is ignoring its stride: both name the answer
+        assert mistake in ids(d) and "rf_strides_ignored" in ids(d)
+    else:
+        assert [m["id"] for m in d["candidates"][0]["mistakes"]] == [mistake]
+
+
+def test_fractional_jump_mistakes_not_named_without_upsampling():
+    # two 3x3 convs at stride 2 then 1 on 16x16: r = 3 + 2*2 = 7, j = 2; an answer of 9 is no fractional-jump
+    # mistake (there is no fractional stride to get wrong): neither is named
+    d = one("  - Conv2d: {out_channels: 1, kernel_size: 3, stride: 2}\n"
+            "  - Conv2d: {out_channels: 1, kernel_size: 3}\n    name: c\n", "[1, 16, 16]",
+            "answers:\n  c: {rf: 9}\n", "c", "rf")
+    assert not ids(d) & {"rf_fractional_jump_multiplied", "rf_fractional_jump_kept"}

@@ -49,6 +49,12 @@ COMMANDS = {
     "schema": ({"--output"}, None),
     "rf": ({"--format", "--input", "--set", "--width", "--output"}, ["table", "json"]),
 }
+# The effective receptive field's options (torch runs only when given), per command: one name each
+ERF_OPTIONS = {
+    "analyze": {"--erf", "--erf-unit"},
+    "report": {"--erf", "--erf-unit"},
+    "rf": {"--erf", "--erf-seeds", "--erf-samples", "--plot", "--probe", "--unit"},
+}
 # commands whose SPEC may be a Python module (their help must say so, and that it runs code)
 MODULE_COMMANDS = {"analyze", "explain", "verify", "memory", "review", "compare", "plot", "report", "export", "rf"}
 
@@ -101,6 +107,15 @@ def test_option_table(name):
     for long, (short, _) in opts.items():
         if short in shorts:
             assert shorts[short] == long, f"{name}: {short} is {long}, elsewhere {shorts[short]}"
+
+
+@pytest.mark.parametrize("name", sorted(ERF_OPTIONS))
+def test_erf_options(name):
+    cmd = _commands()[name]
+    assert ERF_OPTIONS[name] <= set(_options(cmd))
+    # a unit is written the same way everywhere: one index per spatial axis
+    metas = {o: p.metavar for p in cmd.params for o in getattr(p, "opts", []) if o in ("--erf-unit", "--unit")}
+    assert set(metas.values()) == {"I[,J...]"}
 
 
 def test_convention_choices_are_the_presets():

@@ -88,17 +88,17 @@ def _commands():
 
 
 def _needs_torch(words):
-    if words[0] in ("verify", "export") or "--verify" in words:
+    if words[0] in ("verify", "export") or {"--verify", "--erf", "--probe"} & set(words):
         return True
     target = next((w for w in words[1:] if not w.startswith("-")), "")
     return ":" in target and not (ROOT / target).exists()
 
 
 def _redirect_outputs(words, tmp):
-    """-o FILE / --output FILE / --plots DIR are written under tmp, not into the repository."""
+    """-o FILE / --output FILE / --plots DIR / --plot FILE are written under tmp, not into the repository."""
     out = list(words)
     for i, w in enumerate(out[:-1]):
-        if w in ("-o", "--output", "--plots"):
+        if w in ("-o", "--output", "--plots", "--plot"):
             out[i + 1] = str(tmp / Path(out[i + 1]).name)
     return out
 

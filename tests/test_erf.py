@@ -8,8 +8,13 @@ import math
 import pytest
 
 from conftest import analyse_text, run_cli
-from cnncalc.receptive.erf import erf_report, radii
+from cnncalc.crosscheck import build as B
+from cnncalc.receptive.erf import erf_report as _erf_report, radii
 from cnncalc.receptive.report import resolve
+
+
+def erf_report(*a, **kw):
+    return _erf_report(*a, build=B, **kw)
 
 
 def stack(n, k, pad, size):
@@ -97,3 +102,56 @@ def test_rf_command_erf_and_heatmap(tmp_path, suffix, torch_one_thread):
     assert data.startswith(b"\x89PNG") if suffix == "png" else b"<svg" in data[:2000]
     r = run_cli("rf", spec, "--plot", path)
     assert r.returncode == 2 and "add --erf" in r.stderr
+
+
+# ------------------------------------------------------------------ analyze --erf, report --erf
+ERF_SPEC = ("cnncalc: 1\ninput: [1, 24, 24]\nlayers:\n"
+            + "  - Conv2d: {out_channels: 8, kernel_size: 3, padding: 1}\n  - ReLU\n" * 3)
+
+
+def test_analyze_erf_section_is_the_rf_commands(tmp_path, torch_one_thread):
+    """`analyze --format json --erf --erf-unit 4,7` holds the ERF of that unit of the last map, the same
+    numbers as the library call with the default seeds (0, 1, 2) and 4 inputs each."""
+    from typer.testing import CliRunner
+    from cnncalc.cli.main import app
+    spec = tmp_path / "s.yaml"
+    spec.write_text(ERF_SPEC)
+    r = CliRunner().invoke(app, ["analyze", str(spec), "--format", "json", "--erf", "--erf-unit", "4,7"])
+    assert r.exit_code == 0, r.output
+    e = json.loads(r.stdout)["erf"]
+    # 3 3x3 convs, padding 1: unit (4, 7) reads [4 - 3, 4 + 3] x [7 - 3, 7 + 3] = [1, 7] x [4, 10]
+    assert e["node"] == "5" and e["unit"] == [4, 7]
+    assert e["inputs"]["input"]["field"] == [[1, 7], [4, 10]]
+    a = analyse_text(ERF_SPEC)
+    want, _ = erf_report(a.g, resolve(a.g, "5"), (4, 7), seeds=(0, 1, 2), samples=4)
+    assert e == json.loads(json.dumps(want))
+    r = CliRunner().invoke(app, ["analyze", str(spec), "--erf"])
+    assert r.exit_code == 2 and "--format json" in r.output
+
+
+def test_analyze_imports_torch_only_with_erf(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(ERF_SPEC)
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom cnncalc.cli.main import app\n"
+            "r = CliRunner().invoke(app, ['analyze', %r, '--format', 'json'] + sys.argv[1:])\n"
+            "assert r.exit_code == 0, r.output\nprint('torch' in sys.modules)\n") % str(spec)
+    import subprocess
+    import sys
+    run = [subprocess.run([sys.executable, "-c", code, *extra], capture_output=True, text=True, timeout=120)
+           for extra in ([], ["--erf"])]
+    assert [p.stdout.strip() for p in run] == ["False", "True"], [p.stderr[-500:] for p in run]
+
+
+def test_report_erf_heatmap(tmp_path, torch_one_thread):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(ERF_SPEC)
+    out = tmp_path / "r.html"
+    r = run_cli("report", spec, "--erf", "--erf-unit", "0,0", "-o", out)
+    assert r.returncode == 0, r.stderr
+    html = out.read_text()
+    # the heatmap is an inline SVG in the plots section, titled with the unit
+    i = html.index('<figure id="plot-erf">')
+    assert "<svg" in html[i:i + 400] and "effective receptive field of 5 unit [0, 0]" in html
+    plain = tmp_path / "p.html"
+    assert run_cli("report", spec, "-o", plain).returncode == 0
+    assert 'id="plot-erf"' not in plain.read_text()

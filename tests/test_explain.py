@@ -317,3 +317,67 @@ def test_substitute_keeps_layout_and_signs():
                       {"H_in": 7, "P": 0, "D": 1, "K": 3, "S": 2}) == "floor((7 + 2*0 - 1*(3-1) - 1) / 2) + 1"
     s = substitute("a - b*c", {"a": 1, "b": -2, "c": Fraction(1, 3)})
     assert s == "1 - (-2)*(1/3)" and expr.evaluate(s, {}, exact=True) == Fraction(5, 3)
+
+
+# --------------------------------------------------------------------------- offsets and adaptive windows
+OFFSET_SPEC = """
+cnncalc: 1
+input: [1, 8, 8]
+layers:
+  - Conv2d: {out_channels: 2, kernel_size: 3, padding: 1}
+    name: a
+  - split: {split_size_or_sections: [3, 5], dim: 2}
+    name: sp
+  - cat: {dim: 2}
+    from: [sp:1, sp:0]
+    name: cat
+  - AdaptiveAvgPool2d: 3
+    name: ada
+  - ConvTranspose2d: {out_channels: 2, kernel_size: 4, stride: 2, padding: 1}
+    name: up
+  - Upsample: {scale_factor: 2}
+    name: near
+"""
+
+
+
+
+def test_explain_offsets_and_adaptive_windows(tmp_path):
+    p = tmp_path / "o.yaml"
+    p.write_text(OFFSET_SPEC)
+
+    def items(node):
+        r = run_cli("explain", p, node, "--format", "json")
+        assert r.returncode == 0, r.stderr
+        sec = next(s for s in json.loads(r.stdout)[0]["sections"] if s["title"].startswith("receptive field"))
+        return [it for it in sec["items"] if "name" in it]
+
+    def fig(its, name, nth=0):
+        return [it for it in its if it["name"] == name][nth]
+
+    # a: conv3 p1: r = 3, j = 1, p = 1.  split along H at 3: output 1 starts at input row 3:
+    # p_1 = p_in - off*j_in = 1 - 3*1 = -2 (unit 0 of sp:1 reads rows 2..4)
+    sp = items("sp")
+    assert (fig(sp, "off_1")["substituted"], fig(sp, "off_1")["value"]) == ("3", 3)
+    assert (fig(sp, "p_1")["substituted"], fig(sp, "p_1")["value"]) == ("1 - 3*1", -2)
+    # cat [sp:1, sp:0] along H: part 0 (sp:1, 5 rows) at offset 0: p_0 = -2 + 0*1 = -2; part 1 (sp:0) at
+    # offset 5: p_1 = 1 + 5*1 = 6; union: p_out = max(-2, 6) = 6, r_out = max(3 - (-2), 3 - 6) + 6 = 11
+    # (output row 0 reads rows 2..4, output row 5 reads rows -1..1: from -6 to 4 in unit-0 terms, 11 rows)
+    cat = items("cat")
+    assert fig(cat, "p_1")["substituted"] == "1 + 5*1" and fig(cat, "p_1")["value"] == 6
+    p_out = [it for it in cat if it["name"] == "p_out" and it["formula"] == "max(p_0, p_1)"]
+    assert p_out[-1]["value"] == 6
+    r_out = [it for it in cat if it["name"] == "r_out" and "r_0 - p_0" in it["formula"]]
+    assert r_out[-1]["substituted"] == "max(3 - (-2), 3 - 6) + max((-2), 6)" and r_out[-1]["value"] == 11
+    # adaptive 8 -> 3: unit 1 reads [floor(1*8/3), ceil(2*8/3) - 1] = [2, 5]; unit 2 [5, 7]; widths 3, 4, 3
+    ada = items("ada")
+    assert fig(ada, "first_1")["substituted"] == "floor(1*8/3)" and fig(ada, "first_1")["value"] == 2
+    assert fig(ada, "last_1")["substituted"] == "ceil((1 + 1)*8/3) - 1" and fig(ada, "last_1")["value"] == 5
+    assert fig(ada, "k_max")["value"] == 4
+    # transposed conv K=4, S=2, P=1: the jump divided by 2: s = 1/S = 1/2; nearest upsampling x2: s = 1/2
+    up = items("up")
+    assert fig(up, "s")["substituted"] == "1/2" and Fraction(str(fig(up, "s")["value"])) == Fraction(1, 2)
+    # ada's jump is 8/3 (mean stride of 8 -> 3): after `up` 8/3 * 1/2 = 4/3, after `near` 4/3 * 1/2 = 2/3
+    assert fig(up, "j_out")["substituted"] == "(8/3)*(1/2)" and Fraction(str(fig(up, "j_out")["value"])) == Fraction(4, 3)
+    near = items("near")
+    assert Fraction(str(fig(near, "j_out")["value"])) == Fraction(2, 3)

@@ -15,6 +15,7 @@ import pytest
 
 from conftest import SPECS as ZOO, analyse_text, run_cli
 from cnncalc.api import analysis_for
+from cnncalc.crosscheck import build as B
 from cnncalc.kinds import index_sets as I
 from cnncalc.receptive.envelope import envelope
 from cnncalc.receptive.report import resolve
@@ -254,7 +255,7 @@ def _probe(path, targets=None, **kw):
     from cnncalc.receptive.probe import probe
     a = analysis_for(path, **kw)
     refs = [resolve(a.g, t) for t in targets] if targets else None
-    return a, probe(a.g, refs)
+    return a, probe(a.g, refs, build=B)
 
 
 def _assert_all_match(res, allow_not_covered=False):
@@ -277,7 +278,7 @@ def test_probe_heldout_every_node(torch_one_thread):
         a = analysis_for(HERE / name)
         refs = [(n.id, k) for n in a.g.nodes if not n.is_input for k in range(len(n.out_shapes))]
         from cnncalc.receptive.probe import probe
-        _assert_all_match(probe(a.g, refs, n_random=1))
+        _assert_all_match(probe(a.g, refs, n_random=1, build=B))
 
 
 # A representative fast subset (U-Net and DeepLab at a reduced input, so that the suite stays fast; the
@@ -326,6 +327,6 @@ def test_probe_inception_branches(torch_one_thread):
     cats = [n for n in a.g.nodes if n.op == "cat" and n.name.startswith(("Mixed_5b", "Mixed_6a", "Mixed_6e"))]
     refs = [r for n in cats for r in n.inputs]
     from cnncalc.receptive.probe import probe
-    res = probe(a.g, refs, n_random=1)
+    res = probe(a.g, refs, n_random=1, build=B)
     _assert_all_match(res)
     assert len({(r.node, r.output) for r in res}) == len(set(refs)) >= 10

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
+ZOO = Path(__file__).parent.parent / "specs"
 
 
 SPECS = sorted(glob.glob(str(ROOT.parent / "shared" / "examples" / "*.yaml"))) + sorted(glob.glob(str(ROOT / "specs" / "*.yaml")))
@@ -195,12 +196,26 @@ def test_catches_wrong_saved(tmp_path, monkeypatch):
 
 
 def test_catches_wrong_receptive_field(tmp_path, monkeypatch):
+    # the analysis's field (the kind's receptive-field step) says a 2x2/2 max pool reads one pixel: the
+    # units' measured windows leave that field
     from cnncalc.kinds.base import REGISTRY, RFStep
     cls = REGISTRY["MaxPool2d"]
-    monkeypatch.setattr(cls, "rf", lambda self: RFStep("window", (3, 3), (2, 2), (0, 0), "wrong"))
+    monkeypatch.setattr(cls, "rf", lambda self: RFStep("window", (1, 1), (2, 2), (0, 0), "wrong"))
     text = SMALL.replace("  - AvgPool2d: 2\n  - Flatten\n  - Dropout\n  - Linear: {out_features: 5}\n", "")
     bad = _mismatches(text, tmp_path, fvcore=False)
-    assert any(c["check"].startswith("receptive field") for c in bad)
+    assert any(c["check"] == "receptive field (analysis field holds the measured window)" for c in bad)
+
+
+def test_catches_wrong_exact_window(tmp_path, monkeypatch):
+    # the kind's index arithmetic drops the pool's second tap: the exact windows shrink, torch's do not
+    from cnncalc.kinds.base import REGISTRY
+    from cnncalc.kinds.index_sets import taps
+    cls = REGISTRY["MaxPool2d"]
+    monkeypatch.setattr(cls, "rf_index", lambda self, sets, i=0, out=0: tuple(
+        taps(m, 2, [0], self.in_shape[ax + 1]) for ax, m in enumerate(sets)))
+    text = SMALL.replace("  - AvgPool2d: 2\n  - Flatten\n  - Dropout\n  - Linear: {out_features: 5}\n", "")
+    bad = _mismatches(text, tmp_path, fvcore=False)
+    assert any(c["check"] == "receptive field (gradient support)" for c in bad)
 
 
 def test_receptive_field_probe_by_hand(tmp_path):
@@ -209,13 +224,33 @@ def test_receptive_field_probe_by_hand(tmp_path):
     #   conv3 s2 p1: r=4+2*2=8, j=4, start=-1-1*2=-3  -> size 8, stride 4, padding 3
     text = SMALL.replace("  - AvgPool2d: 2\n  - Flatten\n  - Dropout\n  - Linear: {out_features: 5}\n", "")
     r = verify(_write(tmp_path, text), device="cpu", fvcore=False)
-    rf = [c for c in r["checks"] if c["check"].startswith("receptive field")]
-    assert len(rf) == 3 and all(c["verdict"] == "match" for c in rf)
-    # 16 -> 16 -> 8 -> 4 outputs; centre unit 2: [2*4-3, 2*4-3+7] = [5, 12]; unit 0: [-3, 4] -> [0, 4];
-    # unit 3: [9, 16] -> [9, 15]
-    by_unit = {c["name"].split("(")[1].rstrip(")"): c["measured"] for c in rf}
-    assert by_unit == {"centre": "[5, 12] x [5, 12]", "first corner": "[0, 4] x [0, 4]",
-                       "last corner": "[9, 15] x [9, 15]"}
+    rf = [c for c in r["checks"] if c["check"] == "receptive field (gradient support)"]
+    env = [c for c in r["checks"] if c["check"] == "receptive field (analysis field holds the measured window)"]
+    # the output (4x4): the centre, the 4 corners and 3 random units (fewer when they repeat)
+    assert 5 <= len(rf) <= 8 and len(env) == len(rf)
+    assert all(c["verdict"] == "match" for c in rf + env)
+    # 16 -> 16 -> 8 -> 4 outputs; unit u reads [4u - 3, 4u + 4], clipped to [0, 15]: centre 2: [5, 12];
+    # unit 0: [-3, 4] -> [0, 4]; unit 3: [9, 16] -> [9, 15]
+    by_unit = {c["name"].split(" (")[0].split("unit ")[1]: c["measured"] for c in rf}
+    assert by_unit["[2, 2]"] == "[5, 12] x [5, 12]" and by_unit["[0, 0]"] == "[0, 4] x [0, 4]"
+    assert by_unit["[3, 3]"] == "[9, 15] x [9, 15]" and by_unit["[0, 3]"] == "[0, 4] x [9, 15]"
+    assert by_unit["[3, 0]"] == "[9, 15] x [0, 4]"
+
+
+def test_verify_covers_the_unet_segmentation_output(torch_one_thread):
+    # the probe follows the decoder's transposed convolutions and concatenations to the output `outc`
+    # (1x1 conv of the last up block), at a 64x64 input: 8 units (centre, 4 corners, 3 random)
+    from cnncalc.crosscheck.checks import verify as run_verify
+    r = run_verify(str(ZOO / "unet.yaml"), input_shape=(1, 64, 64), device="cpu", fvcore=False)
+    rf = [c for c in r["checks"] if c["check"] == "receptive field (gradient support)"]
+    assert {c["name"].split(" unit")[0] for c in rf} == {"outc"} and len(rf) == 8
+    assert all(c["verdict"] == "match" for c in rf)
+    corner = next(c for c in rf if "[0, 0] (corner)" in c["name"])
+    # U-Net's envelope is 215 wide per axis, centred on the unit: unit 0's starts at -107, so the measured
+    # window of the corner starts at the input's edge on both axes
+    assert corner["measured"].startswith("[0, ") and " x [0, " in corner["measured"]
+    env = [c for c in r["checks"] if c["check"] == "receptive field (analysis field holds the measured window)"]
+    assert len(env) == 8 and all(c["verdict"] == "match" for c in env)
 
 
 def test_saved_bytes_fixed_kinds_by_hand(tmp_path):

@@ -80,14 +80,19 @@ def analyze(spec: str = C.spec_argument(), batch: Optional[int] = C.batch_option
             no_expect: bool = typer.Option(False, "--no-expect", help=C.NO_EXPECT_HELP),
             seed: int = typer.Option(0, "--seed", metavar="N", min=0,
                                      help="seed for MODULE:ATTR's capture (its random weights and input data): "
-                                          "the same seed gives the same numbers")):
+                                          "the same seed gives the same numbers"),
+            erf: bool = typer.Option(False, "--erf", help="with --format json: add the effective receptive field "
+                                                          "(an `erf` section; runs torch)"),
+            erf_unit: Optional[str] = typer.Option(None, "--erf-unit", metavar="I[,J...]",
+                                                   help="with --erf: the unit of the first output or final feature "
+                                                        "map (default: its centre)")):
     """Per-layer shapes, parameters, MACs, FLOPs, memory and receptive field, with totals.
 
     On an invalid spec (exit 2) the table format prints nothing on standard output (the errors go to
     standard error); JSON still holds the partial report with its diagnostics."""
     from .analyze_run import run_analyze
     raise typer.Exit(run_analyze(spec, batch, input, set, dtype, convention, depth, format.value, output, width,
-                                 verify, dataset_size, kwargs, no_expect, seed))
+                                 verify, dataset_size, kwargs, no_expect, seed, erf, erf_unit))
 
 
 def _register_optional():

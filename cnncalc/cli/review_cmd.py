@@ -56,10 +56,23 @@ def run_review(a, ignore):
     return review_report(a, ignore)
 
 
-def build_report(a, fmt="html", ignore=None, plots_dir=None, output=None) -> str:
+def build_report(a, fmt="html", ignore=None, plots_dir=None, output=None, extra_figs=()) -> str:
     """The HTML or Markdown report of an analysis (see cnncalc.reports.document)."""
     from ..reports.document import document
-    return document(a, fmt, ignore, plots_dir, output)
+    return document(a, fmt, ignore, plots_dir, output, extra_figs)
+
+
+def erf_figure(a, unit=None):
+    """The report's plot of the effective receptive field: (key, title, make), torch imported here."""
+    from ..crosscheck import build
+    from ..receptive.erf import figure, section
+    try:
+        e, maps = section(a.g, unit=unit, build=build)
+    except ValueError as err:
+        C.error(str(err))
+    title = (f"effective receptive field of {e['node']} unit {e['unit']} at initialisation (gradient mass, "
+             f"{len(e['method']['seeds'])} seeds x {e['method']['samples']} inputs; Luo et al. 2016)")
+    return ("erf", title, lambda: figure(e, maps))
 
 
 def register(app):
@@ -140,12 +153,20 @@ def register(app):
                                                             "folder and link them"),
                batch: Optional[int] = C.batch_option(), input: Optional[List[str]] = C.input_option(),
                set: Optional[List[str]] = C.set_option(), dtype: Optional[C.Dtype] = C.dtype_option(),
-               convention: Optional[C.Convention] = C.convention_option()):
+               convention: Optional[C.Convention] = C.convention_option(),
+               erf: bool = typer.Option(False, "--erf", help="add a heatmap of the effective receptive field "
+                                                             "(runs torch)"),
+               erf_unit: Optional[str] = typer.Option(None, "--erf-unit", metavar="I[,J...]",
+                                                      help="with --erf: the unit of the first output or final "
+                                                           "feature map (default: its centre)")):
         """A report with summary, per-layer table, review findings and plots: one self-contained HTML file."""
         _check_ignore(ignore)
+        if erf_unit and not erf:
+            C.error("--erf-unit needs --erf")
         a = _load(spec, batch, input, set, convention, dtype, "report")
+        extra = (erf_figure(a, erf_unit),) if erf else ()
         try:
-            text = build_report(a, format.value, ignore, plots_dir, output)
+            text = build_report(a, format.value, ignore, plots_dir, output, extra)
         except OSError as e:
             C.error(f"cannot write the plots in `{plots_dir}`: {e.strerror or e}")
         C.write_output(text, output)

@@ -58,14 +58,16 @@ def register(app):
             refs = [R.resolve(a.g, f"{t['node']}:{t['output']}") for t in rep["targets"]]
             units = {r: [("requested", tuple(t["unit"]))] + probe_units(a.g.shape(r))
                      for r, t in zip(refs, rep["targets"])}
-            res = run_probe(a.g, refs, units=units)
+            from ..crosscheck import build as B
+            res = run_probe(a.g, refs, units=units, build=B)
             rep["probe"] = [r.json() for r in res]
         if erf:
             from ..receptive.erf import erf_report, plot as draw
             t = next((t for t in rep["targets"] if len(t["unit"]) == len(t["shape"]) - 1 and t["unit"]),
                      rep["targets"][0])
             ref = R.resolve(a.g, f"{t['node']}:{t['output']}")
-            e, maps = erf_report(a.g, ref, tuple(t["unit"]), seeds=tuple(range(seeds)), samples=samples)
+            from ..crosscheck import build as B
+            e, maps = erf_report(a.g, ref, tuple(t["unit"]), build=B, seeds=tuple(range(seeds)), samples=samples)
             if plot:
                 e["plot"] = draw(e, maps, plot)
             rep["erf"] = e

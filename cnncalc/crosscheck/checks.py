@@ -10,7 +10,9 @@ Each check: ``{"check", "scope" ("total"|"layer"|"module"|"info"), "name", "anal
 """
 from __future__ import annotations
 
+import math
 import time
+from fractions import Fraction
 from dataclasses import asdict, dataclass, field
 
 from ..conventions import tally
@@ -93,7 +95,8 @@ class _Phase:
 def estimate_bytes(analysis) -> int:
     """Memory the verification needs, from the analysis: every activation kept once in the forward
     (the interpreter frees values after their last use, but training keeps what autograd saves),
-    the saved tensors, the parameters with their gradients, and the float64 probe at batch 1."""
+    the saved tensors, the parameters with their gradients, and the receptive-field probe (batch 1,
+    float64 at worst)."""
     t = analysis.totals()
     B = max(1, analysis.g.batch)
     act = t["activation_bytes"]
@@ -218,13 +221,81 @@ def _run(analysis, reload, res, phase, device, seed, probe, fvcore):
     if device.startswith("cuda"):
         with phase("CUDA peak memory"):
             from ..devices.verdict import cuda_memory_check
-            cuda_memory_check(res, a, model, inputs)
+            cuda_memory_check(res, analysis, model, inputs)
     if probe:
         with phase("receptive field probe"):
-            from .probe import check_rf
             model.to("cpu")
-            check_rf(res, analysis, report, model)
+            _check_rf(res, g, seed)
     return res.to_dict()
+
+
+def _check_rf(res, g, seed):
+    """The exact window of the centre, every corner and 3 random units of every graph output (and of
+    the final feature maps a global output reads), against the support of the input gradients of the
+    positive linear twin (cnncalc/receptive/probe.py).  Not covered: windows through data-dependent
+    sampling (deformable convolution)."""
+    from ..receptive.envelope import envelope
+    from ..receptive.probe import inside, probe as run_probe
+    from . import build
+    many = len(g.inputs) > 1
+    env = envelope(g)
+    refs = {}
+    for n in g.nodes:
+        for k in range(max(1, len(n.out_shapes))):
+            refs[(n.name, k)] = (n.id, k)
+    for r in run_probe(g, build=build, seed=seed):
+        ref = refs[(r.node, r.output)]
+        for src, e in env.get(ref, {}).items():
+            if r.verdict == NOT_COVERED or e.glob or e.data or len(e.r) != len(r.unit) or r.got.get(src) is None \
+                    or r.bounded or any(g.nodes[i].kind.copies_border or _fractional(g.nodes[i]) for i in r.path):
+                # padding that copies pixels reads outside the zero-padding field; after a fractional
+                # step (upsampling, transposed conv) the envelope is a continuous approximation
+                continue
+            # the analysis's (size, stride, padding) field of this unit, clipped to the input: it must hold
+            # what the unit reads (it is the whole window on integer paths, a hull on fractional ones)
+            L = g.shape((g.inputs[[g.nodes[i].name for i in g.inputs].index(src)], 0))[1:]
+            box = tuple((max(0, math.floor(e.start[a] + r.unit[a] * e.j[a])),
+                         min(L[a] - 1, math.ceil(e.start[a] + r.unit[a] * e.j[a] + e.r[a] - 1)))
+                        for a in range(len(r.unit)))
+            got = r.got[src]
+            holds = all(b[0] <= lo and hi <= b[1] for b, (lo, hi) in zip(box, got))
+            out = f"{r.node}:{r.output}" if r.output else r.node
+            res.add("receptive field (analysis field holds the measured window)", "layer",
+                    f"{out} unit {list(r.unit)} ({r.label})" + (f", input {src}" if many else ""),
+                    _box_text(box), _box_text(got), MATCH if holds else MISMATCH,
+                    f"size {[_num(x) for x in e.r]}, stride {[_num(x) for x in e.j]}, padding "
+                    f"{[_num(x) for x in e.padding]}" + ("" if holds else ": the measured window leaves it"))
+        out = f"{r.node}:{r.output}" if r.output else r.node
+        for src, want in r.want.items():
+            if many and want is None and r.got.get(src) is None:
+                continue              # this input is not on the unit's path: nothing to compare
+            who = f"{out} unit {list(r.unit)} ({r.label})" + (f", input {src}" if many else "")
+            got = r.got.get(src) if r.verdict != NOT_COVERED else None
+            verdict = r.verdict if r.verdict == NOT_COVERED else \
+                MATCH if got == want or (r.bounded and inside({src: got}, {src: want})) else MISMATCH
+            note = r.note + ("; " if r.note and r.dtype == "float64" else "") + \
+                ("measured in float64 (float32 lost a tail)" if r.dtype == "float64" else "")
+            res.add("receptive field (gradient support)", "layer", who, _box_text(want),
+                    None if verdict == NOT_COVERED else _box_text(got), verdict, note)
+
+
+def _fractional(n):
+    """A node whose receptive-field step has a fractional kernel, stride or padding."""
+    if n.is_input:
+        return False
+    st = n.kind.rf()
+    return any(Fraction(x).denominator != 1 for x in tuple(st.k) + tuple(st.s) + tuple(st.p))
+
+
+def _num(x):
+    x = Fraction(x)
+    return int(x) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
+
+
+def _box_text(box):
+    if box is None:
+        return "none"
+    return " x ".join(f"[{lo}, {hi}]" for lo, hi in box)
 
 
 def _refuse_foreign_modes():

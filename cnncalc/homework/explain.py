@@ -131,7 +131,10 @@ def rf_lines(kind, rf_in, key):
     for i, ax in enumerate(axes):
         r, j = Fraction(f["r"][i]), Fraction(f["j"][i])
         k, s = Fraction(step.k[i]), Fraction(step.s[i])
-        if key == "rf_stride":
+        if key == "rf_stride" and s < 1 and (1 / s).denominator == 1:
+            # a transposed convolution or an upsampling by S: the stride is 1/S, the jump divided by S
+            lines.append(Figure(_q(j * s), "j_in/S", {"j_in": _q(j), "S": _q(1 / s)}, f"{ax}: j_out").render())
+        elif key == "rf_stride":
             lines.append(Figure(_q(j * s), "j_in*S", {"j_in": _q(j), "S": _q(s)}, f"{ax}: j_out").render())
         else:
             # the kernel's extent as `explain` writes it: k_eff (= D*(K-1) + 1 for a dilated kernel)

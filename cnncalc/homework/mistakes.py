@@ -30,6 +30,7 @@ from dataclasses import replace
 from fractions import Fraction
 
 from ..conventions import tally
+from ..core.passes.receptive import apply as apply_step
 from ..figure import Figure
 from ..kinds.base import Term, prod
 from ..kinds.conv import AXES, ConvBase
@@ -535,6 +536,34 @@ class RFStridesIgnored(RFMistake):
         return dict(f, r=r, start=self._start(f, step), data=f["data"] or step.kind == "data")
 
 
+class RFFractionalJumpMultiplied(RFMistake):
+    id = "rf_fractional_jump_multiplied"
+    title = "jump multiplied by the upsampling factor instead of divided"
+    why = ("a transposed convolution or an upsampling by S puts S output units on each input pixel: the "
+           "jump between neighbouring units shrinks, j_out = j_in/S, it does not grow to j_in*S")
+    rf_mode = "fractional_jump_multiplied"
+
+    def rf_step(self, f, step):
+        # the engine's step, except that a fractional stride s = 1/S multiplies the jump by S
+        out = apply_step(f, step)
+        j = tuple(Fraction(ji) / Fraction(s) if Fraction(s) < 1 else Fraction(jo)
+                  for ji, s, jo in zip(f["j"], step.s, out["j"]))
+        return dict(out, j=j)
+
+
+class RFFractionalJumpKept(RFMistake):
+    id = "rf_fractional_jump_kept"
+    title = "jump left unchanged by an upsampling"
+    why = ("an upsampling or a transposed convolution by S changes the jump too: neighbouring output units "
+           "are 1/S input pixels apart, so j_out = j_in/S")
+    rf_mode = "fractional_jump_kept"
+
+    def rf_step(self, f, step):
+        out = apply_step(f, step)
+        j = tuple(Fraction(ji) if Fraction(s) < 1 else Fraction(jo) for ji, s, jo in zip(f["j"], step.s, out["j"]))
+        return dict(out, j=j)
+
+
 CATALOGUE: list[Mistake] = [
     BiasForgotten(), BiasAdded(), MacsForFlops(), FlopsForMacs(), TwoKMinusOne(), OnlyMacFlops(),
     CeilForFloor(), FloorForCeil(), PaddingOneSide(), TotalPaddingPerSide(), PaddingIgnored(),
@@ -542,6 +571,7 @@ CATALOGUE: list[Mistake] = [
     BytesForElements(), MBvsMiB(), BNStatsAsParams(), TransposedOnOutput(), SharedTwice(),
     InputOverStride(), InputOverStrideCeil(), RFKernelsSummed(), RFStridesIgnored(),
     PreviousPaddingCarried(), TConvPaddingIgnored(), TConvPaddingAdded(), BNAllTrainable(), PoolingParams(),
+    RFFractionalJumpMultiplied(), RFFractionalJumpKept(),
 ]
 BY_ID = {m.id: m for m in CATALOGUE}
 assert len(BY_ID) == len(CATALOGUE)

@@ -348,13 +348,13 @@ class Permute(TensorFn):
         return RFStep("global", formula="permute")
 
     def rf_index(self, sets, i=0, out=0):
-        """Channels kept first: spatial axes are only reordered; otherwise every unit may see all."""
+        """Spatial axes are reordered: input axis d[m] is output axis m.  The axis that becomes the
+        output's channel axis is read whole (every channel of a unit), as is the input's channel axis."""
         d = list(self.a["dims"])
-        if d[1] != 1:
-            return tuple((1 << L) - 1 for L in self.in_shape[1:])
-        res = [0] * len(sets)
-        for a, m in enumerate(sets):
-            res[d[a + 2] - 2] = m
+        res = []
+        for ax, L in enumerate(self.in_shape[1:]):
+            m = d.index(ax + 2)                        # where input axis ax + 2 (batch included) goes
+            res.append((1 << L) - 1 if m == 1 else sets[m - 2])
         return tuple(res)
 
     def torch_call(self, mod, xs):
@@ -387,17 +387,15 @@ class Reduce(TensorFn):
         return RFStep("merge", formula="reduction over channels")
 
     def rf_index(self, sets, i=0, out=0):
-        """Reduced spatial axes are read whole; kept ones per position."""
-        if 0 in self.ds and not self.a["keepdim"]:
-            return tuple((1 << L) - 1 for L in self.in_shape[1:])
-        res, k = [], 0
+        """Reduced spatial axes are read whole; kept ones per position.  Without keepdim the kept axes
+        move up: the first kept one is the output's channel axis (read whole), the next its spatial axes."""
+        kept = list(range(len(self.in_shape))) if self.a["keepdim"] else \
+            [i for i in range(len(self.in_shape)) if i not in self.ds]
+        res = []
         for ax, L in enumerate(self.in_shape[1:]):
-            if ax + 1 in self.ds:
-                res.append((1 << L) - 1)
-                k += 1 if self.a["keepdim"] else 0
-            else:
-                res.append(sets[k])
-                k += 1
+            i = ax + 1
+            whole = i in self.ds or not kept or kept[0] == i
+            res.append((1 << L) - 1 if whole else sets[kept.index(i) - 1])
         return tuple(res)
 
     def torch_call(self, mod, xs):

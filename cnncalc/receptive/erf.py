@@ -1,8 +1,8 @@
 """The effective receptive field (Luo, Li, Urtasun & Zemel, "Understanding the Effective Receptive
 Field in Deep Convolutional Neural Networks", NIPS 2016), measured at initialisation.
 
-Method: build the spec's own torch model with torch's default initialisation (``verify.build``, one
-model per seed), feed random normal inputs, back-propagate a gradient of 1 at one output unit (every
+Method: build the spec's own torch model with torch's default initialisation (the builder of
+``verify``, handed in by the caller, one model per seed), feed random normal inputs, back-propagate a gradient of 1 at one output unit (every
 channel at that position, 0 everywhere else) and take the absolute input gradient, summed over the
 input's channels.  The map is averaged over ``samples`` inputs for each of ``seeds`` models, then
 normalised to a total mass of 1.  Everything is seeded: the same call gives the same map.
@@ -21,8 +21,6 @@ case: n stacked 2x2 windows give the binomial distribution B(n, 1/2) per axis, n
 windows the trinomial coefficients of (1 + x + x^2)^n / 3^n).
 """
 from __future__ import annotations
-
-import math
 
 from .window import unit_window
 
@@ -49,10 +47,11 @@ def radii(marginal, qs=(0.5, 0.95)):
     return c, out
 
 
-def measure(graph, ref, unit, *, seeds=(0, 1, 2), samples=4, init="default", dtype="float32"):
-    """The ERF of unit ``unit`` of ``ref``: {input name: {"map": tensor, ...}} (see the module docstring)."""
+def measure(graph, ref, unit, *, build, seeds=(0, 1, 2), samples=4, init="default", dtype="float32"):
+    """The ERF of unit ``unit`` of ``ref``: {input name: map tensor} (see the module docstring).
+    ``build``: the torch model builder (``cnncalc.crosscheck.build``)."""
     import torch
-    from ..crosscheck.build import build_model, make_inputs
+    build_model, make_inputs = build.build_model, build.make_inputs
     dt = getattr(torch, dtype)
     names = [graph.nodes[i].name for i in graph.inputs]
     acc = None
@@ -84,9 +83,9 @@ def measure(graph, ref, unit, *, seeds=(0, 1, 2), samples=4, init="default", dty
     return {nm: (m / m.sum() if m is not None and float(m.sum()) > 0 else m) for nm, m in zip(names, acc)}
 
 
-def erf_report(graph, ref, unit, *, seeds=(0, 1, 2), samples=4, init="default", dtype="float32"):
+def erf_report(graph, ref, unit, *, build, seeds=(0, 1, 2), samples=4, init="default", dtype="float32"):
     """The JSON-serialisable ERF section, and the maps (for plotting)."""
-    maps = measure(graph, ref, unit, seeds=seeds, samples=samples, init=init, dtype=dtype)
+    maps = measure(graph, ref, unit, build=build, seeds=seeds, samples=samples, init=init, dtype=dtype)
     w = unit_window(graph, ref, unit)
     out = {"node": graph.nodes[ref[0]].name, "output": ref[1], "unit": list(unit),
            "method": {"seeds": list(seeds), "samples": samples, "init": init, "dtype": dtype,
@@ -134,6 +133,15 @@ def _argmax(m):
 def plot(report, maps, path):
     """A heatmap of each input's ERF map (PNG or SVG by the file's suffix), the theoretical field and
     the 50%/95% boxes drawn on it."""
+    import matplotlib.pyplot as plt
+    fig = figure(report, maps)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def figure(report, maps):
+    """The heatmap figure of ``plot`` (matplotlib), for a file or an HTML report."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -157,7 +165,20 @@ def plot(report, maps, path):
             ax.legend(loc="lower right", fontsize=7)
         ax.set_title(f"ERF of {report['node']} {report['unit']} on {nm}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return fig
 
+
+
+def section(graph, ref=None, unit=None, *, build, seeds=3, samples=4):
+    """The ERF section of ``analyze --erf`` and ``report --erf``, and its maps: unit ``unit`` (text,
+    default the centre) of ``ref`` (default: the first graph output or final feature map with spatial
+    units, as ``cnncalc rf`` without a node)."""
+    from .probe import final_maps
+    from .window import parse_unit
+    if ref is None:
+        refs = final_maps(graph)
+        ref = next((r for r in refs if len(graph.shape(r)) >= 2), refs[0] if refs else None)
+    if ref is None:
+        raise ValueError("the graph has no output with spatial units")
+    u = parse_unit(unit, graph.shape(ref))
+    return erf_report(graph, ref, u, build=build, seeds=tuple(range(seeds)), samples=samples)

@@ -74,6 +74,8 @@ class Window:
     sets: dict                                       # input name -> (mask per axis) or None
     path: list = field(default_factory=list)         # node ids whose outputs the unit depends on
     approximate: list = field(default_factory=list)  # nodes answered by the whole-input fallback
+    bounded: list = field(default_factory=list)      # nodes whose step is global without index arithmetic:
+    #                                                  the whole input is their upper bound (matmul, permute)
 
     @property
     def fields(self):
@@ -102,7 +104,7 @@ def unit_window(graph, ref, unit):
 
 def sets_window(graph, ref, sets, unit=None):
     cur = {ref: tuple(sets)}
-    path, approx = [], []
+    path, approx, bounded = [], [], []
     for n in reversed(graph.nodes):
         if n.is_input:
             continue
@@ -116,13 +118,17 @@ def sets_window(graph, ref, sets, unit=None):
                 ins, exact = node_index(n, s, i, k, graph.shape(r))
                 if not exact and n.id not in approx:
                     approx.append(n.id)
+                if exact and n.id not in bounded and getattr(n.kind, "rf_index", None) is None and \
+                        n.kind.rf().kind == "global":
+                    bounded.append(n.id)
                 if ins is not None and all(ins):
                     got = union(got, ins)
             if got is not None:
                 cur[r] = union(cur.get(r), got)
     node = graph.nodes[ref[0]]
     return Window(node.name, ref[1], tuple(unit) if unit is not None else (),
-                  {graph.nodes[i].name: cur.get((i, 0)) for i in graph.inputs}, list(reversed(path)), approx)
+                  {graph.nodes[i].name: cur.get((i, 0)) for i in graph.inputs}, list(reversed(path)), approx,
+                  bounded)
 
 
 def parse_unit(text, shape):

@@ -289,6 +289,10 @@ def explain_node(a, node) -> dict:
         items.append(text_item(f"{label}:"))
         for f in figs:
             items.append(dict(item(f), indent=1))
+    from ..receptive.figures import offset_figures      # spatial offsets, per-unit adaptive windows
+    for title, figs in offset_figures(a.g, node.id):
+        items.append(text_item(f"{title}:"))
+        items.extend(dict(item(f), indent=1) for f in figs)
     sections.append({"title": "receptive field (r size, j effective stride, p effective padding: unit 0's field "
                               "starts at -p)", "items": items})
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 
 
-def document(a, fmt="html", ignore=None, plots_dir=None, output=None) -> str:
+def document(a, fmt="html", ignore=None, plots_dir=None, output=None, extra_figs=()) -> str:
     """The HTML or Markdown report of analysis `a`.  With `plots_dir` (Markdown), the plots are
-    written there and linked relative to `output` (or the working folder)."""
+    written there and linked relative to `output` (or the working folder).  `extra_figs`: more plots,
+    (key, title, a function making the matplotlib figure), e.g. the effective receptive field's heatmap."""
     from ..render import html as H
     from ..render import plots as P
     from ..review.rules import final_rf
@@ -18,7 +19,7 @@ def document(a, fmt="html", ignore=None, plots_dir=None, output=None) -> str:
     rf_info = final_rf(rep)
     figs = (("macs", "MACs and parameters per layer", lambda: P.plot_costs(rep)),
             ("memory", "activation memory over the forward pass", lambda: P.plot_memory(rep, walk)),
-            ("rf", "receptive-field growth with depth", lambda: P.plot_rf(rep)))
+            ("rf", "receptive-field growth with depth", lambda: P.plot_rf(rep))) + tuple(extra_figs)
     if fmt == "html":
         svgs = {key: (title, P.to_svg(make(), prefix=key)) for key, title, make in figs}
         return H.render_html(rep, rv, svgs, walk, rf_info)
