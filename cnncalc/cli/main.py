@@ -84,8 +84,10 @@ def analyze(spec: str = C.spec_argument(), batch: Optional[int] = C.batch_option
             erf: bool = typer.Option(False, "--erf", help="with --format json: add the effective receptive field "
                                                           "(an `erf` section; runs torch)"),
             erf_unit: Optional[str] = typer.Option(None, "--erf-unit", metavar="I[,J...]",
-                                                   help="with --erf: the unit of the first output or final feature "
-                                                        "map (default: its centre)")):
+                                                   help="with --erf: the unit (default: the centre)"),
+            erf_node: Optional[str] = typer.Option(None, "--erf-node", metavar="NODE",
+                                                   help="with --erf: the node (name, or name:k; default: the first "
+                                                        "output or final feature map with spatial units)")):
     """Per-layer shapes, parameters, MACs, FLOPs, memory and receptive field, with totals.
 
     On an invalid spec (exit 2) the table format prints nothing on standard output (the errors go to
@@ -96,8 +98,8 @@ def analyze(spec: str = C.spec_argument(), batch: Optional[int] = C.batch_option
     a = C.load_analysis(spec, batch, input, set, convention, dtype, kwargs=kwargs, no_expect=no_expect, seed=seed)
     report = analysis_report(a, dataset_size)
     code = C.exit_code(report)
-    if erf or erf_unit:
-        _add_erf(report, a, format, erf, erf_unit, code)
+    if erf or erf_unit or erf_node:
+        _add_erf(report, a, format, erf, erf_node, erf_unit, code)
     from ..render import table as R
     if format == Fmt.json:
         C.write_output(R.render_json(report), output)
@@ -117,18 +119,18 @@ def analyze(spec: str = C.spec_argument(), batch: Optional[int] = C.batch_option
     raise typer.Exit(code)
 
 
-def _add_erf(report, a, format, erf, unit, code):
+def _add_erf(report, a, format, erf, node, unit, code):
     """The `erf` section of `analyze --erf` (cnncalc.receptive.erf; torch is imported only here)."""
     if not erf or format != Fmt.json:
-        C.error("--erf adds a section to --format json" if erf else "--erf-unit needs --erf")
+        C.error("--erf adds a section to --format json" if erf else "--erf-unit and --erf-node need --erf")
     if code == C.EXIT_INVALID:
         return
     from ..crosscheck import build
     from ..receptive.erf import section
     try:
-        report["erf"], _ = section(a.g, unit=unit, build=build)
-    except ValueError as e:
-        C.error(str(e))
+        report["erf"], _ = section(a.g, node, unit, build=build)
+    except (KeyError, ValueError) as e:
+        C.error(e.args[0] if e.args else str(e))
 
 
 def _register_optional():
