@@ -51,8 +51,8 @@ COMMANDS = {
 }
 # The effective receptive field's options (torch runs only when given), per command: one name each
 ERF_OPTIONS = {
-    "analyze": {"--erf", "--erf-unit"},
-    "report": {"--erf", "--erf-unit"},
+    "analyze": {"--erf", "--erf-unit", "--erf-node"},
+    "report": {"--erf", "--erf-unit", "--erf-node"},
     "rf": {"--erf", "--erf-seeds", "--erf-samples", "--plot", "--probe", "--unit"},
 }
 # commands whose SPEC may be a Python module (their help must say so, and that it runs code)

@@ -127,6 +127,13 @@ def test_analyze_erf_section_is_the_rf_commands(tmp_path, torch_one_thread):
     assert e == json.loads(json.dumps(want))
     r = CliRunner().invoke(app, ["analyze", str(spec), "--erf"])
     assert r.exit_code == 2 and "--format json" in r.output
+    # another node: `3` is the second ReLU (two 3x3 convs): its centre unit (12, 12) reads 12 -+ 2
+    r = CliRunner().invoke(app, ["analyze", str(spec), "--format", "json", "--erf", "--erf-node", "3"])
+    assert r.exit_code == 0, r.output
+    e = json.loads(r.stdout)["erf"]
+    assert e["node"] == "3" and e["unit"] == [12, 12] and e["inputs"]["input"]["field"] == [[10, 14], [10, 14]]
+    r = CliRunner().invoke(app, ["analyze", str(spec), "--format", "json", "--erf", "--erf-node", "nope"])
+    assert r.exit_code == 2 and "no node `nope`" in r.output
 
 
 def test_analyze_imports_torch_only_with_erf(tmp_path):

@@ -381,3 +381,18 @@ def test_explain_offsets_and_adaptive_windows(tmp_path):
     assert fig(up, "j_out")["substituted"] == "(8/3)*(1/2)" and Fraction(str(fig(up, "j_out")["value"])) == Fraction(4, 3)
     near = items("near")
     assert Fraction(str(fig(near, "j_out")["value"])) == Fraction(2, 3)
+
+
+def test_explain_pad_offset(tmp_path):
+    # ZeroPad2d (left 2, right 1, top 0, bottom 3) after a 1x1 conv (r = 1, j = 1, p = 0): the padding
+    # shifts the field and leaves its size: W: p_out = p_in + P*j_in = 0 + 2*1 = 2; H: 0 + 0*1 = 0
+    p = tmp_path / "p.yaml"
+    p.write_text("cnncalc: 1\ninput: [1, 8, 8]\nlayers:\n  - Conv2d: {out_channels: 1, kernel_size: 1}\n"
+                 "  - ZeroPad2d: {padding: [2, 1, 0, 3]}\n    name: pad\n")
+    r = run_cli("explain", p, "pad", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    sec = next(s for s in json.loads(r.stdout)[0]["sections"] if s["title"].startswith("receptive field"))
+    p_out = [it for it in sec["items"] if it.get("name") == "p_out"]
+    r_out = [it for it in sec["items"] if it.get("name") == "r_out"]
+    assert [(it["substituted"], it["value"]) for it in p_out] == [("0 + 0*1", 0), ("0 + 2*1", 2)]
+    assert [it["value"] for it in r_out] == [1, 1]

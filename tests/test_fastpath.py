@@ -25,7 +25,8 @@ def test_option_table_is_the_typer_commands():
     typer_opts = {p.name: (set(p.opts), p.is_flag, p.multiple) for p in cmd.params
                   if p.param_type_name == "option" and p.name != "help"}
     typer_opts.pop("verify")          # --verify deliberately takes the typer path
-    typer_opts.pop("erf"); typer_opts.pop("erf_unit")   # --erf runs torch: the typer path too
+    for name in ("erf", "erf_unit", "erf_node"):   # --erf runs torch: the typer path too
+        typer_opts.pop(name)
     fast = {param: (set(names), kind == "flag", kind == "multi") for param, (names, kind) in fastpath.ANALYZE.items()}
     assert fast == typer_opts
     assert fastpath.FORMATS == tuple(f.value for f in Fmt)

@@ -330,3 +330,19 @@ def test_probe_inception_branches(torch_one_thread):
     res = probe(a.g, refs, n_random=1, build=B)
     _assert_all_match(res)
     assert len({(r.node, r.output) for r in res}) == len(set(refs)) >= 10
+
+
+def test_rf_command_probe(torch_one_thread):
+    """`cnncalc rf SPEC NODE --unit ... --probe`: the requested unit, the centre, the corners and random
+    units, each measured by input gradients and equal to its exact window (exit 0)."""
+    from typer.testing import CliRunner
+    from cnncalc.cli.main import app
+    r = CliRunner().invoke(app, ["rf", str(ZOO / "unet.yaml"), "outc", "--unit", "0,5", "--probe", "-i", "1x32x32",
+                                 "--format", "json"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.stdout)
+    labels = [p["label"] for p in rep["probe"]]
+    assert labels[0] == "requested" and rep["probe"][0]["unit"] == [0, 5]
+    assert {"centre", "corner"} <= set(labels) and all(p["verdict"] == "match" for p in rep["probe"])
+    # the probe's measurement is the exact window the report gives for the requested unit
+    assert rep["probe"][0]["measured"]["input"] == rep["targets"][0]["inputs"]["input"]["field"]

@@ -249,8 +249,10 @@ def test_verify_covers_the_unet_segmentation_output(torch_one_thread):
     # U-Net's envelope is 215 wide per axis, centred on the unit: unit 0's starts at -107, so the measured
     # window of the corner starts at the input's edge on both axes
     assert corner["measured"].startswith("[0, ") and " x [0, " in corner["measured"]
+    # the (r, j, p) envelope is a continuous approximation after the transposed convolutions: the exact
+    # windows are the check there, the envelope check is left out (docs/verify.md)
     env = [c for c in r["checks"] if c["check"] == "receptive field (analysis field holds the measured window)"]
-    assert len(env) == 8 and all(c["verdict"] == "match" for c in env)
+    assert env == []
 
 
 def test_saved_bytes_fixed_kinds_by_hand(tmp_path):

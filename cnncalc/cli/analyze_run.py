@@ -7,7 +7,7 @@ from . import common as C
 
 def run_analyze(spec, batch=None, input=None, set=None, dtype=None, convention=None, depth=None,
                 format="table", output=None, width=None, verify=False, dataset_size=None, kwargs=None,
-                no_expect=False, seed=0, erf=False, erf_unit=None) -> int:
+                no_expect=False, seed=0, erf=False, erf_unit=None, erf_node=None) -> int:
     """Run the command; returns its exit code (errors that end it early raise SystemExit)."""
     if dataset_size is not None and dataset_size < 1:
         C.error("--dataset-size must be at least 1")
@@ -15,8 +15,8 @@ def run_analyze(spec, batch=None, input=None, set=None, dtype=None, convention=N
     a = C.load_analysis(spec, batch, input, set, convention, dtype, kwargs=kwargs, no_expect=no_expect, seed=seed)
     report = analysis_report(a, dataset_size)
     code = C.exit_code(report)
-    if erf or erf_unit:
-        _add_erf(report, a, format, erf, erf_unit, code)
+    if erf or erf_unit or erf_node:
+        _add_erf(report, a, format, erf, erf_node, erf_unit, code)
     if format == "json":
         from ..render.jsonout import render_json
         C.write_output(render_json(report), output)
@@ -38,16 +38,15 @@ def run_analyze(spec, batch=None, input=None, set=None, dtype=None, convention=N
     return code
 
 
-def _add_erf(report, a, format, erf, unit, code):
+def _add_erf(report, a, format, erf, node, unit, code):
     """The `erf` section of `analyze --erf` (cnncalc.receptive.erf; torch is imported only here)."""
     if not erf or format != "json":
-        C.error("--erf adds a section to --format json" if erf else "--erf-unit needs --erf")
+        C.error("--erf adds a section to --format json" if erf else "--erf-unit and --erf-node need --erf")
     if code == C.EXIT_INVALID:
         return
     from ..crosscheck import build
     from ..receptive.erf import section
     try:
-        report["erf"], _ = section(a.g, unit=unit, build=build)
-    except ValueError as e:
-        C.error(str(e))
-
+        report["erf"], _ = section(a.g, node, unit, build=build)
+    except (KeyError, ValueError) as e:
+        C.error(e.args[0] if e.args else str(e))

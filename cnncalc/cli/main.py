@@ -84,15 +84,17 @@ def analyze(spec: str = C.spec_argument(), batch: Optional[int] = C.batch_option
             erf: bool = typer.Option(False, "--erf", help="with --format json: add the effective receptive field "
                                                           "(an `erf` section; runs torch)"),
             erf_unit: Optional[str] = typer.Option(None, "--erf-unit", metavar="I[,J...]",
-                                                   help="with --erf: the unit of the first output or final feature "
-                                                        "map (default: its centre)")):
+                                                   help="with --erf: the unit (default: the centre)"),
+            erf_node: Optional[str] = typer.Option(None, "--erf-node", metavar="NODE",
+                                                   help="with --erf: the node (name, or name:k; default: the first "
+                                                        "output or final feature map with spatial units)")):
     """Per-layer shapes, parameters, MACs, FLOPs, memory and receptive field, with totals.
 
     On an invalid spec (exit 2) the table format prints nothing on standard output (the errors go to
     standard error); JSON still holds the partial report with its diagnostics."""
     from .analyze_run import run_analyze
     raise typer.Exit(run_analyze(spec, batch, input, set, dtype, convention, depth, format.value, output, width,
-                                 verify, dataset_size, kwargs, no_expect, seed, erf, erf_unit))
+                                 verify, dataset_size, kwargs, no_expect, seed, erf, erf_unit, erf_node))
 
 
 def _register_optional():

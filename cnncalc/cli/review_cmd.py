@@ -62,14 +62,14 @@ def build_report(a, fmt="html", ignore=None, plots_dir=None, output=None, extra_
     return document(a, fmt, ignore, plots_dir, output, extra_figs)
 
 
-def erf_figure(a, unit=None):
+def erf_figure(a, node=None, unit=None):
     """The report's plot of the effective receptive field: (key, title, make), torch imported here."""
     from ..crosscheck import build
     from ..receptive.erf import figure, section
     try:
-        e, maps = section(a.g, unit=unit, build=build)
-    except ValueError as err:
-        C.error(str(err))
+        e, maps = section(a.g, node, unit, build=build)
+    except (KeyError, ValueError) as err:
+        C.error(err.args[0] if err.args else str(err))
     title = (f"effective receptive field of {e['node']} unit {e['unit']} at initialisation (gradient mass, "
              f"{len(e['method']['seeds'])} seeds x {e['method']['samples']} inputs; Luo et al. 2016)")
     return ("erf", title, lambda: figure(e, maps))
@@ -157,14 +157,16 @@ def register(app):
                erf: bool = typer.Option(False, "--erf", help="add a heatmap of the effective receptive field "
                                                              "(runs torch)"),
                erf_unit: Optional[str] = typer.Option(None, "--erf-unit", metavar="I[,J...]",
-                                                      help="with --erf: the unit of the first output or final "
-                                                           "feature map (default: its centre)")):
+                                                      help="with --erf: the unit (default: the centre)"),
+               erf_node: Optional[str] = typer.Option(None, "--erf-node", metavar="NODE",
+                                                      help="with --erf: the node (name, or name:k; default: the "
+                                                           "first output or final feature map with spatial units)")):
         """A report with summary, per-layer table, review findings and plots: one self-contained HTML file."""
         _check_ignore(ignore)
-        if erf_unit and not erf:
-            C.error("--erf-unit needs --erf")
+        if (erf_unit or erf_node) and not erf:
+            C.error("--erf-unit and --erf-node need --erf")
         a = _load(spec, batch, input, set, convention, dtype, "report")
-        extra = (erf_figure(a, erf_unit),) if erf else ()
+        extra = (erf_figure(a, erf_node, erf_unit),) if erf else ()
         try:
             text = build_report(a, format.value, ignore, plots_dir, output, extra)
         except OSError as e:

@@ -224,7 +224,6 @@ def _run(analysis, reload, res, phase, device, seed, probe, fvcore):
             cuda_memory_check(res, analysis, model, inputs)
     if probe:
         with phase("receptive field probe"):
-            model.to("cpu")
             _check_rf(res, g, seed)
     return res.to_dict()
 

@@ -169,12 +169,15 @@ def figure(report, maps):
 
 
 
-def section(graph, ref=None, unit=None, *, build, seeds=3, samples=4):
+def section(graph, node=None, unit=None, *, build, seeds=3, samples=4):
     """The ERF section of ``analyze --erf`` and ``report --erf``, and its maps: unit ``unit`` (text,
-    default the centre) of ``ref`` (default: the first graph output or final feature map with spatial
-    units, as ``cnncalc rf`` without a node)."""
+    default the centre) of ``node`` ('name' or 'name:k'; default: the first graph output or final
+    feature map with spatial units, as ``cnncalc rf`` without a node).  ValueError on a bad unit,
+    KeyError on an unknown node."""
     from .probe import final_maps
+    from .report import resolve
     from .window import parse_unit
+    ref = resolve(graph, node) if node else None
     if ref is None:
         refs = final_maps(graph)
         ref = next((r for r in refs if len(graph.shape(r)) >= 2), refs[0] if refs else None)
