@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from enum import Enum
+from typing import Optional
 
 import typer
 
@@ -20,6 +21,12 @@ class Dtype(str, Enum):
     float16 = "float16"
     bfloat16 = "bfloat16"
     float64 = "float64"
+
+
+class Lang(str, Enum):
+    """The languages of cnncalc.i18n."""
+    zh = "zh"
+    en = "en"
 
 
 class Convention(str, Enum):
@@ -75,6 +82,50 @@ def output_option(help: str = "write to this file instead of standard output"):
 def width_option():
     return typer.Option(None, "--width", metavar="COLUMNS", min=40,
                         help="width of tables and text (default: COLUMNS, else the terminal's, else 100)")
+
+
+LANG_HELP = ("language of the output's text (JSON keys never change); default: CNNCALC_LANG, else "
+             "LC_ALL/LC_MESSAGES/LANG (zh_CN.UTF-8, zh_TW, zh: Chinese), else English")
+
+
+def _set_lang(value):
+    from ..i18n import set_language
+    set_language(val(value))       # None (no --lang): follow the environment
+    return value
+
+
+def lang_option():
+    return typer.Option(None, "--lang", help=LANG_HELP, case_sensitive=False, is_eager=True,
+                        callback=_set_lang)
+
+
+def add_lang_option(app):
+    """Give every command of `app` the --lang option, in one place: each command's function is wrapped
+    in one that takes `lang` too (its callback has set the language before the command runs)."""
+    import functools
+    import inspect
+    for info in app.registered_commands:
+        fn = info.callback
+        if fn is None or getattr(fn, "_with_lang", False):
+            continue
+        sig = inspect.signature(fn, eval_str=True)
+        if "lang" in sig.parameters:
+            continue
+
+        def make(fn):
+            @functools.wraps(fn)
+            def run(*args, lang=None, **kwargs):
+                return fn(*args, **kwargs)
+            return run
+        run = make(fn)
+        del run.__wrapped__         # typer reads the signature below, not the wrapped one's
+        params = list(sig.parameters.values())
+        params.append(inspect.Parameter("lang", inspect.Parameter.KEYWORD_ONLY, default=lang_option(),
+                                        annotation=Optional[Lang]))
+        run.__signature__ = sig.replace(parameters=params)
+        run.__annotations__ = {p.name: p.annotation for p in params}
+        run._with_lang = True
+        info.callback = run
 
 
 def val(x):

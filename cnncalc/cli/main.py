@@ -126,6 +126,7 @@ def _register_optional():
 
 
 _register_optional()
+C.add_lang_option(app)     # --lang on every command
 
 
 EXIT_BUG = 3

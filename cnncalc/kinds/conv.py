@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..figure import Figure
 from .base import REQUIRED, Arg, Geometry, Kind, KindError, RFStep, Saved, Term, ntuple, prod, rank_hints, register
+from ..i18n import N_
 
 AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
@@ -104,7 +105,7 @@ class ConvBase(Kind):
             return Figure(v, f"N*C_in*{self._in_sp_form()}*(C_out/G)*{self._kform()}",
                           {"N": self.N, "C_in": a["in_channels"], **self._in_sp_bind(),
                            "C_out": a["out_channels"], "G": a["groups"], **self._kbind()}, "MACs",
-                          note="counted on input positions: each input value scatters a kernel-sized patch")
+                          note=N_("counted on input positions: each input value scatters a kernel-sized patch"))
         v = self.N * a["out_channels"] * prod(self.out_shape[1:]) * (a["in_channels"] // a["groups"]) * K
         return Figure(v, f"N*C_out*{self._out_sp_form()}*(C_in/G)*{self._kform()}",
                       {"N": self.N, "C_out": a["out_channels"], **self._out_sp_bind(),
@@ -240,8 +241,8 @@ def window_rf_figures(axes, kernel, dilation, stride, pad_left):
     figs = {}
     for ax, kk, dd, ss, pl in zip(axes, kernel, dilation, stride, pad_left):
         figs[ax] = [Figure(dd * (kk - 1) + 1, "D*(K-1) + 1", {"D": dd, "K": kk}, "k_eff",
-                           note="effective kernel extent (dilation spreads the taps)"),
-                    Figure(ss, "S", {"S": ss}, "s"), Figure(pl, "P", {"P": pl}, "P", note="left padding")]
+                           note=N_("effective kernel extent (dilation spreads the taps)")),
+                    Figure(ss, "S", {"S": ss}, "s"), Figure(pl, "P", {"P": pl}, "P", note=N_("left padding"))]
     return figs
 
 
@@ -313,7 +314,7 @@ def _tconv_rf(self):
         kk, dd, ss, pp = a["kernel_size"][i], a["dilation"][i], a["stride"][i], a["padding"][i]
         figs[ax] = [Figure(_fv(k[i]), "D*(K-1)/S + 1", {"D": dd, "K": kk, "S": ss}, "k_eff",
                            note="output o reads inputs (o + P - D*t)/S, taps t = 0..K-1: a span of D*(K-1)/S"),
-                    Figure(_fv(s[i]), "1/S", {"S": ss}, "s", note="fractional stride"),
+                    Figure(_fv(s[i]), "1/S", {"S": ss}, "s", note=N_("fractional stride")),
                     Figure(_fv(p[i]), "(D*(K-1) - P)/S", {"D": dd, "K": kk, "P": pp, "S": ss}, "P",
                            note="unit 0 reads from input (P - D*(K-1))/S")]
     return RFStep("window", k, s, p, "transposed conv", figs)
