@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from ..errors import SpecErrors, UsageError
+from ..i18n import N_, _, ngettext
 from ..shapes import parse_inputs, parse_shape  # noqa: F401  (re-exported for the commands)
 
 EXIT_OK, EXIT_EXPECT, EXIT_INVALID = 0, 1, 2
@@ -151,7 +152,7 @@ def err_console():
 
 def error(message: str, code: int = EXIT_INVALID):
     """Print `error: message` on stderr and leave with `code`."""
-    err_console().print(f"error: {message}", markup=False)
+    err_console().print(_("error: {message}").format(message=message), markup=False)
     raise typer.Exit(code)
 
 
@@ -160,10 +161,10 @@ def parse_sets(values):
     out = {}
     for v in values or []:
         if "=" not in v:
-            raise UsageError(f"--set takes name=value, got `{v}`")
+            raise UsageError(_("--set takes name=value, got `{value}`").format(value=v))
         k, s = v.split("=", 1)
         try:
-            val_, _ = load_yaml(s, "--set")
+            val_, _where = load_yaml(s, "--set")
         except SpecErrors:
             val_ = s
         out[k.strip()] = val_
@@ -182,8 +183,10 @@ def print_diagnostics(diags):
 
 def _render(d):
     if isinstance(d, dict):
+        from ..errors import SEVERITY
         where = f"{d['location']}: " if d.get("location") else ""
-        lines = [f"{where}{d['severity']}: {d['message']}"] + [f"  hint: {h}" for h in d.get("hints", [])]
+        lines = [f"{where}{_(SEVERITY.get(d['severity'], d['severity']))}: {d['message']}"] + [
+            "  " + _("hint: {hint}").format(hint=h) for h in d.get("hints", [])]
         return _escape("\n".join(lines))
     return _escape(d.render())
 
@@ -193,12 +196,18 @@ def _escape(s):
     return safe(s)
 
 
+# what `no_result` may name (translated where it is shown)
+RESULTS = (N_("table"), N_("csv"), N_("markdown"), N_("explanation"), N_("memory report"), N_("verification"),
+           N_("review"), N_("report"), N_("plot"))
+
+
 def no_result(diags, what="table"):
     """On an invalid spec: the errors on stderr, and a line saying why stdout holds no result."""
     errors = [d for d in diags if (d["severity"] if isinstance(d, dict) else d.severity) == "error"]
     print_diagnostics(diags)
-    err_console().print(f"no {what}: the spec has {len(errors)} error{'' if len(errors) == 1 else 's'} "
-                        f"(nothing printed rather than incomplete totals)", markup=False)
+    err_console().print(ngettext("no {what}: the spec has {count} error (nothing printed rather than incomplete totals)",
+                                 "no {what}: the spec has {count} errors (nothing printed rather than incomplete "
+                                 "totals)", len(errors)).format(what=_(what), count=len(errors)), markup=False)
     raise typer.Exit(EXIT_INVALID)
 
 
@@ -227,7 +236,7 @@ def _load_analysis(spec, batch, inputs, sets, convention, dtype, kwargs, no_expe
         raise typer.Exit(EXIT_INVALID)
     except UsageError as e:
         from ..safetext import clean
-        err_console().print(f"error: {clean(e)}", markup=False)
+        err_console().print(_("error: {message}").format(message=clean(e)), markup=False)
         raise typer.Exit(EXIT_INVALID)
 
 

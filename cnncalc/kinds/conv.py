@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..figure import Figure
 from .base import REQUIRED, Arg, Geometry, Kind, KindError, RFStep, Saved, Term, ntuple, prod, rank_hints, register
-from ..i18n import N_
+from ..i18n import N_, _
 
 AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
@@ -32,14 +32,15 @@ class ConvBase(Kind):
         nd = self.nd
         x = self.in_shape
         if len(x) != nd + 1:
-            raise KindError(f"`{self.op}` needs a [C, {', '.join(AXES[nd])}] input, got {list(x)}",
-                            None, rank_hints(x, nd, "Conv"))
+            raise KindError(_("`{op}` needs a {want} input, got {shape}").format(
+                op=self.op, want=f"[C, {', '.join(AXES[nd])}]", shape=list(x)), None, rank_hints(x, nd, "Conv"))
         c_in = x[0]
         given = self.a.get("in_channels")
         if given is not None and given != c_in:
-            raise KindError(f"`in_channels={given}` given but the input has {c_in} channels "
-                            f"(input shape {list(x)})", "in_channels",
-                            [f"write in_channels: {c_in}, or leave it out to infer it"], code="in-channels")
+            raise KindError(_("`in_channels={given}` given but the input has {channels} channels "
+                              "(input shape {shape})").format(given=given, channels=c_in, shape=list(x)), "in_channels",
+                            [_("write in_channels: {channels}, or leave it out to infer it").format(channels=c_in)],
+                            code="in-channels")
         self.a["in_channels"] = c_in
         a = self.a
         _no_short_list(a["kernel_size"], nd, "kernel_size",
@@ -212,9 +213,11 @@ def _conv_setup(self):
         span = dd * (kk - 1) + 1
         n = (L + pl + pr - span) // ss + 1
         if L + pl + pr < span:
-            raise KindError(f"{ax}: the kernel spans {span} (dilation {dd} * (kernel {kk} - 1) + 1) but the "
-                            f"padded input is only {L} + {pl + pr} = {L + pl + pr}", "kernel_size",
-                            ["use a smaller kernel, more padding, or a larger input"], code="shape")
+            raise KindError(_("{axis}: the kernel spans {span} (dilation {dilation} * (kernel {kernel} - 1) + 1) but "
+                              "the padded input is only {length} + {padding} = {padded}").format(
+                                axis=ax, span=span, dilation=dd, kernel=kk, length=L, padding=pl + pr,
+                                padded=L + pl + pr), "kernel_size",
+                            [_("use a smaller kernel, more padding, or a larger input")], code="shape")
         out.append(n)
     self.out_shapes = [tuple(out)]
 

@@ -672,6 +672,7 @@ def unknown_ids(ids):
 
 def review_dict(analysis, findings, ignored=()) -> dict:
     counts = {s: sum(f.severity == s for f in findings) for s in SEVERITIES}
-    return {"model": analysis.g.name, "file": analysis.g.file, "findings": [f.to_dict() for f in findings],
+    from ..i18n import current
+    return {"lang": current(), "model": analysis.g.name, "file": analysis.g.file, "findings": [f.to_dict() for f in findings],
             "counts": counts, "ignored": sorted(_rule_id(x) for x in ignored),
             "rules": {r.id: {"slug": r.slug, "severity": r.severity, "title": r.title} for r in RULES.values()}}
