@@ -14,7 +14,7 @@ from .i18n import N_, _
 
 
 # the severities as a reader sees them (the JSON keeps the English identifiers)
-SEVERITY = {"error": N_("error"), "warning": N_("warning"), "note": N_("note")}
+SEVERITY = {"error": N_("error"), "warning": N_("warning"), "note": N_("note"), "info": N_("info")}
 
 
 class Loc(NamedTuple):
