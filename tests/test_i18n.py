@@ -236,3 +236,197 @@ def test_every_command_takes_lang():
     for name in COMMANDS:
         r = run_cli(name, "-h")
         assert "--lang" in r.stdout, name
+
+
+# ----------------------------------------------------------------------------- errors and hints
+@pytest.mark.parametrize("text,expect", [
+    # unknown op (with the closest names as the hint)
+    ("  - Conv2dd: [8, 3]\n", ["错误: 未知算子 (op) `Conv2dd`", "提示：你是不是想写 `Conv2d`"]),
+    # unknown argument
+    ("  - Conv2d: {out_channels: 8, kernel_size: 3, strid: 2}\n",
+     ["错误: Conv2d '0'：`Conv2d` 没有参数 `strid`（未知参数）", "提示：你是不是想写 `stride`？"]),
+    # shape mismatch: in_channels 4 on a 3-channel input
+    ("  - Conv2d: {in_channels: 4, out_channels: 8, kernel_size: 3}\n",
+     ["给出了 `in_channels=4`，但输入有 3 个通道（输入形状 [3, 32, 32]）：形状不匹配", "提示：写 in_channels: 3"]),
+    # a kernel larger than the padded input: 32 -> 3x3 stride 1 -> 30 ... -> a 31x31 kernel on 30 + 0 = 30
+    ("  - LazyConv2d: [8, 3]\n  - LazyConv2d: [8, 31]\n",
+     ["卷积核覆盖 31（膨胀 1 * (卷积核 31 - 1) + 1），但填充后的输入只有 30 + 0 = 30"]),
+])
+def test_errors_in_chinese(tmp_path, text, expect):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("cnncalc: 1\nname: t\ninput: [3, 32, 32]\nlayers:\n" + text)
+    r = run_cli("analyze", spec, env={"LANG": "zh_CN.UTF-8"})
+    assert r.returncode == 2
+    assert re.search(re.escape(str(spec)) + r":\d+:\d+: 错误: ", r.stderr) and "Traceback" not in r.stderr
+    for e in expect:
+        assert e in r.stderr, r.stderr
+    assert "没有输出表格：规格文件有" in r.stderr
+
+
+def test_bad_input_shape_in_chinese():
+    # LeNet's first conv needs [C, H, W]; [3, 2] has no channel dimension
+    r = _zh("analyze", LENET, "-i", "3x2")
+    assert r.returncode == 2
+    assert "`Conv2d` 需要 [C, H, W] 形状的输入，收到的是 [3, 2]（输入形状不对）" in r.stderr
+    assert "提示：[3, 2] 没有通道维：请先写通道数，例如 3x3x2" in r.stderr
+    r = _zh("layer", CONV, "-i", "3xa")
+    assert r.returncode == 2 and "错误：无法读取形状 `3xa`" in r.stderr
+
+
+def test_error_json_keeps_english_identifiers():
+    r = run_cli("analyze", LENET, "-i", "3x2", "--format", "json", "--lang", "zh")
+    rep = json.loads(r.stdout)
+    d = rep["diagnostics"][0]
+    assert rep["lang"] == "zh" and d["severity"] == "error" and "输入形状不对" in d["message"]
+
+
+# ----------------------------------------------------------------------------- tables and reports
+ZH_NAMES = ROOT / "tests" / "data" / "zh_names.yaml"
+
+
+def _cells(line):
+    """The line as display cells: a wide (CJK) character fills two, the second marked None."""
+    import unicodedata
+    out = []
+    for ch in line:
+        out.append(ch)
+        if unicodedata.east_asian_width(ch) in ("W", "F"):
+            out.append(None)
+    return out
+
+
+def _check_alignment(lines, right_from, n_rows):
+    """Every row's columns line up with the rule under the header, counted in display cells."""
+    rule = next(i for i, ln in enumerate(lines) if re.fullmatch(r" *-+( +-+)+", ln))   # the table's rule
+    spans, start = [], None
+    for i, ch in enumerate(lines[rule] + " "):
+        if ch == "-" and start is None:
+            start = i
+        elif ch != "-" and start is not None:
+            spans.append((start, i))
+            start = None
+    rows = lines[rule + 1:rule + 1 + n_rows]
+    assert len(rows) == n_rows
+    for ln in [lines[rule - 1]] + rows:
+        c = _cells(ln) + [" "] * 200
+        for k, (a, b) in enumerate(spans):
+            if k + 1 < len(spans):
+                assert all(x == " " for x in c[b:spans[k + 1][0]]), (ln, k)   # the gap is blank
+            if k >= right_from:
+                assert c[b - 1] != " ", (ln, k)          # figures end at the column's end (None: a wide character's half)
+            else:
+                assert c[a] not in (" ", None), (ln, k)                       # names start at its start
+    return rows
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_cjk_names_align_by_display_width(lang):
+    r = run_cli("analyze", ZH_NAMES, "--lang", lang)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("中文网络")
+    rows = _check_alignment(lines, right_from=3, n_rows=6)     # layer, op, output | params, MACs, FLOPs, memory, RF
+    assert [x.split()[0] for x in rows] == ["卷积1", "激活1", "池化1", "卷积2", "展平", "全连接"]
+    # 卷积1: 16*(3*3*3 + 1) = 448 params; 全连接: 10*(32*16*16 + 1) = 81,930 -> 81.9K
+    assert rows[0].split()[3] == "448" and rows[5].split()[3] == "81.9K"
+    if lang == "zh":
+        assert lines[2].split()[:4] == ["层", "算子", "输出", "参数量"]
+
+
+def test_display_width():
+    from cnncalc.render.layout import cells, ljust, rjust
+    assert cells("卷积1") == 5 and cells("conv1") == 5 and cells("ｘ") == 2 and cells("é") == 1
+    assert cells(ljust("卷积", 6)) == 6 and rjust("卷积", 6) == "  卷积"
+
+
+def test_explain_group_table_aligns_in_chinese():
+    r = _zh("explain", ZH_NAMES)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    part = lines.index("各部分")
+    rows = _check_alignment(lines[part:], right_from=1, n_rows=6)
+    assert rows[0].split()[:2] == ["卷积1", "448"]
+    # 卷积2: 32*(16*3*3 + 1) = 4,640; 全连接: 10*(32*16*16 + 1) = 81,930; with 卷积1's 448: 87,018
+    assert "params = 卷积1 + 卷积2 + 全连接 = 448 + 4,640 + 81,930 = 87,018   (3 个部分贡献为 0)" in r.stdout
+
+
+def test_analyze_totals_and_memory_in_chinese():
+    r = _zh("analyze", LENET, how="LANG")
+    assert r.returncode == 0
+    # LeNet's 61,706 parameters (d2l 7.6): 156 + 2,416 + 48,120 + 10,164 + 850
+    assert "参数量 61,706（可训练 61,706，缓冲区 0）" in r.stdout
+    assert "乘加次数 (MACs) 416,520" in r.stdout and "预期值 (expect)：7 个中 7 个通过" in r.stdout
+    r = _zh("memory", LENET)
+    assert r.returncode == 0 and "训练一步，批大小 (batch) 1" in r.stdout and "优化器状态" in r.stdout
+    assert re.search(r"权重\s+241KiB", r.stdout)      # 61,706 * 4 bytes = 246,824 B = 241 KiB
+
+
+def test_review_in_chinese():
+    r = _zh("review", LENET)
+    # fc1 holds 48,120 of the 61,706 parameters: 48,120 / 61,706 = 78.0%
+    assert "Linear '7' 占了 61,706 个参数中的 48,120 个（78.0%）" in r.stdout
+    assert "原因：" in r.stdout and "改法：" in r.stdout
+    rv = json.loads(_zh("review", LENET, "--format", "json").stdout)
+    assert rv["lang"] == "zh" and {f["severity"] for f in rv["findings"]} <= {"info", "warning", "error"}
+
+
+def test_html_report_declares_utf8_and_shows_chinese(tmp_path):
+    out = tmp_path / "r.html"
+    r = _zh("report", ZH_NAMES, "-o", out)
+    assert r.returncode == 0, r.stderr
+    html = out.read_text(encoding="utf-8")
+    assert '<meta charset="utf-8">' in html and '<html lang="zh-CN">' in html
+    assert "<h1>中文网络</h1>" in html and "卷积1" in html
+    assert "Warning" not in r.stderr and ".py" not in r.stderr
+
+
+@pytest.mark.slow
+def test_verify_verdicts_in_chinese():
+    r = _zh("verify", ZH_NAMES)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"所有比较的数都一致：\d+ 个一致，0 个不一致", r.stdout)
+
+
+# ----------------------------------------------------------------------------- plots with Chinese text
+def _plot_font():
+    from cnncalc.render import plots
+    return plots.cjk_font()
+
+
+def test_plot_without_a_cjk_font_warns_nothing_and_says_once(monkeypatch, tmp_path):
+    """Whether or not this machine has a CJK font: with none found, no Python warning, one note."""
+    import warnings
+    from cnncalc.api import analysis_for
+    from cnncalc.render import plots
+    monkeypatch.setattr(plots, "_font", {"name": None})
+    rep = analysis_for(str(ZH_NAMES)).report()
+    notes = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for what, path in (("macs", "a.png"), ("rf", "b.pdf")):
+            notes += plots.save(plots.figure_for(what, rep), tmp_path / path)
+    assert [str(w.message) for w in caught] == []
+    assert notes == [plots.FONT_HINT]                         # once, not once per plot
+    assert "fonts-noto-cjk" in plots.FONT_HINT
+
+
+def test_plot_cli_note_is_one_clean_line(tmp_path):
+    if _plot_font():
+        pytest.skip(f"a CJK font ({_plot_font()}) is installed: the no-font note is not printed here "
+                    "(the in-process test above covers that path)")
+    r = run_cli("plot", ZH_NAMES, "-o", tmp_path / "p.png", env={"PYTHONWARNINGS": "always"})
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert len(lines) == 2 and "fonts-noto-cjk" in lines[0] and lines[1].startswith("wrote "), r.stderr
+    assert "Warning" not in r.stderr and ".py" not in r.stderr
+    assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+def test_plot_with_a_cjk_font(tmp_path):
+    name = _plot_font()
+    if not name:
+        pytest.skip("no CJK font installed (matplotlib's font list has none with Chinese glyphs): install the "
+                    "distribution's package, e.g. fonts-noto-cjk, to run this test")
+    r = run_cli("plot", ZH_NAMES, "-o", tmp_path / "p.png", env={"PYTHONWARNINGS": "always"})
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines() == [f"wrote {tmp_path / 'p.png'}"], r.stderr

@@ -36,7 +36,7 @@ def check_unreachable(loader, item, loc, env, path) -> int:
         try:
             check_types(cls, op, bind_args(cls, op, pos, kw))
         except KindError as e:
-            raise SpecError(f"{op} '{path}': {e}", loader.arg_loc(spec, e.arg, cls) if e.arg else spec["loc"],
+            raise SpecError(_("{op} '{node}': {message}").format(op=op, node=path, message=e), loader.arg_loc(spec, e.arg, cls) if e.arg else spec["loc"],
                             e.hints, node=path, code=e.code) from None
     except SpecError as e:
         loader.errors.append(e.diagnostic)
