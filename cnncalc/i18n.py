@@ -58,6 +58,11 @@ def set_language(lang: str | None) -> str:
     return current()
 
 
+def chosen() -> str | None:
+    """What set_language was given (None: the environment decides)."""
+    return _chosen
+
+
 def current() -> str:
     return _chosen if _chosen is not None else from_environment()
 

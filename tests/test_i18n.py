@@ -430,3 +430,68 @@ def test_plot_with_a_cjk_font(tmp_path):
     r = run_cli("plot", ZH_NAMES, "-o", tmp_path / "p.png", env={"PYTHONWARNINGS": "always"})
     assert r.returncode == 0, r.stderr
     assert r.stderr.splitlines() == [f"wrote {tmp_path / 'p.png'}"], r.stderr
+
+
+def test_lang_option_does_not_outlive_its_command():
+    from typer.testing import CliRunner
+    from cnncalc.cli.main import app
+    before = i18n.chosen()
+    r = CliRunner().invoke(app, ["layer", CONV, "-i", "3x224x224", "--lang", "zh"])
+    assert r.exit_code == 0 and "参数量 (parameters): 9,472" in r.output
+    assert i18n.chosen() == before
+    r = CliRunner().invoke(app, ["layer", CONV, "-i", "3x", "--lang", "zh"])     # an error path too
+    assert r.exit_code == 2 and i18n.chosen() == before
+
+
+# ----------------------------------------------------------------------------- the Chinese exercises
+HW_ZH = ROOT / "examples" / "homework" / "zh"
+ZH_DIR = "examples/homework/zh"
+
+
+def _unwrap(text):
+    """Lines wrapped at the width joined again (a CJK line breaks between characters, without a space)."""
+    return re.sub(r"\n {4,}", "", text)
+EXERCISES = {   # spec -> its number of answers, each worked by hand in the spec's comments
+    "output-size": 4, "params-bias": 7, "flops": 5, "receptive-field": 7, "bottleneck": 5,
+    "depthwise-separable": 8,
+}
+
+
+def test_the_exercise_set_is_complete():
+    assert sorted(p.stem for p in HW_ZH.glob("*.yaml") if not p.stem.endswith("-answers")) == sorted(EXERCISES)
+
+
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_chinese_exercise_checks(name):
+    r = _zh("check", f"{ZH_DIR}/{name}.yaml")
+    assert r.returncode == 0, r.stdout + r.stderr
+    n = EXERCISES[name]
+    assert f"共 {n} 个答案，{n} 个正确，0 个错误" in _unwrap(r.stdout)
+    assert r.stderr == ""
+
+
+# each student's answers file: the wrong answers and the mistake each one reproduces exactly
+ANSWERS = {
+    "output-size": [("不同核高宽 output", "[1, 8, 8]", "忽略了填充 (padding)"),            # (8-5)+1 = 4, (8-3)+1 = 6
+                    ("高宽步幅不同 output", "[1, 2, 2]", "用了向上取整而不是向下取整")],     # ceil(5/3)+1 = 3, ceil(5/4)+1 = 3
+    "params-bias": [("有偏置卷积 params", "1,792", "漏算了偏置 (bias)"),                    # 64*27 = 1,728
+                    ("无偏置卷积 params", "1,728", "这一层没有偏置，却算上了偏置"),           # 64*28 = 1,792
+                    ("批归一化 params", "128", "把 BN 的滑动统计量算成了参数")],              # 4*64 = 256
+    "flops": [("卷积1 flops", "901,120", "问的是浮点运算次数 (FLOPs)，给的却是乘加次数 (MACs)")],                        # 442,368 = the MACs
+    "receptive-field": [("卷积2 rf", "5", "把感受野算成了卷积核大小之和"),                     # 3 + 3 = 6
+                        ("卷积4 rf", "12", "计算感受野时忽略了步幅")],                        # 8 + 2*1 = 10
+    "depthwise-separable": [("可分离.深度卷积 params", "288", "忽略了分组 (groups)")],          # 32*32*9 = 9,216
+}
+
+
+@pytest.mark.parametrize("name", sorted(ANSWERS))
+def test_chinese_exercise_answers_are_diagnosed(name):
+    r = _zh("check", f"{ZH_DIR}/{name}.yaml", "--answers", f"{ZH_DIR}/{name}-answers.yaml")
+    assert r.returncode == 1, r.stderr
+    out = _unwrap(r.stdout)
+    wrong = ANSWERS[name]
+    assert f"{len(wrong)} 个错误" in out
+    for where, answer, mistake in wrong:
+        block = out.split(f"错误     {where}: ", 1)[1].split("\n正确", 1)[0]
+        assert f"正确答案是 {answer}" in block, block
+        assert "诊断：" + mistake in block, block

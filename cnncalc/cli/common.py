@@ -89,9 +89,11 @@ LANG_HELP = ("language of the output's text (JSON keys never change); default: C
              "LC_ALL/LC_MESSAGES/LANG (zh_CN.UTF-8, zh_TW, zh: Chinese), else English")
 
 
-def _set_lang(value):
-    from ..i18n import set_language
-    set_language(val(value))       # None (no --lang): follow the environment
+def _set_lang(ctx: typer.Context, value):
+    from .. import i18n
+    before = i18n.chosen()
+    i18n.set_language(val(value))       # None (no --lang): follow the environment
+    ctx.call_on_close(lambda: i18n.set_language(before))   # the command's language ends with it
     return value
 
 
