@@ -20,7 +20,7 @@ try:
 except PackageNotFoundError:   # a source checkout that was never installed
     __version__ = "0.1.0"
 
-_API = ("analyze", "memory", "explain", "check", "verify", "Report", "Layer", "SpecError")
+_API = ("analyze", "memory", "explain", "check", "verify", "Report", "Layer", "SpecError", "set_language")
 __all__ = [*_API, "__version__"]
 
 

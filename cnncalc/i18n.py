@@ -18,11 +18,10 @@ JSON keys and identifiers are never translated; reports that carry prose gain a 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 LANGS = ("en", "zh")
 DOMAIN = "cnncalc"
-LOCALE_DIR = Path(__file__).with_name("locale")
+LOCALE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "locale")
 
 _chosen: str | None = None          # set_language's choice; None: from the environment
 _catalogs: dict = {}
@@ -68,13 +67,15 @@ def current() -> str:
 
 
 class language:
-    """``with language("zh"): ...`` speaks Chinese inside the block, then what was in force before."""
+    """``with language("zh"): ...`` speaks Chinese inside the block, then what was in force before
+    (``language(None)`` changes nothing: an API function's ``lang=None``)."""
     def __init__(self, lang):
         self.lang = lang
 
     def __enter__(self):
         self.saved = _chosen
-        set_language(self.lang)
+        if self.lang is not None:
+            set_language(self.lang)
         return current()
 
     def __exit__(self, *exc):
@@ -87,7 +88,7 @@ def _catalog(lang: str):
     cat = _catalogs.get(lang)
     if cat is None:
         import gettext
-        cat = _catalogs[lang] = gettext.translation(DOMAIN, str(LOCALE_DIR), languages=[lang], fallback=True)
+        cat = _catalogs[lang] = gettext.translation(DOMAIN, LOCALE_DIR, languages=[lang], fallback=True)
     return cat
 
 

@@ -270,7 +270,7 @@ class Loader:
             if isinstance(ov, dict):
                 items = list(ov.items())
                 declared = [str(k) for k in data["inputs"]] if isinstance(data.get("inputs"), YMap) else ["input"]
-                for k, _ in items:
+                for k, _v in items:
                     if k not in declared:
                         self.err(f"--input {k}=...: the spec has no input named `{k}`", floc,
                                  [f"its inputs: {', '.join(declared)}"] + did_you_mean(k, declared))
@@ -747,7 +747,7 @@ class Loader:
             raise Poison()
         if merge == "none":
             refs = []
-            for _, v, _ in outs:
+            for _a, v, _b in outs:
                 refs += v.refs
             return Value(refs, path)
         refs = [v.single(b, loc) for b, v, loc in outs]
