@@ -120,8 +120,8 @@ def widths(cols, rows, width, sep=2):
     least = []
     for i, c in enumerate(cols):
         word = max((cells(x) for x in c.header.split()), default=0)
-        if not c.header.isascii():     # a CJK header wraps anywhere: two characters at least
-            word = min(word, 4)
+        if not c.header.isascii():     # a CJK header may wrap between characters, not below 4 of them
+            word = min(word, 8)
         if c.wrap:
             least.append(min(nat[i], max(c.floor, word)))
         else:
