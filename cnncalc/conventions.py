@@ -15,6 +15,7 @@ FLOP per MAC), ``paper`` (conv/linear multiply-accumulates only), ``torch``
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+
 from .i18n import N_
 
 # Rules whose count is multiply-accumulates (they make up `macs`).
@@ -181,29 +182,29 @@ PRESETS: dict[str, Conventions] = {
     "default": Conventions(
         "default", 2,
         description=N_("FLOPs count every floating-point operation: 2 per MAC, bias adds, norms, "
-                    "activations, pooling, elementwise ops, upsampling (table in docs/conventions.md); "
-                    "MACs are those of conv, transposed conv, linear and matrix products")),
+                       "activations, pooling, elementwise ops, upsampling (table in docs/conventions.md); "
+                       "MACs are those of conv, transposed conv, linear and matrix products")),
     "macs": Conventions(
         "macs", 1,
         description=N_("as default, but a multiply-accumulate counts as one FLOP")),
     "paper": Conventions(
         "paper", 1, only_macs=True, mac_rules=("conv", "conv_transpose", "linear", "matmul", "attention"),
         description=N_("conv and linear multiply-accumulates only: the figure papers and torchvision's "
-                    "docs quote as (G)FLOPS")),
+                       "docs quote as (G)FLOPS")),
     "torch": Conventions(
         "torch", 2, only_macs=True, mac_rules=("conv", "conv_transpose", "linear", "matmul", "attention"),
         description=N_("what torch.utils.flop_counter.FlopCounterMode counts: 2 per MAC of conv, "
-                    "matmul and attention; nothing else (bias adds, norms, activations excluded)")),
+                       "matmul and attention; nothing else (bias adds, norms, activations excluded)")),
     "fvcore": Conventions(
         "fvcore", 1, mac_rules=("conv", "conv_transpose", "linear", "matmul"),
         costs=_ALL_OFF + (("batch_norm", 2), ("batch_norm_noaffine", 1), ("norm", 5),
                           ("norm_noaffine", 4), ("upsample_nearest2d", 1), ("upsample_bilinear2d", 4),
                           ("adaptive_avg_pool2d_in", 1), ("adaptive_avg_pool", None)),
         description=N_("what fvcore.nn.FlopCountAnalysis counts in eval mode: 1 per MAC of conv/linear/"
-                    "matmul (no bias), batch norm 2 per element (1 without affine), layer/group/"
-                    "instance norm 5 (4), upsample_nearest2d 1 and upsample_bilinear2d 4 per output, "
-                    "adaptive_avg_pool2d 1 per input element; everything else uncounted (attention "
-                    "products too: fvcore has no formula for scaled_dot_product_attention)")),
+                       "matmul (no bias), batch norm 2 per element (1 without affine), layer/group/"
+                       "instance norm 5 (4), upsample_nearest2d 1 and upsample_bilinear2d 4 per output, "
+                       "adaptive_avg_pool2d 1 per input element; everything else uncounted (attention "
+                       "products too: fvcore has no formula for scaled_dot_product_attention)")),
 }
 
 SWITCHES = ("preset", "flops_per_mac", "only_macs", "costs", "bytes_per_element")

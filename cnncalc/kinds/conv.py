@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from ..figure import Figure
-from .base import REQUIRED, Arg, Geometry, Kind, KindError, RFStep, Saved, Term, ntuple, prod, rank_hints, register
 from ..i18n import N_, _
+from .base import REQUIRED, Arg, Geometry, Kind, KindError, RFStep, Saved, Term, ntuple, prod, rank_hints, register
 
 AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from ..figure import Figure
-from .base import REQUIRED, Arg, Kind, KindError, Saved, Term, prod, register
 from ..i18n import N_
+from .base import REQUIRED, Arg, Kind, KindError, Saved, Term, prod, register
 
 
 class BatchNormBase(Kind):

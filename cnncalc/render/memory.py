@@ -9,6 +9,7 @@ PARTS = (("weights", N_("weights")), ("gradients", N_("gradients")), ("optimizer
          ("saved_activations", N_("saved activations")), ("peak_transient", N_("peak transient")))
 SHORT = {"optimizer state": N_("optim. state"), "saved activations": N_("saved activ."), "peak transient": N_("transient"),
          "training peak": N_("train peak"), "inference peak": N_("infer. peak")}
+PHASES = {"forward": N_("forward"), "backward": N_("backward")}
 BAR_FULL, BAR_EMPTY = "█", "·"
 
 
@@ -91,7 +92,7 @@ def render(report, width: int = 100, layers: bool = False) -> str:
     if len(runs) == 1:
         m = runs[0]["memory"]
         out += _single(m, width)
-        where = _("during {phase}").format(phase=m["training_peak_phase"]) + (
+        where = _("during {phase}").format(phase=_(PHASES.get(m["training_peak_phase"], m["training_peak_phase"]))) + (
             " " + _("at {node}").format(node=m["training_peak_at"]) if m["training_peak_at"] else "")
         out.append(_("training peak {where}; inference peak at {node}").format(
             where=where, node=m["inference_peak_at"] or _("the input")))
