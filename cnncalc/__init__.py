@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 
-_API = ("analyze", "memory", "explain", "check", "verify", "Report", "Layer", "SpecError")
+_API = ("analyze", "memory", "explain", "check", "verify", "Report", "Layer", "SpecError", "set_language")
 __all__ = [*_API, "__version__"]
 
 

@@ -11,6 +11,8 @@ import json
 import os
 
 from .errors import Diagnostic, SpecErrors, UsageError
+from .i18n import language
+from .i18n import set_language  # noqa: F401  (re-exported: the language of every message, "zh" or "en")
 
 
 class SpecError(SpecErrors, ValueError):
@@ -245,30 +247,35 @@ def memory(source, *, optimizer: str = "adam", amp: bool = False, input=None, ba
     return breakdown(a, optimizer, amp)
 
 
-def explain(source, node: str | None = None, *, unicode: bool = False) -> str:
+def explain(source, node: str | None = None, *, unicode: bool = False, lang: str | None = None) -> str:
     """Every number of ``node`` (an instance path such as ``"layer1.0.conv1"``, a block or group name,
     or None for the whole network) as formula = values substituted = result.  ``source``: a
-    :class:`Report` or anything :func:`analyze` takes."""
+    :class:`Report` or anything :func:`analyze` takes.  ``lang``: "zh" or "en" (default: the language
+    in force, :func:`set_language`)."""
     from .render import explain as E
     a = _analysis_of(source)
-    try:
-        items = E.explain(a, [node] if node else [])
-    except E.UnknownNode as e:
-        raise KeyError(str(e)) from None
-    return E.render_text(items, unicode=unicode)
+    with language(lang):
+        try:
+            items = E.explain(a, [node] if node else [])
+        except E.UnknownNode as e:
+            raise KeyError(str(e)) from None
+        return E.render_text(items, unicode=unicode)
 
 
-def check(source, answers=None, *, input=None, batch=None, dtype=None, convention=None, sets=None) -> dict:
+def check(source, answers=None, *, input=None, batch=None, dtype=None, convention=None, sets=None,
+          lang: str | None = None) -> dict:
     """Homework checking: every ``expect`` of the spec (or of the ``answers`` file) right or wrong,
-    with the formula and a diagnosis of the mistake (docs/homework.md).  Returns the JSON report."""
+    with the formula and a diagnosis of the mistake (docs/homework.md).  Returns the JSON report, its
+    prose in ``lang`` ("zh" or "en"; default: the language in force)."""
     from .homework.checker import check_path
     kind, where, text = _source(source)
     if kind != "spec":
         raise TypeError("check() takes a spec (path, text or dict)")
     try:
-        return check_path(where, answers, text=text, batch=batch,
-                          input_shape=_shape(input) if input is not None else None, overrides=dict(sets or {}),
-                          convention=convention, dtype=dtype)
+        with language(lang):
+            return check_path(where, answers, text=text, batch=batch,
+                              input_shape=_shape(input) if input is not None else None, overrides=dict(sets or {}),
+                              convention=convention, dtype=dtype)
     except SpecErrors as e:
         raise SpecError.of(e) from None
 
@@ -292,5 +299,5 @@ def verify(source, *, input=None, batch=None, dtype=None, sets=None, device: str
     return res.to_dict() if hasattr(res, "to_dict") else res
 
 
-__all__ = ["analyze", "memory", "explain", "check", "verify", "Report", "Layer", "SpecError",
+__all__ = ["analyze", "memory", "explain", "check", "verify", "Report", "Layer", "SpecError", "set_language",
            "analyze_path", "analysis_for", "SpecErrors"]

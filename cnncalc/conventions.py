@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from .i18n import N_
+
 # Rules whose count is multiply-accumulates (they make up `macs`).
 # "attention": the two products of an attention core (QK^T and AV), kept apart from "matmul" because
 # fvcore counts an explicit matmul but not scaled_dot_product_attention.
@@ -50,33 +52,33 @@ DEFAULT_COSTS: dict[str, float] = {
 }
 
 RULE_DOC: dict[str, str] = {
-    "conv": "multiply-accumulates of a convolution: one per output element per weight tap",
-    "conv_transpose": "multiply-accumulates of a transposed convolution: counted on input positions",
-    "linear": "multiply-accumulates of a fully connected layer",
-    "matmul": "multiply-accumulates of a matrix product",
-    "attention": "multiply-accumulates of an attention core's two products, QK^T and AV",
-    "deform_conv": "multiply-accumulates of a deformable convolution's kernel",
-    "bias": "one add per output element",
-    "deform_sample": "per bilinearly sampled value: 4 multiplies + 3 adds",
-    "deform_mask": "per sampled value: one multiply by the modulation mask",
-    "batch_norm": "per element, eval mode: y = a*x + c with folded statistics (1 mul + 1 add)",
-    "norm": "per element: mean, variance, normalise, scale, shift",
-    "norm_noaffine": "per element: mean, variance, normalise (x2)",
-    "lrn": "per element: window taps (squares summed) + 3 (scale, power, divide)",
-    "max_pool": "per output: window - 1 comparisons",
-    "avg_pool": "per output: window - 1 adds + 1 divide",
-    "lp_pool": "per output: window powers + window - 1 adds + 1 root",
-    "adaptive_avg_pool": "per output: its window's size (adds + divide)",
-    "adaptive_max_pool": "per output: its window's size - 1 comparisons",
-    "elementwise": "one per output element per operand beyond the first",
-    "reduce": "one per input element",
-    "upsample_nearest": "per output element: a copy (0)",
-    "upsample_linear": "per output: 2 mul + 1 add",
-    "upsample_bilinear": "per output: 4 neighbours weighted: 4 mul + 3 add",
-    "upsample_trilinear": "per output: 8 mul + 7 add",
-    "upsample_bicubic": "per output: 16 mul + 15 add",
-    "loss": "per input element, by the loss's own count (see the kind)",
-    "dropout": "eval mode: identity",
+    "conv": N_("multiply-accumulates of a convolution: one per output element per weight tap"),
+    "conv_transpose": N_("multiply-accumulates of a transposed convolution: counted on input positions"),
+    "linear": N_("multiply-accumulates of a fully connected layer"),
+    "matmul": N_("multiply-accumulates of a matrix product"),
+    "attention": N_("multiply-accumulates of an attention core's two products, QK^T and AV"),
+    "deform_conv": N_("multiply-accumulates of a deformable convolution's kernel"),
+    "bias": N_("one add per output element"),
+    "deform_sample": N_("per bilinearly sampled value: 4 multiplies + 3 adds"),
+    "deform_mask": N_("per sampled value: one multiply by the modulation mask"),
+    "batch_norm": N_("per element, eval mode: y = a*x + c with folded statistics (1 mul + 1 add)"),
+    "norm": N_("per element: mean, variance, normalise, scale, shift"),
+    "norm_noaffine": N_("per element: mean, variance, normalise (x2)"),
+    "lrn": N_("per element: window taps (squares summed) + 3 (scale, power, divide)"),
+    "max_pool": N_("per output: window - 1 comparisons"),
+    "avg_pool": N_("per output: window - 1 adds + 1 divide"),
+    "lp_pool": N_("per output: window powers + window - 1 adds + 1 root"),
+    "adaptive_avg_pool": N_("per output: its window's size (adds + divide)"),
+    "adaptive_max_pool": N_("per output: its window's size - 1 comparisons"),
+    "elementwise": N_("one per output element per operand beyond the first"),
+    "reduce": N_("one per input element"),
+    "upsample_nearest": N_("per output element: a copy (0)"),
+    "upsample_linear": N_("per output: 2 mul + 1 add"),
+    "upsample_bilinear": N_("per output: 4 neighbours weighted: 4 mul + 3 add"),
+    "upsample_trilinear": N_("per output: 8 mul + 7 add"),
+    "upsample_bicubic": N_("per output: 16 mul + 15 add"),
+    "loss": N_("per input element, by the loss's own count (see the kind)"),
+    "dropout": N_("eval mode: identity"),
 }
 for _r in ("relu", "relu6", "leaky_relu", "prelu", "rrelu", "elu", "selu", "celu", "gelu", "silu",
            "mish", "sigmoid", "tanh", "hardswish", "hardsigmoid", "hardtanh", "softplus", "softmax",
@@ -179,30 +181,30 @@ _ALL_OFF = tuple((r, None) for r in DEFAULT_COSTS)
 PRESETS: dict[str, Conventions] = {
     "default": Conventions(
         "default", 2,
-        description="FLOPs count every floating-point operation: 2 per MAC, bias adds, norms, "
-                    "activations, pooling, elementwise ops, upsampling (table in docs/conventions.md); "
-                    "MACs are those of conv, transposed conv, linear and matrix products"),
+        description=N_("FLOPs count every floating-point operation: 2 per MAC, bias adds, norms, "
+                       "activations, pooling, elementwise ops, upsampling (table in docs/conventions.md); "
+                       "MACs are those of conv, transposed conv, linear and matrix products")),
     "macs": Conventions(
         "macs", 1,
-        description="as default, but a multiply-accumulate counts as one FLOP"),
+        description=N_("as default, but a multiply-accumulate counts as one FLOP")),
     "paper": Conventions(
         "paper", 1, only_macs=True, mac_rules=("conv", "conv_transpose", "linear", "matmul", "attention"),
-        description="conv and linear multiply-accumulates only: the figure papers and torchvision's "
-                    "docs quote as (G)FLOPS"),
+        description=N_("conv and linear multiply-accumulates only: the figure papers and torchvision's "
+                       "docs quote as (G)FLOPS")),
     "torch": Conventions(
         "torch", 2, only_macs=True, mac_rules=("conv", "conv_transpose", "linear", "matmul", "attention"),
-        description="what torch.utils.flop_counter.FlopCounterMode counts: 2 per MAC of conv, "
-                    "matmul and attention; nothing else (bias adds, norms, activations excluded)"),
+        description=N_("what torch.utils.flop_counter.FlopCounterMode counts: 2 per MAC of conv, "
+                       "matmul and attention; nothing else (bias adds, norms, activations excluded)")),
     "fvcore": Conventions(
         "fvcore", 1, mac_rules=("conv", "conv_transpose", "linear", "matmul"),
         costs=_ALL_OFF + (("batch_norm", 2), ("batch_norm_noaffine", 1), ("norm", 5),
                           ("norm_noaffine", 4), ("upsample_nearest2d", 1), ("upsample_bilinear2d", 4),
                           ("adaptive_avg_pool2d_in", 1), ("adaptive_avg_pool", None)),
-        description="what fvcore.nn.FlopCountAnalysis counts in eval mode: 1 per MAC of conv/linear/"
-                    "matmul (no bias), batch norm 2 per element (1 without affine), layer/group/"
-                    "instance norm 5 (4), upsample_nearest2d 1 and upsample_bilinear2d 4 per output, "
-                    "adaptive_avg_pool2d 1 per input element; everything else uncounted (attention "
-                    "products too: fvcore has no formula for scaled_dot_product_attention)"),
+        description=N_("what fvcore.nn.FlopCountAnalysis counts in eval mode: 1 per MAC of conv/linear/"
+                       "matmul (no bias), batch norm 2 per element (1 without affine), layer/group/"
+                       "instance norm 5 (4), upsample_nearest2d 1 and upsample_bilinear2d 4 per output, "
+                       "adaptive_avg_pool2d 1 per input element; everything else uncounted (attention "
+                       "products too: fvcore has no formula for scaled_dot_product_attention)")),
 }
 
 SWITCHES = ("preset", "flops_per_mac", "only_macs", "costs", "bytes_per_element")

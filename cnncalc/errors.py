@@ -10,6 +10,12 @@ import difflib
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from .i18n import N_, _
+
+
+# the severities as a reader sees them (the JSON keeps the English identifiers)
+SEVERITY = {"error": N_("error"), "warning": N_("warning"), "note": N_("note"), "info": N_("info")}
+
 
 class Loc(NamedTuple):
     """A position in a source file; line and column are 1-based.  (A tuple: cheap to make.)"""
@@ -43,8 +49,8 @@ class Diagnostic:
 
     def render(self) -> str:
         where = f"{self.loc}: " if self.loc else ""
-        lines = [f"{where}{self.severity}: {self.message}"]
-        lines += [f"  hint: {h}" for h in self.hints]
+        lines = [f"{where}{_(SEVERITY.get(self.severity, self.severity))}: {self.message}"]
+        lines += ["  " + _("hint: {hint}").format(hint=h) for h in self.hints]
         return "\n".join(lines)
 
 
@@ -110,4 +116,8 @@ def did_you_mean(name: str, candidates, foreign=None) -> list[str]:
     s = suggest(name, candidates, foreign=foreign)
     if not s:
         return []
-    return ["did you mean " + " or ".join(f"`{x}`" for x in s) + "?"]
+    return [did_you_mean_text(s)]
+
+
+def did_you_mean_text(names) -> str:
+    return _("did you mean {names}?").format(names=_(" or ").join(f"`{x}`" for x in names))

@@ -11,9 +11,14 @@ EXAMPLES = SHARED / "examples"
 SPECS = ROOT / "specs"
 
 
-def run_cli(*args, timeout=120):
-    """Run the CLI in a subprocess, as a user would."""
-    env = dict(os.environ, COLUMNS="100", PYTHONIOENCODING="utf-8")
+LANG_VARS = ("CNNCALC_LANG", "LC_ALL", "LC_MESSAGES", "LANG")
+
+
+def run_cli(*args, timeout=120, env=None):
+    """Run the CLI in a subprocess, as a user would.  It speaks English unless `env` sets a language
+    (CNNCALC_LANG, LC_ALL, LC_MESSAGES, LANG): the machine's own locale does not leak into the tests."""
+    base = {k: v for k, v in os.environ.items() if k not in LANG_VARS}
+    env = dict(base, COLUMNS="100", PYTHONIOENCODING="utf-8", **(env or {}))
     return subprocess.run([sys.executable, "-m", "cnncalc", *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=ROOT)
 

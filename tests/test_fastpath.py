@@ -12,7 +12,7 @@ import typer
 
 from cnncalc.cli import fastpath
 from cnncalc.cli.main import Fmt, analyze, app
-from cnncalc.cli.common import Convention, Dtype
+from cnncalc.cli.common import Convention, Dtype, Lang
 from conftest import EXAMPLES, ROOT
 
 ENV = dict(os.environ, COLUMNS="100", PYTHONIOENCODING="utf-8")
@@ -31,6 +31,7 @@ def test_option_table_is_the_typer_commands():
     assert fast == typer_opts
     assert fastpath.FORMATS == tuple(f.value for f in Fmt)
     assert fastpath.DTYPES == tuple(d.value for d in Dtype)
+    assert fastpath.LANGS == tuple(x.value for x in Lang)
     assert fastpath.CONVENTIONS == tuple(c.value for c in Convention)
     # the bounds typer checks: --width min 40, --seed min 0
     sig = inspect.signature(analyze).parameters
@@ -68,6 +69,8 @@ def test_plain_command_lines_are_parsed():
     ["analyze", "no/such/spec.yaml"],                                              # no file: exit 2
     ["analyze", str(EXAMPLES / "lenet.yaml"), "--input", "1x28x28", "--no-expect"],
     ["analyze", str(EXAMPLES / "lenet.yaml"), "--dataset-size", "0"],             # the command's own check
+    ["analyze", str(EXAMPLES / "lenet.yaml"), "--lang", "zh", "--width", "80"],     # Chinese headers and totals
+    ["analyze", str(EXAMPLES / "lenet.yaml"), "--lang", "zh", "--input", "3xfoo"],  # a Chinese error
 ])
 def test_same_output_as_typer(args):
     assert fastpath.parse_analyze(args) is not None

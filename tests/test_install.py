@@ -66,6 +66,8 @@ def test_light_install_has_no_torch(light_venv):
     (["check", "examples/homework/lenet.yaml"], "61,706"),
     (["review", "specs/resnet18.yaml"], "resnet18.yaml"),
     (["schema"], '"title":"cnncalc network spec, version 1"'),
+    # the Chinese catalog is package data: 6*(1*5*5 + 1) = 156 parameters of LeNet's conv1, in Chinese
+    (["check", "examples/homework/lenet.yaml", "--lang", "zh"], "正确     conv1 params = 156"),
 ])
 def test_analytical_commands_run(light_venv, args, needle):
     p = _run(light_venv, *args)

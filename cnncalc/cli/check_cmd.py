@@ -51,10 +51,12 @@ def register(app: typer.Typer):
             C.error(str(e))
         if not report["checks"]:
             C.print_diagnostics(report["diagnostics"])
-            C.error(f"nothing to check: {spec} has no `expect:` answers"
-                    + (f" and {answers} has none" if answers else "")
-                    + "\n  hint: add `expect: {output: [...], params: ...}` to layers, or give "
-                      "--answers FILE (see docs/homework.md)")
+            from ..i18n import _
+            C.error(_("nothing to check: {spec} has no `expect:` answers").format(spec=spec)
+                    + (_(" and {answers} has none").format(answers=answers) if answers else "")
+                    + "\n  " + _("hint: {hint}").format(hint=_(
+                        "add `expect: {output: [...], params: ...}` to layers, or give --answers FILE "
+                        "(see docs/homework.md)")))
         code = exit_code(report)
         if hide_answers:
             report = hide(report)
@@ -93,7 +95,8 @@ def register(app: typer.Typer):
             for d in e.diagnostics:
                 d.loc = None
             C.print_diagnostics(e.diagnostics)
-            C.err_console().print(f"  in: {call}", markup=False)
+            from ..i18n import _
+            C.err_console().print("  " + _("in: {call}").format(call=call), markup=False)
             raise typer.Exit(C.EXIT_INVALID)
         except UsageError as e:
             C.error(str(e))

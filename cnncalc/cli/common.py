@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 from enum import Enum
+from typing import Optional
 
 from ..errors import SpecErrors, UsageError
+from ..i18n import N_, _, ngettext
 from ..shapes import parse_inputs, parse_shape  # noqa: F401  (re-exported for the commands)
 
 EXIT_OK, EXIT_EXPECT, EXIT_INVALID = 0, 1, 2
@@ -29,6 +31,12 @@ class Dtype(str, Enum):
     float16 = "float16"
     bfloat16 = "bfloat16"
     float64 = "float64"
+
+
+class Lang(str, Enum):
+    """The languages of cnncalc.i18n."""
+    zh = "zh"
+    en = "en"
 
 
 class Convention(str, Enum):
@@ -86,6 +94,52 @@ def width_option():
                         help="width of tables and text (default: COLUMNS, else the terminal's, else 100)")
 
 
+LANG_HELP = ("language of the output's text (JSON keys never change); default: CNNCALC_LANG, else "
+             "LC_ALL/LC_MESSAGES/LANG (zh_CN.UTF-8, zh_TW, zh: Chinese), else English")
+
+
+def _set_lang(ctx: typer.Context, value):
+    from .. import i18n
+    before = i18n.chosen()
+    i18n.set_language(val(value))       # None (no --lang): follow the environment
+    ctx.call_on_close(lambda: i18n.set_language(before))   # the command's language ends with it
+    return value
+
+
+def lang_option():
+    return typer.Option(None, "--lang", help=LANG_HELP, case_sensitive=False, is_eager=True,
+                        callback=_set_lang)
+
+
+def add_lang_option(app):
+    """Give every command of `app` the --lang option, in one place: each command's function is wrapped
+    in one that takes `lang` too (its callback has set the language before the command runs)."""
+    import functools
+    import inspect
+    for info in app.registered_commands:
+        fn = info.callback
+        if fn is None or getattr(fn, "_with_lang", False):
+            continue
+        sig = inspect.signature(fn, eval_str=True)
+        if "lang" in sig.parameters:
+            continue
+
+        def make(fn):
+            @functools.wraps(fn)
+            def run(*args, lang=None, **kwargs):
+                return fn(*args, **kwargs)
+            return run
+        run = make(fn)
+        del run.__wrapped__         # typer reads the signature below, not the wrapped one's
+        params = list(sig.parameters.values())
+        params.append(inspect.Parameter("lang", inspect.Parameter.KEYWORD_ONLY, default=lang_option(),
+                                        annotation=Optional[Lang]))
+        run.__signature__ = sig.replace(parameters=params)
+        run.__annotations__ = {p.name: p.annotation for p in params}
+        run._with_lang = True
+        info.callback = run
+
+
 def val(x):
     """An option's plain value (the string of an Enum choice)."""
     return x.value if isinstance(x, Enum) else x
@@ -109,7 +163,7 @@ def err_console():
 
 def error(message: str, code: int = EXIT_INVALID):
     """Print `error: message` on stderr and leave with `code`."""
-    err_console().print(f"error: {message}", markup=False)
+    err_console().print(_("error: {message}").format(message=message), markup=False)
     raise SystemExit(code)
 
 
@@ -118,10 +172,10 @@ def parse_sets(values):
     out = {}
     for v in values or []:
         if "=" not in v:
-            raise UsageError(f"--set takes name=value, got `{v}`")
+            raise UsageError(_("--set takes name=value, got `{value}`").format(value=v))
         k, s = v.split("=", 1)
         try:
-            val_, _ = load_yaml(s, "--set")
+            val_, _where = load_yaml(s, "--set")
         except SpecErrors:
             val_ = s
         out[k.strip()] = val_
@@ -140,8 +194,10 @@ def print_diagnostics(diags):
 
 def _render(d):
     if isinstance(d, dict):
+        from ..errors import SEVERITY
         where = f"{d['location']}: " if d.get("location") else ""
-        lines = [f"{where}{d['severity']}: {d['message']}"] + [f"  hint: {h}" for h in d.get("hints", [])]
+        lines = [f"{where}{_(SEVERITY.get(d['severity'], d['severity']))}: {d['message']}"] + [
+            "  " + _("hint: {hint}").format(hint=h) for h in d.get("hints", [])]
         return _escape("\n".join(lines))
     return _escape(d.render())
 
@@ -151,12 +207,18 @@ def _escape(s):
     return safe(s)
 
 
+# what `no_result` may name (translated where it is shown)
+RESULTS = (N_("table"), N_("csv"), N_("markdown"), N_("explanation"), N_("memory report"), N_("verification"),
+           N_("review"), N_("report"), N_("plot"))
+
+
 def no_result(diags, what="table"):
     """On an invalid spec: the errors on stderr, and a line saying why stdout holds no result."""
     errors = [d for d in diags if (d["severity"] if isinstance(d, dict) else d.severity) == "error"]
     print_diagnostics(diags)
-    err_console().print(f"no {what}: the spec has {len(errors)} error{'' if len(errors) == 1 else 's'} "
-                        f"(nothing printed rather than incomplete totals)", markup=False)
+    err_console().print(ngettext("no {what}: the spec has {count} error (nothing printed rather than incomplete totals)",
+                                 "no {what}: the spec has {count} errors (nothing printed rather than incomplete "
+                                 "totals)", len(errors)).format(what=_(what), count=len(errors)), markup=False)
     raise SystemExit(EXIT_INVALID)
 
 
@@ -185,7 +247,7 @@ def _load_analysis(spec, batch, inputs, sets, convention, dtype, kwargs, no_expe
         raise SystemExit(EXIT_INVALID)
     except UsageError as e:
         from ..safetext import clean
-        err_console().print(f"error: {clean(e)}", markup=False)
+        err_console().print(_("error: {message}").format(message=clean(e)), markup=False)
         raise SystemExit(EXIT_INVALID)
 
 

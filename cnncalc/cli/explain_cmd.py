@@ -42,12 +42,15 @@ def register(app):
         try:
             exps = E.explain(a, list(nodes or []))
         except E.UnknownNode as e:
+            from ..errors import did_you_mean_text
+            from ..i18n import _
             hints = []
             if e.candidates:
-                hints.append("did you mean " + " or ".join(f"`{c}`" for c in e.candidates) + "?")
-            hints.append(f"`cnncalc analyze {spec}` lists every layer; block and repeat names (layer1) "
-                         "explain the group")
-            C.print_diagnostics([{"severity": "error", "message": f"no node or group named `{e.name}` in {spec}",
+                hints.append(did_you_mean_text(e.candidates))
+            hints.append(_("`cnncalc analyze {spec}` lists every layer; block and repeat names (layer1) "
+                           "explain the group").format(spec=spec))
+            C.print_diagnostics([{"severity": "error",
+                                  "message": _("no node or group named `{name}` in {spec}").format(name=e.name, spec=spec),
                                   "location": None, "hints": hints}])
             raise typer.Exit(C.EXIT_INVALID)
         if unicode is None:

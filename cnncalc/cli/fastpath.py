@@ -16,6 +16,7 @@ import re
 FORMATS = ("table", "json", "csv", "markdown")
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 CONVENTIONS = ("default", "macs", "paper", "torch", "fvcore")
+LANGS = ("zh", "en")
 
 # parameter -> (option names, kind); kind: "int", "int>=1" style bounds are checked by the command
 # itself as typer passes them through; "str", "multi" (repeatable), "flag", or a tuple of choices
@@ -33,6 +34,7 @@ ANALYZE = {
     "kwargs": (("--kwargs",), "str"),
     "no_expect": (("--no-expect",), "flag"),
     "seed": (("--seed",), "int>=0"),
+    "lang": (("--lang",), LANGS),
 }
 # --verify runs torch and a second command: it takes the ordinary path
 _BY_NAME = {n: (param, kind) for param, (names, kind) in ANALYZE.items() for n in names}
@@ -99,5 +101,9 @@ def try_run(args):
     kw = parse_analyze(args)
     if kw is None:
         return None
+    lang = kw.pop("lang", None)
+    if lang is not None:
+        from .. import i18n
+        i18n.set_language(lang)
     from .analyze_run import run_analyze
     return run_analyze(**kw)

@@ -112,3 +112,5 @@ def _register_optional():
 
 
 _register_optional()
+
+C.add_lang_option(app)     # --lang on every command

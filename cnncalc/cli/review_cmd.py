@@ -10,6 +10,7 @@ from typing import List, Optional
 
 import typer
 
+from ..i18n import _
 from . import common as C
 
 
@@ -138,9 +139,11 @@ def register(app):
         from ..reports import forward_memory
         walk = forward_memory(a) if what == PlotWhat.memory else None
         try:
-            plots.save(plots.figure_for(what.value, a.report(), walk), output)
+            notes = plots.save(plots.figure_for(what.value, a.report(), walk), output)
         except OSError as e:
             C.error(f"cannot write `{output}`: {e.strerror or e}")
+        for note in notes:
+            C.err_console().print(_(note), markup=False)
         C.err_console().print(f"wrote {output}", markup=False)
         raise typer.Exit(0)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from . import memory as M
+from ..i18n import current
 
 SCHEMA_VERSION = 1
 
@@ -60,4 +61,5 @@ def build_report(analysis) -> dict:
         "expect": [dict(r) for r in analysis.expect_results],
         "diagnostics": [d.to_dict() for d in analysis.diagnostics],
         "memory": None if analysis.has_errors else M.report_memory(analysis, computed=analysis.memory),
+        "lang": current(),     # the language of the diagnostics' prose
     }

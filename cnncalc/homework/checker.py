@@ -8,6 +8,7 @@ from ..spec.loader import load_spec
 from .answers import answer_expects, read_answers
 from .diagnose import Diagnoser
 from .explain import explain
+from ..i18n import _, current
 
 SCHEMA_VERSION = 1
 VERDICT = {"pass": "correct", "fail": "wrong", "error": "error", "not checked": "not checked", "skipped": "skipped"}
@@ -33,7 +34,7 @@ def check_analysis(analysis, diagnose: bool = True) -> list[dict]:
                 try:
                     rec["explanation"] = explain(analysis, e, key, r["actual"])
                 except Exception as err:  # noqa: BLE001 - an explanation must never break the check
-                    rec["explanation"] = [f"(no explanation: {type(err).__name__})"]
+                    rec["explanation"] = ["(" + _("no explanation: {error}").format(error=type(err).__name__) + ")"]
             if rec["verdict"] == "wrong" and diagnose:
                 if diag is None:
                     diag = Diagnoser(analysis)
@@ -85,6 +86,7 @@ def check_path(path, answers_path=None, *, answers_text=None, text=None, batch=N
         "summary": {"answers": len(checks), **{k.replace(" ", "_"): v for k, v in counts.items()}},
         "checks": checks,
         "diagnostics": [d.to_dict() for d in analysis.diagnostics],
+        "lang": current(),
     }
     if ignored:
         report["spec_expects_ignored"] = ignored

@@ -12,6 +12,7 @@ from itertools import combinations
 
 from ..conventions import tally
 from ..core.passes.expects import check_value
+from ..i18n import _
 from .mistakes import CATALOGUE, ShapeMistake
 from .recompute import Recomputed
 
@@ -40,7 +41,7 @@ class Diagnoser:
         base = self.base.aggregate(ids, out_ref)
         if base is None or key not in base or not _same(base[key], actual):
             return {"status": "unavailable", "candidates": [],
-                    "message": "no diagnosis: this quantity is not covered by the mistake catalogue"}
+                    "message": _("no diagnosis: this quantity is not covered by the mistake catalogue")}
         scopes = [("layer", set(ids)), ("network", None)] if expect.scope != "total" else [("network", None)]
         batch = g.batch
 
@@ -94,7 +95,7 @@ class Diagnoser:
             if found:
                 return _result(found)
         return {"status": "unexplained", "candidates": [],
-                "message": "no common mistake (nor any pair of them) in the catalogue gives this number"}
+                "message": _("no common mistake (nor any pair of them) in the catalogue gives this number")}
 
 
 def _overrides_shape(m):
@@ -117,7 +118,7 @@ def _candidate(combo, scope, v, rc, ids, out_ref, key):
     elif len(ids) == 1:
         nid = ids[0]
     figs = _alt_figures(rc, nid, key, v) if nid is not None else []
-    return {"mistakes": [{"id": m.id, "title": m.title, "why": m.why} for m in combo],
+    return {"mistakes": [{"id": m.id, "title": _(m.title), "why": _(m.why)} for m in combo],
             "scope": scope, "value": v, "figures": figs}
 
 
@@ -160,4 +161,4 @@ def _plain_flops(kind, rc):
 def _result(found):
     # most specific first: single mistakes before pairs, this layer before the whole network
     return {"status": "explained", "candidates": found,
-            "message": "; or ".join(" + ".join(m["title"] for m in c["mistakes"]) for c in found)}
+            "message": _("; or ").join(" + ".join(m["title"] for m in c["mistakes"]) for c in found)}

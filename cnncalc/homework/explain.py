@@ -13,6 +13,7 @@ from ..conventions import is_mac, tally
 from ..core.passes.storage import saved_numel
 from ..figure import Figure
 from ..kinds.base import kept_saved
+from ..i18n import _, ngettext
 
 
 def render(f) -> str:
@@ -55,7 +56,7 @@ def output_lines(kind):
     if not figs:
         s = kind.out_shape
         same = kind.in_shapes and tuple(s) == tuple(kind.in_shape)
-        return [f"output = {shape_text(s)}" + ("  (same shape as the input)" if same else "")]
+        return [f"output = {shape_text(s)}" + ("  " + _("(same shape as the input)") if same else "")]
     lines = [render(f) for f in figs]
     lines.append(f"output = {shape_text(kind.out_shape)}")
     return lines
@@ -80,10 +81,13 @@ def work_lines(kind, conventions, key, terms=None, unit_name="FLOPs"):
             c = cost.get(id(t))
             if c is None:
                 if t.count and not t.alt:
-                    lines.append(render(t.figure) + f"   (not counted by the `{conventions.name}` convention)")
+                    lines.append(render(t.figure) + "   (" + _("not counted by the `{convention}` convention").format(
+                        convention=conventions.name) + ")")
                 continue
-            alt = f"; the `{conventions.name}` convention's own accounting" if t.alt else ""
-            lines.append(render(t.figure) + f"   (x {_n(c)} FLOP{'s' if c != 1 else ''} each{alt})")
+            alt = "; " + _("the `{convention}` convention's own accounting").format(convention=conventions.name) \
+                if t.alt else ""
+            lines.append(render(t.figure) + "   (" + ngettext("x {n} FLOP each", "x {n} FLOPs each", 1 if c == 1 else 2)
+                         .format(n=_n(c)) + alt + ")")
             parts.append(f"{_n(c)}*{_n(t.count)}" if c != 1 else _n(t.count))
     name = "MACs" if key == "macs" else unit_name
     if not parts:
@@ -108,9 +112,9 @@ def saved_lines(kind, N, itemsize, needs_input_grad=True):
         lines.append(f.render())
         total += f.value
     if not lines:
-        return ["nothing saved for backward"]
+        return [_("nothing saved for backward")]
     if len(lines) > 1:
-        lines.append(f"saved = {_n(total)} bytes before sharing with other layers")
+        lines.append(_("saved = {value} bytes before sharing with other layers").format(value=_n(total)))
     return lines
 
 
@@ -118,10 +122,10 @@ def rf_lines(kind, rf_in, key):
     """r_out = r_in + (k_eff-1)*j_in and j_out = j_in*S, per axis, from the kind's receptive-field step."""
     step = kind.rf()
     if step.kind == "global" or rf_in is None:
-        return [f"receptive field: {step.formula or step.kind}"]
+        return [_("receptive field: {formula}").format(formula=step.formula or step.kind)]
     f = next(iter(rf_in.values()))
     if f.get("glob"):
-        return ["receptive field: the whole input (an earlier layer is global)"]
+        return [_("receptive field: the whole input (an earlier layer is global)")]
     lines = []
     axes = ("H", "W") if len(step.k) == 2 else tuple(f"axis{i}" for i in range(len(step.k)))
     if len(step.k) == 1:
@@ -162,7 +166,7 @@ def node_lines(analysis, node, key):
         f = kind.params()
         lines = [f.render() if f.formula else f"params = {_n(f.value)}"]
         if node.shared_call:
-            lines.append(f"(a second call of `{node.module}`: the weights are the same tensors)")
+            lines.append(_("(a second call of `{module}`: the weights are the same tensors)").format(module=node.module))
         return lines
     if key == "buffers":
         f = kind.buffers()
@@ -214,7 +218,7 @@ def sum_lines(analysis, ids, key, value):
             parts.append(f"{_n(v)} ({n.name})")
     if not parts:
         return [f"{key} = 0"]
-    shown = parts if len(parts) <= 12 else parts[:10] + [f"... ({len(parts) - 10} more layers)"]
+    shown = parts if len(parts) <= 12 else parts[:10] + ["... (" + _("{count} more layers").format(count=len(parts) - 10) + ")"]
     return [f"{key} = " + " + ".join(shown) + f" = {_n(value)}"]
 
 
@@ -227,7 +231,7 @@ def explain(analysis, expect, key, value):
             return []
         n = g.nodes[expect.output[0]]
         if n.is_input:
-            return [f"{key}: the input itself"]
+            return [_("{key}: the input itself").format(key=key)]
         return node_lines(analysis, n, key)
     if expect.scope != "total" and len(ids) == 1:
         return node_lines(analysis, g.nodes[ids[0]], key)

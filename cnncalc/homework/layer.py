@@ -6,6 +6,7 @@ from fractions import Fraction
 
 from ..conventions import tally
 from ..figure import Figure
+from ..i18n import _, current
 from .explain import dims_figure, output_lines, saved_lines, shape_text, work_lines
 
 LAYER_FILE = "<layer>"
@@ -34,28 +35,32 @@ def layer_report(call: str, input_shape, batch=1, dtype=None, convention=None) -
     def sec(key, title, value, summary, lines):
         sections.append({"key": key, "title": title, "value": value, "summary": summary, "lines": lines})
 
-    sec("output", "output shape", list(k.out_shape), shape_text(k.out_shape) + " (batch excluded)", output_lines(k))
+    sec("output", _("output shape"), list(k.out_shape), _("{shape} (batch excluded)").format(shape=shape_text(k.out_shape)),
+        output_lines(k))
     p = k.params()
     plines = [p.render() if p.formula else f"params = {p.value:,}"]
     b = k.buffers()
     if b.value:
-        plines.append(b.render() + "   (buffers: saved with the model, not trained)")
-    sec("params", "parameters", p.value, f"{p.value:,}", plines)
-    sec("macs", "MACs", L["macs"], f"{L['macs']:,}", work_lines(k, analysis.conventions, "macs"))
-    sec("flops", "FLOPs", L["flops"], f"{_n(L['flops'])}  ({analysis.conventions.name} convention)", work_lines(k, analysis.conventions, "flops"))
+        plines.append(b.render() + "   (" + _("buffers: saved with the model, not trained") + ")")
+    sec("params", _("parameters"), p.value, f"{p.value:,}", plines)
+    sec("macs", _("MACs"), L["macs"], f"{L['macs']:,}", work_lines(k, analysis.conventions, "macs"))
+    sec("flops", _("FLOPs"), L["flops"], _("{value}  ({convention} convention)").format(
+        value=_n(L["flops"]), convention=analysis.conventions.name), work_lines(k, analysis.conventions, "flops"))
     mem = dims_figure(k.out_shape, N, analysis.itemsize, "memory")
-    sec("memory", "output memory", mem.value, f"{mem.value:,} bytes", [mem.render() + " bytes"])
-    sec("saved", "saved for backward", L["saved_bytes"], f"{L['saved_bytes']:,} bytes", saved_lines(k, N, analysis.itemsize,
-                                                                                          analysis.flow.needs_input_grad.get(n.id, True)))
+    sec("memory", _("output memory"), mem.value, _("{value} bytes").format(value=f"{mem.value:,}"),
+        [mem.render() + " bytes"])
+    sec("saved", _("saved for backward"), L["saved_bytes"], _("{value} bytes").format(value=f"{L['saved_bytes']:,}"),
+        saved_lines(k, N, analysis.itemsize, analysis.flow.needs_input_grad.get(n.id, True)))
     bwd = _work(k.bwd_terms(True), analysis.conventions)
     first = _work(k.bwd_terms(False), analysis.conventions) if p.value else 0
-    sec("bwd_flops", "backward FLOPs", bwd, f"{_n(bwd)}  (inside a network; {_n(first)} as the first layer)",
+    sec("bwd_flops", _("backward FLOPs"), bwd, _("{value}  (inside a network; {first} as the first layer)").format(
+        value=_n(bwd), first=_n(first)),
         work_lines(k, analysis.conventions, "flops", k.bwd_terms(True), "backward FLOPs")
-        + ["as the first layer its input needs no gradient: only the weight (and bias) gradients, "
-           f"{_n(first)} FLOPs"])
+        + [_("as the first layer its input needs no gradient: only the weight (and bias) gradients, "
+             "{value} FLOPs").format(value=_n(first))])
     rf_sum, rf_lines = rf_step_lines(k)
-    sec("rf", "receptive-field step", rf_sum["k"], rf_sum["text"], rf_lines)
-    return {"layer": k.describe_args(), "call": call, "input": list(k.in_shape), "batch": N, "dtype": analysis.g.dtype,
+    sec("rf", _("receptive-field step"), rf_sum["k"], rf_sum["text"], rf_lines)
+    return {"lang": current(), "layer": k.describe_args(), "call": call, "input": list(k.in_shape), "batch": N, "dtype": analysis.g.dtype,
             "conventions": analysis.conventions.name, "sections": sections,
             "diagnostics": [d.to_dict() for d in analysis.diagnostics]}
 
@@ -79,7 +84,7 @@ def rf_step_lines(kind):
     """Kernel extent, stride and padding per axis, and how they compose along a network."""
     step = kind.rf()
     if step.kind == "global":
-        return {"k": "global", "text": "global: every output sees the whole input"}, [step.formula or "global"]
+        return {"k": "global", "text": _("global: every output sees the whole input")}, [step.formula or "global"]
     nd = len(step.k)
     axes = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}.get(nd, tuple(f"axis{i}" for i in range(nd)))
     geo = kind.geometry()
@@ -90,10 +95,11 @@ def rf_step_lines(kind):
                                 f"{ax}: k").render() + f",  s = {_q(step.s[i])},  p = {_q(step.p[i])}")
         else:
             lines.append(f"{ax}: k = {_q(step.k[i])},  s = {_q(step.s[i])},  p = {_q(step.p[i])}")
-    lines.append("along a network: r_out = r_in + (k - 1)*j_in,  j_out = j_in*s  (r = receptive field, "
-                 "j = jump in input pixels)")
+    lines.append(_("along a network: {formula}  (r = receptive field, j = jump in input pixels)").format(
+        formula="r_out = r_in + (k - 1)*j_in,  j_out = j_in*s"))
     if step.kind == "data":
-        lines.append("deformable: the sampling offsets are data dependent")
+        lines.append(_("deformable: the sampling offsets are data dependent"))
     ks = [_q(x) for x in step.k]
-    text = "x".join(str(x) for x in ks) + " window, stride " + "x".join(str(_q(x)) for x in step.s)
+    text = _("{window} window, stride {stride}").format(window="x".join(str(x) for x in ks),
+                                                       stride="x".join(str(_q(x)) for x in step.s))
     return {"k": ks, "text": text}, lines

@@ -32,6 +32,7 @@ from fractions import Fraction
 from ..conventions import tally
 from ..core.passes.receptive import apply as apply_step
 from ..figure import Figure
+from ..i18n import N_
 from ..kinds.base import Term, prod
 from ..kinds.conv import AXES, ConvBase
 from ..kinds.norm import BatchNormBase
@@ -40,7 +41,7 @@ from ..kinds.pool import PoolBase
 
 class Mistake:
     id = ""
-    title = ""
+    title = N_("")
     why = ""                 # what is wrong, for the student
     per_call_params = False
     rf_mode = None
@@ -126,8 +127,8 @@ class ShapeMistake(Mistake):
 # ----------------------------------------------------------------------------- output size
 class CeilForFloor(ShapeMistake):
     id = "ceil_for_floor"
-    title = "ceil instead of floor"
-    why = "the output size rounds down: floor((L + 2P - D(K-1) - 1)/S) + 1; a window that does not fit is dropped"
+    title = N_("ceil instead of floor")
+    why = N_("the output size rounds down: floor((L + 2P - D(K-1) - 1)/S) + 1; a window that does not fit is dropped")
     formula = "ceil(({ax}_in + 2*P - D*(K-1) - 1) / S) + 1"
 
     def size(self, L, K, S, D, pl, pr, kind):
@@ -136,8 +137,8 @@ class CeilForFloor(ShapeMistake):
 
 class FloorForCeil(Mistake):
     id = "floor_for_ceil"
-    title = "floor instead of ceil (ceil_mode=True)"
-    why = "with ceil_mode=True pooling rounds up: a last, partial window is kept"
+    title = N_("floor instead of ceil (ceil_mode=True)")
+    why = N_("with ceil_mode=True pooling rounds up: a last, partial window is kept")
 
     def rebuild(self, node, op, args, batch, rc):
         if args.get("ceil_mode") is True:
@@ -147,8 +148,8 @@ class FloorForCeil(Mistake):
 
 class PaddingOneSide(ShapeMistake):
     id = "padding_one_side"
-    title = "padding counted on one side only"
-    why = "padding=P adds P zeros on each side: the padded length is L + 2P"
+    title = N_("padding counted on one side only")
+    why = N_("padding=P adds P zeros on each side: the padded length is L + 2P")
     formula = "floor(({ax}_in + P - D*(K-1) - 1) / S) + 1"
 
     def size(self, L, K, S, D, pl, pr, kind):
@@ -159,8 +160,8 @@ class PaddingOneSide(ShapeMistake):
 
 class TotalPaddingPerSide(ShapeMistake):
     id = "total_padding_per_side"
-    title = "total padding used as per-side padding"
-    why = ("d2l writes p_h for the total padding (both sides together); torch's padding=P is per side, "
+    title = N_("total padding used as per-side padding")
+    why = N_("d2l writes p_h for the total padding (both sides together); torch's padding=P is per side, "
            "so the total is 2P: putting the total into the per-side formula counts it twice")
     formula = "floor(({ax}_in + 2*(2*P) - D*(K-1) - 1) / S) + 1"
 
@@ -172,8 +173,8 @@ class TotalPaddingPerSide(ShapeMistake):
 
 class PaddingIgnored(Mistake):
     id = "padding_ignored"
-    title = "padding ignored"
-    why = "padding=P adds P zeros on each side before the window slides"
+    title = N_("padding ignored")
+    why = N_("padding=P adds P zeros on each side before the window slides")
 
     def rebuild(self, node, op, args, batch, rc):
         k = node.kind
@@ -184,8 +185,8 @@ class PaddingIgnored(Mistake):
 
 class InputOverStride(ShapeMistake):
     id = "input_over_stride"
-    title = "output size computed as input / stride"
-    why = "the kernel, padding and dilation matter too: floor((L + 2P - D(K-1) - 1)/S) + 1"
+    title = N_("output size computed as input / stride")
+    why = N_("the kernel, padding and dilation matter too: floor((L + 2P - D(K-1) - 1)/S) + 1")
     formula = "floor({ax}_in / S)"
 
     def shape(self, node, kind, rc):
@@ -201,8 +202,8 @@ class InputOverStride(ShapeMistake):
 
 class InputOverStrideCeil(ShapeMistake):
     id = "input_over_stride_ceil"
-    title = "output size computed as input / stride, rounded up"
-    why = "the kernel, padding and dilation matter too: floor((L + 2P - D(K-1) - 1)/S) + 1"
+    title = N_("output size computed as input / stride, rounded up")
+    why = N_("the kernel, padding and dilation matter too: floor((L + 2P - D(K-1) - 1)/S) + 1")
     formula = "ceil({ax}_in / S)"
 
     def size(self, L, K, S, D, pl, pr, kind):
@@ -213,8 +214,8 @@ class InputOverStrideCeil(ShapeMistake):
 
 class PreviousPaddingCarried(Mistake):
     id = "previous_padding_carried"
-    title = "padding of the previous layer carried over"
-    why = ("each convolution has its own padding (torch's default is 0): the padding written for an "
+    title = N_("padding of the previous layer carried over")
+    why = N_("each convolution has its own padding (torch's default is 0): the padding written for an "
            "earlier layer (LeNet's conv1 has padding=2) does not carry over to the next one")
 
     def rebuild(self, node, op, args, batch, rc):
@@ -244,8 +245,8 @@ def tconv_geometry(kind):
 
 class TConvPaddingIgnored(Mistake):
     id = "tconv_padding_ignored"
-    title = "transposed-conv padding ignored"
-    why = ("a transposed convolution's padding=P removes P positions from each side of its output: "
+    title = N_("transposed-conv padding ignored")
+    why = N_("a transposed convolution's padding=P removes P positions from each side of its output: "
            "L_out = (L_in - 1)*S - 2P + D*(K-1) + output_padding + 1")
 
     def rebuild(self, node, op, args, batch, rc):
@@ -257,8 +258,8 @@ class TConvPaddingIgnored(Mistake):
 
 class TConvPaddingAdded(Mistake):
     id = "tconv_padding_added"
-    title = "transposed-conv padding added instead of subtracted"
-    why = ("a convolution's padding enlarges its input, but a transposed convolution's padding=P "
+    title = N_("transposed-conv padding added instead of subtracted")
+    why = N_("a convolution's padding enlarges its input, but a transposed convolution's padding=P "
            "crops its output: L_out = (L_in - 1)*S - 2P + D*(K-1) + output_padding + 1")
     formula = "({ax}_in - 1)*S + 2*P + D*(K-1) + OP + 1"
 
@@ -279,8 +280,8 @@ class TConvPaddingAdded(Mistake):
 
 class DilationIgnored(Mistake):
     id = "dilation_ignored"
-    title = "dilation ignored"
-    why = "a dilated kernel spans D*(K-1) + 1 input positions, not K"
+    title = N_("dilation ignored")
+    why = N_("a dilated kernel spans D*(K-1) + 1 input positions, not K")
 
     def rebuild(self, node, op, args, batch, rc):
         d = args.get("dilation")
@@ -292,8 +293,8 @@ class DilationIgnored(Mistake):
 # ----------------------------------------------------------------------------- parameters
 class BiasForgotten(Mistake):
     id = "bias_forgotten"
-    title = "bias forgotten"
-    why = "bias=True (torch's default) adds one parameter per output channel and one add per output element"
+    title = N_("bias forgotten")
+    why = N_("bias=True (torch's default) adds one parameter per output channel and one add per output element")
 
     def rebuild(self, node, op, args, batch, rc):
         if args.get("bias") is True:
@@ -303,8 +304,8 @@ class BiasForgotten(Mistake):
 
 class BiasAdded(Mistake):
     id = "bias_added"
-    title = "bias added where the layer has none"
-    why = "this layer is built with bias=False (usual before a BatchNorm): no bias parameters, no bias adds"
+    title = N_("bias added where the layer has none")
+    why = N_("this layer is built with bias=False (usual before a BatchNorm): no bias parameters, no bias adds")
 
     def rebuild(self, node, op, args, batch, rc):
         if args.get("bias") is False:
@@ -314,8 +315,8 @@ class BiasAdded(Mistake):
 
 class GroupsIgnored(Mistake):
     id = "groups_ignored"
-    title = "groups ignored"
-    why = "with groups=G each filter sees only C_in/G input channels: weights and MACs are divided by G"
+    title = N_("groups ignored")
+    why = N_("with groups=G each filter sees only C_in/G input channels: weights and MACs are divided by G")
 
     def rebuild(self, node, op, args, batch, rc):
         if isinstance(node.kind, ConvBase) and args.get("groups", 1) != 1:
@@ -325,8 +326,8 @@ class GroupsIgnored(Mistake):
 
 class BNStatsAsParams(Mistake):
     id = "bn_running_stats"
-    title = "BN running statistics counted as parameters (Keras's convention)"
-    why = ("BatchNorm's running_mean and running_var are buffers, not parameters, in PyTorch; "
+    title = N_("BN running statistics counted as parameters (Keras's convention)")
+    why = N_("BatchNorm's running_mean and running_var are buffers, not parameters, in PyTorch; "
            "Keras's model.summary() counts them as non-trainable parameters (4*C instead of 2*C)")
 
     def values(self, node, kind, v, rc):
@@ -339,8 +340,8 @@ class BNStatsAsParams(Mistake):
 
 class BNAllTrainable(Mistake):
     id = "bn_all_trainable"
-    title = "BN's four per-channel values all counted as trainable"
-    why = ("of BatchNorm's four values per channel only gamma (weight) and beta (bias) are learned; "
+    title = N_("BN's four per-channel values all counted as trainable")
+    why = N_("of BatchNorm's four values per channel only gamma (weight) and beta (bias) are learned; "
            "running_mean and running_var are updated by averaging, not by gradients: 2*C trainable, not 4*C")
 
     def values(self, node, kind, v, rc):
@@ -351,8 +352,8 @@ class BNAllTrainable(Mistake):
 
 class PoolingParams(Mistake):
     id = "pooling_params"
-    title = "pooling counted as having parameters"
-    why = ("a pooling layer takes the max or the mean of each window: it has no weights (0 parameters), "
+    title = N_("pooling counted as having parameters")
+    why = N_("a pooling layer takes the max or the mean of each window: it has no weights (0 parameters), "
            "unlike a convolution with the same kernel")
 
     def values(self, node, kind, v, rc):
@@ -365,15 +366,15 @@ class PoolingParams(Mistake):
 
 class SharedTwice(Mistake):
     id = "shared_twice"
-    title = "shared weights counted twice"
-    why = "a module called again (share:) reuses its weights: its parameters count once"
+    title = N_("shared weights counted twice")
+    why = N_("a module called again (share:) reuses its weights: its parameters count once")
     per_call_params = True
 
 
 class BatchInParams(Mistake):
     id = "batch_in_params"
-    title = "batch included in the parameter count"
-    why = "parameters do not depend on the batch size; only activations, work and memory do"
+    title = N_("batch included in the parameter count")
+    why = N_("parameters do not depend on the batch size; only activations, work and memory do")
 
     def values(self, node, kind, v, rc):
         if kind.N > 1:
@@ -384,8 +385,8 @@ class BatchInParams(Mistake):
 # ----------------------------------------------------------------------------- work
 class MacsForFlops(Mistake):
     id = "macs_for_flops"
-    title = "MACs given where FLOPs were asked"
-    why = "a multiply-accumulate is two floating-point operations (a multiply and an add)"
+    title = N_("MACs given where FLOPs were asked")
+    why = N_("a multiply-accumulate is two floating-point operations (a multiply and an add)")
 
     def values(self, node, kind, v, rc):
         return dict(v, flops=v["macs"])
@@ -393,8 +394,8 @@ class MacsForFlops(Mistake):
 
 class FlopsForMacs(Mistake):
     id = "flops_for_macs"
-    title = "FLOPs given where MACs were asked (x2)"
-    why = "MACs count multiply-accumulates; FLOPs count the multiply and the add separately (2 per MAC)"
+    title = N_("FLOPs given where MACs were asked (x2)")
+    why = N_("MACs count multiply-accumulates; FLOPs count the multiply and the add separately (2 per MAC)")
 
     def values(self, node, kind, v, rc):
         return dict(v, macs=2 * v["macs"])
@@ -402,8 +403,8 @@ class FlopsForMacs(Mistake):
 
 class TwoKMinusOne(Mistake):
     id = "two_k_minus_one"
-    title = "2K - 1 operations per output (multiplications plus additions, no bias)"
-    why = ("d2l counts K multiplications and K - 1 additions per output value (2K - 1); the convention "
+    title = N_("2K - 1 operations per output (multiplications plus additions, no bias)")
+    why = N_("d2l counts K multiplications and K - 1 additions per output value (2K - 1); the convention "
            "here counts 2 FLOPs per multiply-accumulate (2K) plus one per bias add")
 
     def values(self, node, kind, v, rc):
@@ -420,8 +421,8 @@ class TwoKMinusOne(Mistake):
 
 class TransposedOnOutput(Mistake):
     id = "tconv_on_output"
-    title = "transposed convolution counted on output positions"
-    why = ("a transposed convolution scatters each input value through the kernel: its MACs are "
+    title = N_("transposed convolution counted on output positions")
+    why = N_("a transposed convolution scatters each input value through the kernel: its MACs are "
            "N*C_in*H_in*W_in*(C_out/G)*K_h*K_w, not the output-position count of a normal convolution")
 
     def terms(self, node, kind, terms, rc):
@@ -440,8 +441,8 @@ class TransposedOnOutput(Mistake):
 
 class OnlyMacFlops(Mistake):
     id = "only_mac_flops"
-    title = "only multiply-accumulates counted in FLOPs"
-    why = ("the FLOPs asked for also count bias adds, activations, pooling, normalisation and "
+    title = N_("only multiply-accumulates counted in FLOPs")
+    why = N_("the FLOPs asked for also count bias adds, activations, pooling, normalisation and "
            "elementwise ops, not only 2 per conv/linear multiply-accumulate")
 
     def convention(self, conventions, rc):
@@ -452,8 +453,8 @@ class OnlyMacFlops(Mistake):
 
 class BatchLeftOut(Mistake):
     id = "batch_left_out"
-    title = "batch left out"
-    why = "work and activation memory grow with the batch size N"
+    title = N_("batch left out")
+    why = N_("work and activation memory grow with the batch size N")
 
     def rebuild(self, node, op, args, batch, rc):
         return op, args, 1
@@ -462,8 +463,8 @@ class BatchLeftOut(Mistake):
 # ----------------------------------------------------------------------------- memory
 class ElementsForBytes(Mistake):
     id = "elements_for_bytes"
-    title = "elements given where bytes were asked"
-    why = "memory in bytes is elements x bytes per element (4 for float32)"
+    title = N_("elements given where bytes were asked")
+    why = N_("memory in bytes is elements x bytes per element (4 for float32)")
 
     def values(self, node, kind, v, rc):
         return dict(v, memory=v["activations"], saved=v["saved"] // rc.itemsize)
@@ -471,8 +472,8 @@ class ElementsForBytes(Mistake):
 
 class BytesForElements(Mistake):
     id = "bytes_for_elements"
-    title = "bytes given where elements were asked"
-    why = "`activations` counts elements; bytes are elements x bytes per element"
+    title = N_("bytes given where elements were asked")
+    why = N_("`activations` counts elements; bytes are elements x bytes per element")
 
     def values(self, node, kind, v, rc):
         return dict(v, activations=v["memory"])
@@ -480,8 +481,8 @@ class BytesForElements(Mistake):
 
 class MBvsMiB(Mistake):
     id = "mb_vs_mib"
-    title = "MB and MiB confused"
-    why = "1 MB = 1000^2 bytes but 1 MiB = 1024^2 bytes (likewise KB/KiB, GB/GiB)"
+    title = N_("MB and MiB confused")
+    why = N_("1 MB = 1000^2 bytes but 1 MiB = 1024^2 bytes (likewise KB/KiB, GB/GiB)")
     answer_level = True
 
     def answer(self, key, correct, want):
@@ -513,8 +514,8 @@ class RFMistake(Mistake):
 
 class RFKernelsSummed(RFMistake):
     id = "rf_kernels_summed"
-    title = "receptive field as the sum of kernel sizes"
-    why = "stacked windows overlap by one pixel each: two KxK convolutions see k1 + k2 - 1, not k1 + k2"
+    title = N_("receptive field as the sum of kernel sizes")
+    why = N_("stacked windows overlap by one pixel each: two KxK convolutions see k1 + k2 - 1, not k1 + k2")
     rf_mode = "kernels_summed"
 
     def rf_step(self, f, step):
@@ -527,8 +528,8 @@ class RFKernelsSummed(RFMistake):
 
 class RFStridesIgnored(RFMistake):
     id = "rf_strides_ignored"
-    title = "strides ignored in the receptive field"
-    why = "after a stride-S layer every later kernel tap is S input pixels apart: r += (K-1)*jump"
+    title = N_("strides ignored in the receptive field")
+    why = N_("after a stride-S layer every later kernel tap is S input pixels apart: r += (K-1)*jump")
     rf_mode = "strides_ignored"
 
     def rf_step(self, f, step):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from ..figure import Figure
+from ..i18n import _
 
 REQUIRED = object()   # marks an argument without default
 REGISTRY: dict[str, type["Kind"]] = {}
@@ -155,13 +156,13 @@ def rank_hints(shape, nd, prefix) -> list:
     x = list(shape)
     dims = "x".join(map(str, x[1:] if len(x) == nd + 2 else x))
     if len(x) == nd + 2 and x[0] == 1:
-        return [f"{x} looks like it includes the batch (the leading 1): shapes never include the batch; "
-                f"write {dims} (the batch is --batch or the spec's `batch:`)"]
+        return [_("{shape} looks like it includes the batch (the leading 1): shapes never include the batch; "
+                  "write {dims} (the batch is --batch or the spec's `batch:`)").format(shape=x, dims=dims)]
     if len(x) == nd:
-        return [f"{x} has no channel dimension: write the channels first, e.g. 3x{dims} (or 1x{dims} "
-                f"for one channel)"]
+        return [_("{shape} has no channel dimension: write the channels first, e.g. 3x{dims} (or 1x{dims} "
+                  "for one channel)").format(shape=x, dims=dims)]
     if 2 <= len(x) <= 4:
-        return [f"use {prefix}{len(x) - 1}d for a {len(x) - 1}D input"]
+        return [_("use {op} for a {n}D input").format(op=f"{prefix}{len(x) - 1}d", n=len(x) - 1)]
     return []
 
 
@@ -353,8 +354,8 @@ def bind_args(cls: type[Kind], op: str, positional: list, keywords: dict):
     names = [a.name for a in sig]
     bound: dict = {}
     if len(positional) > len(sig):
-        raise KindError(f"`{op}` takes at most {len(sig)} positional arguments ({', '.join(names)}), "
-                        f"got {len(positional)}", None)
+        raise KindError(_("`{op}` takes at most {count} positional arguments ({names}), got {given}").format(
+            op=op, count=len(sig), names=", ".join(names), given=len(positional)), None)
     for a, v in zip(sig, positional):
         bound[a.name] = v
     for k, v in keywords.items():
@@ -363,11 +364,14 @@ def bind_args(cls: type[Kind], op: str, positional: list, keywords: dict):
             hints = []
             s = suggest(k, names)
             if s:
-                hints.append("did you mean " + " or ".join(f"`{x}`" for x in s) + "?")
-            hints.append(f"`{op}` takes: " + ", ".join(n for n in names if n not in ("device", "dtype")))
-            raise KindError(f"`{op}` has no argument `{k}`", k, hints, code="unknown-argument")
+                from ..errors import did_you_mean_text
+                hints.append(did_you_mean_text(s))
+            hints.append(_("`{op}` takes: {names}").format(op=op, names=", ".join(n for n in names
+                                                                                if n not in ("device", "dtype"))))
+            raise KindError(_("`{op}` has no argument `{name}`").format(op=op, name=k), k, hints,
+                            code="unknown-argument")
         if k in bound:
-            raise KindError(f"`{op}` got `{k}` both positionally and by name", k)
+            raise KindError(_("`{op}` got `{name}` both positionally and by name").format(op=op, name=k), k)
         bound[k] = v
     return bound
 
@@ -380,7 +384,8 @@ def check_types(cls: type[Kind], op: str, bound: dict, inferable_ok=True) -> dic
             if a.default is REQUIRED:
                 if a.infer and inferable_ok:
                     continue
-                raise KindError(f"`{op}` needs `{a.name}`", a.name, code="missing-argument")
+                raise KindError(_("`{op}` needs `{name}`").format(op=op, name=a.name), a.name,
+                                code="missing-argument")
             out[a.name] = a.default
             continue
         v = bound[a.name]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..figure import Figure
+from ..i18n import N_, _
 from .base import REQUIRED, Arg, Geometry, Kind, KindError, RFStep, Saved, Term, ntuple, prod, rank_hints, register
 
 AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
@@ -31,14 +32,15 @@ class ConvBase(Kind):
         nd = self.nd
         x = self.in_shape
         if len(x) != nd + 1:
-            raise KindError(f"`{self.op}` needs a [C, {', '.join(AXES[nd])}] input, got {list(x)}",
-                            None, rank_hints(x, nd, "Conv"))
+            raise KindError(_("`{op}` needs a {want} input, got {shape}").format(
+                op=self.op, want=f"[C, {', '.join(AXES[nd])}]", shape=list(x)), None, rank_hints(x, nd, "Conv"))
         c_in = x[0]
         given = self.a.get("in_channels")
         if given is not None and given != c_in:
-            raise KindError(f"`in_channels={given}` given but the input has {c_in} channels "
-                            f"(input shape {list(x)})", "in_channels",
-                            [f"write in_channels: {c_in}, or leave it out to infer it"], code="in-channels")
+            raise KindError(_("`in_channels={given}` given but the input has {channels} channels "
+                              "(input shape {shape})").format(given=given, channels=c_in, shape=list(x)), "in_channels",
+                            [_("write in_channels: {channels}, or leave it out to infer it").format(channels=c_in)],
+                            code="in-channels")
         self.a["in_channels"] = c_in
         a = self.a
         _no_short_list(a["kernel_size"], nd, "kernel_size",
@@ -104,7 +106,7 @@ class ConvBase(Kind):
             return Figure(v, f"N*C_in*{self._in_sp_form()}*(C_out/G)*{self._kform()}",
                           {"N": self.N, "C_in": a["in_channels"], **self._in_sp_bind(),
                            "C_out": a["out_channels"], "G": a["groups"], **self._kbind()}, "MACs",
-                          note="counted on input positions: each input value scatters a kernel-sized patch")
+                          note=N_("counted on input positions: each input value scatters a kernel-sized patch"))
         v = self.N * a["out_channels"] * prod(self.out_shape[1:]) * (a["in_channels"] // a["groups"]) * K
         return Figure(v, f"N*C_out*{self._out_sp_form()}*(C_in/G)*{self._kform()}",
                       {"N": self.N, "C_out": a["out_channels"], **self._out_sp_bind(),
@@ -222,9 +224,11 @@ def _conv_setup(self):
         span = dd * (kk - 1) + 1
         n = (L + pl + pr - span) // ss + 1
         if L + pl + pr < span:
-            raise KindError(f"{ax}: the kernel spans {span} (dilation {dd} * (kernel {kk} - 1) + 1) but the "
-                            f"padded input is only {L} + {pl + pr} = {L + pl + pr}", "kernel_size",
-                            ["use a smaller kernel, more padding, or a larger input"], code="shape")
+            raise KindError(_("{axis}: the kernel spans {span} (dilation {dilation} * (kernel {kernel} - 1) + 1) but "
+                              "the padded input is only {length} + {padding} = {padded}").format(
+                                axis=ax, span=span, dilation=dd, kernel=kk, length=L, padding=pl + pr,
+                                padded=L + pl + pr), "kernel_size",
+                            [_("use a smaller kernel, more padding, or a larger input")], code="shape")
         out.append(n)
     self.out_shapes = [tuple(out)]
 
@@ -251,8 +255,8 @@ def window_rf_figures(axes, kernel, dilation, stride, pad_left):
     figs = {}
     for ax, kk, dd, ss, pl in zip(axes, kernel, dilation, stride, pad_left):
         figs[ax] = [Figure(dd * (kk - 1) + 1, "D*(K-1) + 1", {"D": dd, "K": kk}, "k_eff",
-                           note="effective kernel extent (dilation spreads the taps)"),
-                    Figure(ss, "S", {"S": ss}, "s"), Figure(pl, "P", {"P": pl}, "P", note="left padding")]
+                           note=N_("effective kernel extent (dilation spreads the taps)")),
+                    Figure(ss, "S", {"S": ss}, "s"), Figure(pl, "P", {"P": pl}, "P", note=N_("left padding"))]
     return figs
 
 
@@ -324,7 +328,7 @@ def _tconv_rf(self):
         kk, dd, ss, pp = a["kernel_size"][i], a["dilation"][i], a["stride"][i], a["padding"][i]
         figs[ax] = [Figure(_fv(k[i]), "D*(K-1)/S + 1", {"D": dd, "K": kk, "S": ss}, "k_eff",
                            note="output o reads inputs (o + P - D*t)/S, taps t = 0..K-1: a span of D*(K-1)/S"),
-                    Figure(_fv(s[i]), "1/S", {"S": ss}, "s", note="fractional stride"),
+                    Figure(_fv(s[i]), "1/S", {"S": ss}, "s", note=N_("fractional stride")),
                     Figure(_fv(p[i]), "(D*(K-1) - P)/S", {"D": dd, "K": kk, "P": pp, "S": ss}, "P",
                            note="unit 0 reads from input (P - D*(K-1))/S")]
     return RFStep("window", k, s, p, "transposed conv", figs)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..figure import Figure
+from ..i18n import _
 from .base import REQUIRED, Arg, Kind, KindError, RFStep, Saved, Term, prod, register
 
 
@@ -23,8 +24,8 @@ class LinearBase(Kind):
             if "out_features" not in self.a:
                 hints = [f"`{self.op}`'s first positional argument is `in_features`; write "
                          f"`LazyLinear: {given}` or `Linear: {{out_features: {given}}}`"]
-            raise KindError(f"`in_features={given}` given but the input has {f} features (shape {list(x)})",
-                            "in_features", hints, code="in-features")
+            raise KindError(_("`in_features={given}` given but the input has {features} features (shape {shape})").format(
+                given=given, features=f, shape=list(x)), "in_features", hints, code="in-features")
         self.a["in_features"] = f
         if self.a.get("out_features", 0) < 1:
             raise KindError("`out_features` must be positive", "out_features")

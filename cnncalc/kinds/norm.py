@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..figure import Figure
+from ..i18n import N_
 from .base import REQUIRED, Arg, Kind, KindError, Saved, Term, prod, register
 
 
@@ -31,13 +32,13 @@ class BatchNormBase(Kind):
     def params(self):
         c = self.a["num_features"]
         aff = 1 if self.a["affine"] else 0
-        return Figure(2 * c * aff, "2*C*affine", {"C": c, "affine": aff}, "params", note="weight and bias")
+        return Figure(2 * c * aff, "2*C*affine", {"C": c, "affine": aff}, "params", note=N_("weight and bias"))
 
     def buffers(self):
         c = self.a["num_features"]
         t = 1 if self.a["track_running_stats"] else 0
         return Figure(t * (2 * c + 1), "track*(2*C + 1)", {"C": c, "track": t}, "buffers",
-                      note="running_mean, running_var, num_batches_tracked")
+                      note=N_("running_mean, running_var, num_batches_tracked"))
 
     def terms(self):
         v = self.N * self.numel_in()

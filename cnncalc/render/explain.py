@@ -17,15 +17,20 @@ from ..conventions import MAC_RULES, RULE_DOC, tally
 from ..figure import Figure, _unicode_floor
 from .numbers import fmt_value, substitute  # noqa: F401 (substitute: re-exported)
 from .numbers import lit as _lit
+from .layout import cells
 from ..kinds.base import kept_saved
+from ..i18n import N_, _
+from ..i18n import tag as with_lang
 
+VERDICTS = {"pass": N_("pass"), "fail": N_("fail"), "error": N_("error"), "skipped": N_("skipped"),
+            "not checked": N_("not checked")}
 SMALL_BYTES = ("save_mean", "save_invstd", "mean", "rstd")   # saved per channel/group, not per batch item
 
 
 def item(fig: Figure, name: str | None = None, note: str | None = None, unit: str = "", extra: dict | None = None):
     """One explained number, from a Figure."""
     d = {"name": name or fig.name, "formula": fig.formula, "substituted": substitute(fig.formula, fig.bindings),
-         "value": fig.value, "unit": unit or fig.unit, "note": note if note is not None else fig.note}
+         "value": fig.value, "unit": unit or fig.unit, "note": note if note is not None else _(fig.note)}
     if extra:
         d.update(extra)
     return d
@@ -83,15 +88,16 @@ def _cost_figure(terms, conv, label: str, expected=None):
         cost = int(c) if float(c).is_integer() else c
         parts.append(f"{nm}*{_lit(cost)}")
         doc = RULE_DOC.get(rule, "")
-        lines.append(f"{rule}: {_lit(cost)} FLOP(s) per unit" + (f" ({doc})" if doc else ""))
+        lines.append(_("{rule}: {cost} FLOP(s) per unit").format(rule=rule, cost=_lit(cost))
+                     + (f" ({_(doc)})" if doc else ""))
     if isinstance(total, float) and total.is_integer():
         total = int(total)
     fig = Figure(total, " + ".join(parts) if parts else "0", bind, label)
     note = ""
     if excluded:
-        note = f"not counted under `{conv.name}`: " + ", ".join(excluded)
+        note = _("not counted under `{convention}`: {terms}").format(convention=conv.name, terms=", ".join(excluded))
     if expected is not None and abs(float(total) - float(expected)) > 1e-9 * max(1.0, abs(float(expected))):
-        note = (note + "; " if note else "") + f"the analysis reports {fmt_value(expected)}"
+        note = (note + "; " if note else "") + _("the analysis reports {value}").format(value=fmt_value(expected))
     return fig, note, lines
 
 
@@ -127,7 +133,7 @@ def _bytes_figure(shapes, batch, isz, name, expected=None):
     fig = Figure(batch * total * isz, formula, bind, name, unit="bytes")
     note = ""
     if expected is not None and expected != fig.value:
-        note = f"the analysis reports {fmt_value(expected)}"
+        note = _("the analysis reports {value}").format(value=fmt_value(expected))
     return fig, note
 
 
@@ -148,16 +154,16 @@ def explain_node(a, node) -> dict:
         src = g.nodes[nid]
         ref = names[nid] + (f":{idx}" if len(src.out_shapes) > 1 else "")
         ins.append(f"{ref} {list(src.out_shapes[idx])}")
-    head = [text_item(f"op: {k.describe_args()}")]
+    head = [text_item(_("op: {op}").format(op=k.describe_args()))]
     if node.loc:
-        head.append(text_item(f"defined at: {node.loc}"))
-    head.append(text_item("input: " + ("; ".join(ins) if ins else "-")))
+        head.append(text_item(_("defined at: {location}").format(location=node.loc)))
+    head.append(text_item(_("input: {inputs}").format(inputs="; ".join(ins) if ins else "-")))
     outs = [list(s) for s in node.out_shapes]
-    head.append(text_item("output: " + ("; ".join(map(str, outs)))
-                          + f" (batch {g.batch} not shown)"))
+    head.append(text_item(_("output: {shapes} (batch {batch} not shown)").format(
+        shapes="; ".join(map(str, outs)), batch=g.batch)))
     if node.shared_call:
-        head.append(text_item(f"calls the module `{node.module}` again: its parameters are counted there, "
-                              "its work and activations here"))
+        head.append(text_item(_("calls the module `{module}` again: its parameters are counted there, "
+                                "its work and activations here").format(module=node.module)))
     sections.append({"title": f"{node.name} ({node.op})", "items": head})
 
     # shapes
@@ -165,10 +171,11 @@ def explain_node(a, node) -> dict:
     items = [item(f) for f in figs]
     if not items:
         if len(node.out_shapes) == 1 and node.inputs and tuple(node.out_shapes[0]) == tuple(g.shape(node.inputs[0])):
-            items.append(text_item(f"shape unchanged: {list(node.out_shapes[0])} ({k.family})"))
+            items.append(text_item(_("shape unchanged: {shape} ({family})").format(
+                shape=list(node.out_shapes[0]), family=k.family)))
         else:
-            items.append(text_item("output " + "; ".join(map(str, outs))))
-    sections.append({"title": "output shape", "items": items})
+            items.append(text_item(_("output {shapes}").format(shapes="; ".join(map(str, outs)))))
+    sections.append({"title": _("output shape"), "items": items})
 
     # parameters
     items = []
@@ -176,12 +183,12 @@ def explain_node(a, node) -> dict:
     if pf.formula or pf.value:
         items.append(item(pf))
     else:
-        items.append(text_item("params = 0 (no weights)"))
+        items.append(text_item(_("params = 0 (no weights)")))
     if bf.formula or bf.value:
         items.append(item(bf))
     if node.shared_call:
-        items.append(text_item(f"counted once, at `{node.module}`: this call adds 0"))
-    sections.append({"title": "parameters", "items": items})
+        items.append(text_item(_("counted once, at `{module}`: this call adds 0").format(module=node.module)))
+    sections.append({"title": _("parameters"), "items": items})
 
     # forward work
     terms = k.terms()
@@ -192,8 +199,8 @@ def explain_node(a, node) -> dict:
         rule = t.rules[0]
         tag = "MAC" if rule in MAC_RULES else rule
         items.append(item(t.figure, name=t.figure.name or rule,
-                          note=(t.figure.note + "; " if t.figure.note else "") + f"rule `{tag}`"
-                          + ("; alternative accounting" if t.alt else "")))
+                          note=(_(t.figure.note) + "; " if t.figure.note else "")
+                          + _("rule `{rule}`").format(rule=tag) + ("; " + _("alternative accounting") if t.alt else "")))
     mac_terms = [t for t in terms if t.rules[0] in MAC_RULES and conv.counts_macs(t.rules[0])]
     if mac_terms:
         if len(mac_terms) > 1:
@@ -203,13 +210,14 @@ def explain_node(a, node) -> dict:
         elif mac_terms[0].figure.name != "MACs":
             items.append(item(Figure(mac_terms[0].count, "count", {"count": mac_terms[0].count}, "MACs")))
     elif not terms:
-        items.append(text_item("no arithmetic (a view, a copy or a reshaping)"))
+        items.append(text_item(_("no arithmetic (a view, a copy or a reshaping)")))
     fig, note, cost_lines = _cost_figure(terms, conv, "FLOPs", L["flops"])
     if terms:
-        items.append(item(fig, note=note or f"convention `{conv.name}`"))
+        items.append(item(fig, note=note or _("convention `{convention}`").format(convention=conv.name)))
         for line in cost_lines:
             items.append(dict(text_item(line), indent=1))
-    sections.append({"title": f"forward work (convention `{conv.name}`)", "items": items})
+    sections.append({"title": _("forward work (convention `{convention}`)").format(convention=conv.name),
+                     "items": items})
 
     # memory
     items = []
@@ -217,12 +225,14 @@ def explain_node(a, node) -> dict:
     fig, note = _bytes_figure(node.out_shapes, g.batch, isz, "output_bytes", L["output_bytes"])
     items.append(item(fig, note=note))
     if L["alloc_bytes"] == 0 and L["output_bytes"]:
-        items.append(text_item("the output is a view of (or written into) its input: it allocates nothing new"))
+        items.append(text_item(_("the output is a view of (or written into) its input: it allocates nothing new")))
     saved = kept_saved(k.saved(), L.get("needs_input_grad", True))
     for sv, rec in zip(saved, L.get("saved_items", [])):
         if sv.alias:
-            what = {"input": "its input", "output": "its output"}.get(sv.alias, f"input {sv.alias[5:]}")
-            note = f"{what}, kept alive (no copy)" + ("; already counted by another node" if rec["shared"] else "")
+            what = {"input": _("its input"), "output": _("its output")}.get(
+                sv.alias, _("input {index}").format(index=sv.alias[5:]))
+            note = _("{what}, kept alive (no copy)").format(what=what) + (
+                "; " + _("already counted by another node") if rec["shared"] else "")
             items.append(item(Figure(rec["bytes"], "", {}, f"saved {sv.what}", unit="bytes"), note=note))
             continue
         per = sv.itemsize if sv.itemsize is not None else isz
@@ -232,9 +242,9 @@ def explain_node(a, node) -> dict:
         else:
             f = Figure(g.batch * sv.numel * per, "N*numel*bytes", {"N": g.batch, "numel": sv.numel, "bytes": per},
                        f"saved {sv.what}", unit="bytes")
-        note = "already counted by another node" if rec["shared"] else ""
+        note = _("already counted by another node") if rec["shared"] else ""
         if f.value != rec["bytes"]:
-            note = (note + "; " if note else "") + f"the analysis reports {fmt_value(rec['bytes'])}"
+            note = (note + "; " if note else "") + _("the analysis reports {value}").format(value=fmt_value(rec["bytes"]))
         items.append(item(f, note=note))
     if saved:
         mine = [r["bytes"] for r in L.get("saved_items", []) if not r["shared"]]
@@ -242,35 +252,37 @@ def explain_node(a, node) -> dict:
             taken = set()
             b = {_ident(f"s_{r['what']}", taken): r["bytes"] for r in L["saved_items"] if not r["shared"]}
             items.append(item(Figure(L["saved_bytes"], " + ".join(b), b, "saved_bytes", unit="bytes"),
-                              note="for backward, each storage counted once"))
+                              note=_("for backward, each storage counted once")))
         else:
             items.append(item(Figure(L["saved_bytes"], "", {}, "saved_bytes", unit="bytes"),
-                              note="for backward, each storage counted once"))
+                              note=_("for backward, each storage counted once")))
     else:
-        items.append(text_item("saved for backward: nothing"))
-    sections.append({"title": f"memory ({g.dtype}: {isz} bytes per element)", "items": items})
+        items.append(text_item(_("saved for backward: nothing")))
+    sections.append({"title": _("memory ({dtype}: {bytes} bytes per element)").format(dtype=g.dtype, bytes=isz),
+                     "items": items})
 
     # backward
     ng = L["needs_input_grad"]
     needs = ng or L["module_params"] > 0
     items = []
     if not needs:
-        items.append(text_item("no backward: neither its inputs nor its own weights need gradients"))
+        items.append(text_item(_("no backward: neither its inputs nor its own weights need gradients")))
     else:
         bterms = k.bwd_terms(ng)
         for t in bterms:
-            items.append(item(t.figure, note=f"rule `{'MAC' if t.rules[0] in MAC_RULES else t.rules[0]}`"))
+            items.append(item(t.figure, note=_("rule `{rule}`").format(
+                rule="MAC" if t.rules[0] in MAC_RULES else t.rules[0])))
         if not ng and L["module_params"] > 0:
-            items.append(text_item("no input gradient: its input comes from the network input"))
-        fig, note, _ = _cost_figure(bterms, conv, "bwd_FLOPs", L["bwd_flops"])
+            items.append(text_item(_("no input gradient: its input comes from the network input")))
+        fig, note, _lines = _cost_figure(bterms, conv, "bwd_FLOPs", L["bwd_flops"])
         items.append(item(fig, note=note))
-    sections.append({"title": "backward", "items": items})
+    sections.append({"title": _("backward"), "items": items})
 
     # receptive field
     items = []
     rf = a.rf_figures(node.id)
     if not rf:
-        items.append(text_item("no receptive field (no spatial input)"))
+        items.append(text_item(_("no receptive field (no spatial input)")))
     multi_src = len({s for s, _, _ in rf}) > 1
     grouped = []
     for src, ax, figs in rf:
@@ -282,10 +294,10 @@ def explain_node(a, node) -> dict:
             grouped.append((key, src, [ax], figs))
     step = a.rf_trace.get(node.id, (None,))[0]
     if step is not None and step.formula:
-        items.append(text_item(f"step: {step.formula}" + (" (data dependent: nominal field)"
-                                                          if step.kind == "data" else "")))
+        items.append(text_item(_("step: {formula}").format(formula=step.formula)
+                               + (" " + _("(data dependent: nominal field)") if step.kind == "data" else "")))
     for key, src, axes, figs in grouped:
-        label = " and ".join(axes) + (f" (in `{src}` coordinates)" if multi_src else "")
+        label = _(" and ").join(axes) + (" " + _("(in `{source}` coordinates)").format(source=src) if multi_src else "")
         items.append(text_item(f"{label}:"))
         for f in figs:
             items.append(dict(item(f), indent=1))
@@ -293,16 +305,17 @@ def explain_node(a, node) -> dict:
     for title, figs in offset_figures(a.g, node.id):
         items.append(text_item(f"{title}:"))
         items.extend(dict(item(f), indent=1) for f in figs)
-    sections.append({"title": "receptive field (r size, j effective stride, p effective padding: unit 0's field "
-                              "starts at -p)", "items": items})
+    sections.append({"title": _("receptive field (r size, j effective stride, p effective padding: unit 0's field "
+                                "starts at -p)"), "items": items})
 
     # expects
     exp = [r for r in a.expect_results if r.get("node") == node.name]
     if exp:
-        sections.append({"title": "expect", "items": [
-            text_item(f"{r['key']}: expected {r['expected']}, computed {r['actual']}: {r['verdict']}"
-                      + (f" ({r['message']})" if r["verdict"] == "skipped" else "")) for r in exp]})
-    return {"kind": "node", "name": node.name, "sections": sections}
+        sections.append({"title": _("expect"), "items": [
+            text_item(_("{key}: expected {expected}, computed {actual}: {verdict}").format(
+                key=r["key"], expected=r["expected"], actual=r["actual"], verdict=_(VERDICTS.get(r["verdict"], r["verdict"])))
+                + (f" ({r['message']})" if r["verdict"] == "skipped" else "")) for r in exp]})
+    return with_lang({"kind": "node", "name": node.name, "sections": sections})
 
 
 # ---------------------------------------------------------------------------- groups and the whole spec
@@ -341,23 +354,23 @@ def _sum_item(name, parts, total, note=""):
     """`name = a + b + c = total` over the children's values (zeros left out)."""
     nz = [(c, v) for c, v in parts if v]
     if not nz:
-        why = (f"{fmt_value(total)} belong to modules this group shares, first called elsewhere" if total
-               else "nothing counted")
+        why = (_("{value} belong to modules this group shares, first called elsewhere").format(value=fmt_value(total))
+               if total else _("nothing counted"))
         return {"name": name, "formula": "", "substituted": "", "value": total,
                 "note": "; ".join(x for x in (note, why) if x)}
     form = " + ".join(c for c, _ in nz)
     sub = " + ".join(fmt_value(v) for _, v in nz)
     zero = len(parts) - len(nz)
-    extra = f"{zero} part(s) contribute 0" if zero else ""
-    s = sum(v for _, v in nz)
+    extra = _("{count} part(s) contribute 0").format(count=zero) if zero else ""
+    s = sum(v for _c, v in nz)
     if s != total:
         extra = (extra + "; " if extra else "") + (
-            f"shared modules counted once: the parts add up to {fmt_value(s)}" if s > total else
-            f"{fmt_value(total - s)} belong to modules this group shares, first called elsewhere")
+            _("shared modules counted once: the parts add up to {value}").format(value=fmt_value(s)) if s > total else
+            _("{value} belong to modules this group shares, first called elsewhere").format(value=fmt_value(total - s)))
     if len(nz) == 1:
         sub = ""
     named = len(nz) <= 12 and not any(c.split(".")[-1].isdigit() and "." not in c for c, _ in nz)
-    return {"name": name, "formula": form if named else "sum of the parts", "substituted": sub, "value": total,
+    return {"name": name, "formula": form if named else _("sum of the parts"), "substituted": sub, "value": total,
             "note": "; ".join(x for x in (note, extra) if x), "sum": True}
 
 
@@ -393,13 +406,13 @@ def explain_group(a, name: str | None) -> dict:
         last = max(ids)
         out_ref = (last, 0)
         tot = _values(a, ids, out_ref)
-        title = f"{name} (group of {len(ids)} layers)"
+        title = _("{name} (group of {count} layers)").format(name=name, count=len(ids))
     else:
         ids = [n.id for n in g.nodes if not n.is_input]
         t = a.totals()
         tot = {"params": t["params"], "buffers": t["buffers"], "macs": t["macs"], "flops": t["flops"],
                "bwd_flops": t["bwd_flops"], "saved": t["saved_bytes"], "output_bytes": t["activation_bytes"]}
-        title = f"{g.name} (whole spec, {len(ids)} layers)"
+        title = _("{name} (whole spec, {count} layers)").format(name=g.name, count=len(ids))
     kids = _children(a, name or "", ids)
     while len(kids) == 1 and kids[0][0] in g.groups and len(kids[0][1]) > 1:
         kids = _children(a, kids[0][0], kids[0][1])      # a single part: show its parts instead
@@ -407,15 +420,18 @@ def explain_group(a, name: str | None) -> dict:
     head = []
     if name:
         shape = g.shape(out_ref)
-        head.append(text_item(f"output: {list(shape)} from {g.nodes[out_ref[0]].name}"))
+        head.append(text_item(_("output: {shape} from {node}").format(shape=list(shape), node=g.nodes[out_ref[0]].name)))
         rf = a.layer[out_ref[0]].get("rf")
         if rf:
-            head.append(text_item(f"receptive field at its output: {rf['size']}, stride {rf['stride']}, padding "
-                                  f"{rf['padding']}" + (" (global)" if rf.get("global") else "")))
+            head.append(text_item(_("receptive field at its output: {size}, stride {stride}, padding {padding}").format(
+                size=rf["size"], stride=rf["stride"], padding=rf["padding"])
+                + (" " + _("(global)") if rf.get("global") else "")))
     else:
-        head.append(text_item("inputs: " + ", ".join(f"{g.nodes[i].name} {list(g.nodes[i].out_shapes[0])}"
-                                                     for i in g.inputs) + f"; batch {g.batch}; {g.dtype}"))
-    head.append(text_item(f"convention: `{a.conv.name}`: {a.conv.description}"))
+        head.append(text_item(_("inputs: {inputs}; batch {batch}; {dtype}").format(
+            inputs=", ".join(f"{g.nodes[i].name} {list(g.nodes[i].out_shapes[0])}" for i in g.inputs),
+            batch=g.batch, dtype=g.dtype)))
+    head.append(text_item(_("convention: `{name}`: {description}").format(name=a.conv.name,
+                                                                         description=_(a.conv.description))))
     sections = [{"title": title, "items": head}]
     items = [
         _sum_item("params", [(c, v["params"]) for c, v in kv], tot["params"]),
@@ -424,18 +440,18 @@ def explain_group(a, name: str | None) -> dict:
         _sum_item("FLOPs", [(c, v["flops"]) for c, v in kv], tot["flops"]),
         _sum_item("bwd_FLOPs", [(c, v["bwd_flops"]) for c, v in kv], tot["bwd_flops"]),
         _sum_item("activation_bytes", [(c, v["output_bytes"]) for c, v in kv], tot["output_bytes"],
-                  "outputs allocated in a forward pass"),
-        _sum_item("saved_bytes", [(c, v["saved"]) for c, v in kv], tot["saved"], "saved for backward"),
+                  _("outputs allocated in a forward pass")),
+        _sum_item("saved_bytes", [(c, v["saved"]) for c, v in kv], tot["saved"], _("saved for backward")),
     ]
-    sections.append({"title": "totals as sums of its parts", "items": items})
-    sections.append({"title": "parts", "table": {
-        "columns": ["part", "params", "MACs", "FLOPs", "activations", "saved"],
+    sections.append({"title": _("totals as sums of its parts"), "items": items})
+    sections.append({"title": _("parts"), "table": {
+        "columns": [_("part"), _("params"), "MACs", "FLOPs", _("activations"), _("saved")],
         "rows": [[c, v["params"], v["macs"], v["flops"], v["output_bytes"], v["saved"]] for c, v in kv]}})
-    sections.append({"title": "largest layers by MACs", "items": _top(a, ids, "macs", tot["macs"])
-                     or [text_item("no MACs")]})
-    sections.append({"title": "largest layers by parameters", "items": _top(a, ids, "params", tot["params"])
-                     or [text_item("no parameters")]})
-    return {"kind": "group" if name else "spec", "name": name or g.name, "sections": sections}
+    sections.append({"title": _("largest layers by MACs"), "items": _top(a, ids, "macs", tot["macs"])
+                     or [text_item(_("no MACs"))]})
+    sections.append({"title": _("largest layers by parameters"), "items": _top(a, ids, "params", tot["params"])
+                     or [text_item(_("no parameters"))]})
+    return with_lang({"kind": "group" if name else "spec", "name": name or g.name, "sections": sections})
 
 
 # ---------------------------------------------------------------------------- lookup
@@ -483,11 +499,11 @@ def render_text(explanations, unicode=False, width: int | None = None) -> str:
         for si, sec in enumerate(e["sections"]):
             if si == 0:
                 lines.append(sec["title"])
-                lines.append("=" * len(sec["title"]))
+                lines.append("=" * cells(sec["title"]))
             else:
                 lines.append("")
                 lines.append(sec["title"])
-                lines.append("-" * min(len(sec["title"]), 60))
+                lines.append("-" * min(cells(sec["title"]), 60))
             if "table" in sec:
                 lines.extend(_text_table(sec["table"], width))
             for it in sec.get("items", []):

@@ -4,38 +4,46 @@ from __future__ import annotations
 
 import json
 
-from .layout import wrap
+from ..i18n import _, ngettext
+from .layout import ljust, wrap
 from .numbers import fmt_value
 
 
 def check_text(report: dict, hide: bool = False) -> list[str]:
     s = report["summary"]
-    src = report["file"] + (f", answers from {report['answers_file']}" if report.get("answers_file") else "")
-    who = f" by {report['student']}" if report.get("student") else ""
-    head = f"{report['model']}{who} ({src}): {s['answers']} answer{'s' if s['answers'] != 1 else ''}, " \
-           f"{s['correct']} correct, {s['wrong']} wrong"
+    src = report["file"] + (_(", answers from {file}").format(file=report["answers_file"])
+                            if report.get("answers_file") else "")
+    who = _(" by {student}").format(student=report["student"]) if report.get("student") else ""
+    head = ngettext("{model}{who} ({source}): {answers} answer, {correct} correct, {wrong} wrong",
+                    "{model}{who} ({source}): {answers} answers, {correct} correct, {wrong} wrong",
+                    s["answers"]).format(model=report["model"], who=who, source=src, answers=s["answers"],
+                                         correct=s["correct"], wrong=s["wrong"])
     if s.get("error"):
-        head += f", {s['error']} unreadable"
+        head += _(", {count} unreadable").format(count=s["error"])
     if s.get("not_checked"):
-        head += f", {s['not_checked']} not checked"
+        head += _(", {count} not checked").format(count=s["not_checked"])
     if s.get("skipped"):
-        head += f", {s['skipped']} skipped"
+        head += _(", {count} skipped").format(count=s["skipped"])
     lines = [head, ""]
+    verdicts = {"correct": _("correct"), "wrong": _("WRONG"), "error": _("ERROR"),
+                "not checked": _("NOT CHECKED"), "skipped": _("SKIPPED")}
     for c in report["checks"]:
-        where = c["node"] if c["node"] != "total" else "total"
+        where = c["node"] if c["node"] != "total" else _("total")
         loc = f"   ({c['location']})" if c.get("location") else ""
         v = c["verdict"]
+        mark = ljust(verdicts.get(v, v.upper()), 8) + " "
         if v == "correct":
-            lines.append(f"correct  {where} {c['key']}" + ("" if hide else f" = {fmt_value(c['given'])}"))
+            lines.append(f"{mark}{where} {c['key']}" + ("" if hide else f" = {fmt_value(c['given'])}"))
             continue
         if v != "wrong":
-            lines.append(f"{v.upper():8} {where} {c['key']}: {c.get('message', '')}{loc}")
+            lines.append(f"{mark}{where} {c['key']}: {c.get('message', '')}{loc}")
             continue
         if hide:
-            lines.append(f"WRONG    {where} {c['key']}{loc}")
+            lines.append(f"{mark}{where} {c['key']}{loc}")
             continue
-        lines.append(f"WRONG    {where} {c['key']}: you wrote {fmt_value(c['given'])}, "
-                     f"the answer is {fmt_value(c['answer'])}{loc}")
+        lines.append(f"{mark}{where} {c['key']}: "
+                     + _("you wrote {given}, the answer is {answer}").format(given=fmt_value(c["given"]),
+                                                                             answer=fmt_value(c["answer"])) + loc)
         for e in c.get("explanation") or []:
             lines.append(f"           {e}")
         d = c.get("diagnosis")
@@ -43,31 +51,32 @@ def check_text(report: dict, hide: bool = False) -> list[str]:
             lines += diagnosis_text(d, total=c["node"] == "total")
     if report.get("spec_expects_ignored"):
         lines.append("")
-        lines.append(f"note: the spec's own `expect:` answers ({report['spec_expects_ignored']}) were not checked: "
-                     "the answers file replaces them")
+        lines.append(_("note: the spec's own `expect:` answers ({count}) were not checked: "
+                       "the answers file replaces them").format(count=report["spec_expects_ignored"]))
     return lines
 
 
 def diagnosis_text(d: dict, total: bool = False) -> list[str]:
     pad = "           "
     if d["status"] != "explained":
-        return [f"{pad}diagnosis: {d['message']}"]
+        return [pad + _("diagnosis: {message}").format(message=d["message"])]
     out = []
     for i, c in enumerate(d["candidates"]):
         title = " + ".join(m["title"] for m in c["mistakes"])
-        scope = ("" if total else " (made at every layer up to here)") if c["scope"] == "network" else ""
-        lead = "diagnosis" if i == 0 else "or"
-        out.append(f"{pad}{lead}: {title}{scope}: that gives {fmt_value(c['value'])}")
+        scope = ("" if total else " " + _("(made at every layer up to here)")) if c["scope"] == "network" else ""
+        lead = _("diagnosis") if i == 0 else _("or")
+        out.append(pad + _("{lead}: {mistake}{scope}: that gives {value}").format(
+            lead=lead, mistake=title, scope=scope, value=fmt_value(c["value"])))
         for m in c["mistakes"]:
-            out.append(f"{pad}  why it is wrong: {m['why']}")
+            out.append(pad + "  " + _("why it is wrong: {why}").format(why=m["why"]))
         for f in c.get("figures") or []:
-            out.append(f"{pad}  with the mistake: {f}")
+            out.append(pad + "  " + _("with the mistake: {figure}").format(figure=f))
     return out
 
 
 def layer_text(rep: dict) -> list[str]:
-    lines = [f"{rep['layer']}   input {fmt_value(rep['input'])}, batch {rep['batch']}, {rep['dtype']}, "
-             f"conventions: {rep['conventions']}"]
+    lines = [rep["layer"] + "   " + _("input {shape}, batch {batch}, {dtype}, conventions: {conventions}").format(
+        shape=fmt_value(rep["input"]), batch=rep["batch"], dtype=rep["dtype"], conventions=rep["conventions"])]
     for sec in rep["sections"]:
         lines.append("")
         lines.append(f"{sec['title']}: {sec['summary']}")

@@ -133,7 +133,9 @@ def render_html(report, review=None, svgs=None, walk=None, rf_info=None) -> str:
     """One self-contained HTML page."""
     r = report
     e = escape
-    h = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+    from ..i18n import current
+    lang = {"zh": "zh-CN"}.get(current(), "en")
+    h = ["<!DOCTYPE html>", f'<html lang="{lang}"><head><meta charset="utf-8">',
          f"<title>cnncalc report: {e(r['model'])}</title>", f"<style>{CSS}</style></head><body>",
          f"<h1>{e(r['model'])}</h1>",
          f'<p class="muted">{e(os.path.basename(r.get("file") or ""))} &middot; {e(_inputs(r))} '

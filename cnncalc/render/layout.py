@@ -38,6 +38,41 @@ def output_width(width: int | None = None, stream=None) -> int:
     return DEFAULT_WIDTH
 
 
+def cells(s: str) -> int:
+    """The columns a terminal gives `s`: East Asian Wide and Fullwidth characters (CJK) take two,
+    combining marks none, everything else one (as rich measures a cell)."""
+    if s.isascii():
+        return len(s)
+    import unicodedata
+    n = 0
+    for ch in s:
+        if unicodedata.combining(ch):
+            continue
+        n += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return n
+
+
+def ljust(s: str, w: int) -> str:
+    """`s` padded on the right to `w` display columns."""
+    return s + " " * (w - cells(s))
+
+
+def rjust(s: str, w: int) -> str:
+    return " " * (w - cells(s)) + s
+
+
+def _cut(s: str, w: int) -> int:
+    """How many characters of `s` fit in `w` display columns (at least one)."""
+    if s.isascii():
+        return max(1, min(w, len(s)))
+    n = 0
+    for i, ch in enumerate(s):
+        n += cells(ch)
+        if n > w:
+            return max(1, i)
+    return len(s)
+
+
 @dataclass
 class Col:
     header: str
@@ -50,15 +85,16 @@ def _split_name(s: str, w: int) -> list[str]:
     """Wrap a name to width w: after a space, else a `.`, else a `_` or `/` (the first of these that
     leaves at least half the line filled), else anywhere."""
     out = []
-    while len(s) > w:
+    while cells(s) > w:
+        fit = _cut(s, w)
         cut = 0
         for seps in (" ", ".", "_/"):
-            best = max(s.rfind(c, 0, w) for c in seps)
-            if best + 1 >= w // 2:
+            best = max(s.rfind(c, 0, fit) for c in seps)
+            if best + 1 >= fit // 2:
                 cut = best + 1
                 break
         if not cut:
-            cut = max(s.rfind(c, 0, w) for c in " ._/") + 1 or w
+            cut = max(s.rfind(c, 0, fit) for c in " ._/") + 1 or fit
         out.append(s[:cut].rstrip())
         s = s[cut:].lstrip()
     out.append(s)
@@ -66,26 +102,31 @@ def _split_name(s: str, w: int) -> list[str]:
 
 
 def _header_lines(h: str, w: int) -> list[str]:
+    if not h.isascii():
+        return _split_name(h, w) if cells(h) > w else [h]
     return textwrap.wrap(h, w, break_long_words=False, break_on_hyphens=False) or [""]
 
 
 def widths(cols, rows, width, sep=2):
     """Column widths that fit `width`, or None when the figure columns alone do not fit."""
     n = len(cols)
-    nat = [len(c.header) for c in cols]
+    nat = [cells(c.header) for c in cols]
     for r in rows:
         for i, cell in enumerate(r):
-            if len(cell) > nat[i]:
-                nat[i] = len(cell)
+            n_ = cells(cell)
+            if n_ > nat[i]:
+                nat[i] = n_
     # the least each column can take: a figure its widest cell (and header word), a name its floor
     least = []
     for i, c in enumerate(cols):
-        word = max((len(x) for x in c.header.split()), default=0)
+        word = max((cells(x) for x in c.header.split()), default=0)
+        if not c.header.isascii():     # a CJK header may wrap between characters, not below 4 of them
+            word = min(word, 8)
         if c.wrap:
             least.append(min(nat[i], max(c.floor, word)))
         else:
-            cells = max((len(r[i]) for r in rows), default=0)
-            least.append(max(cells, word))
+            widest = max((cells(r[i]) for r in rows), default=0)
+            least.append(max(widest, word))
     total = sum(nat) + sep * (n - 1)
     if total <= width:
         return nat
@@ -125,7 +166,7 @@ def header(cols, w, sep=2, rule="-"):
         for i, c in enumerate(cols):
             h = heads[i]
             txt = h[k - (hn - len(h))] if k >= hn - len(h) else ""
-            parts.append(txt.rjust(w[i]) if c.right else txt.ljust(w[i]))
+            parts.append(rjust(txt, w[i]) if c.right else ljust(txt, w[i]))
         lines.append(gap.join(parts).rstrip())
     lines.append(gap.join(rule * x for x in w))
     return lines
@@ -134,17 +175,17 @@ def header(cols, w, sep=2, rule="-"):
 def body(cols, rows, w, sep=2):
     """The rows at column widths `w`: names wrapped, figures whole."""
     gap = " " * sep
-    just = [(str.rjust if c.right else str.ljust) for c in cols]
+    just = [(rjust if c.right else ljust) for c in cols]
     wrap_ = [c.wrap for c in cols]
     lines = []
     for r in rows:
-        if all(len(cell) <= w[i] for i, cell in enumerate(r)):
+        if all(cells(cell) <= w[i] for i, cell in enumerate(r)):
             lines.append(gap.join(just[i](cell, w[i]) for i, cell in enumerate(r)).rstrip())
             continue
-        cells = [_split_name(cell, w[i]) if wrap_[i] else [cell] for i, cell in enumerate(r)]
-        for k in range(max(len(x) for x in cells)):
+        parts = [_split_name(cell, w[i]) if wrap_[i] else [cell] for i, cell in enumerate(r)]
+        for k in range(max(len(x) for x in parts)):
             lines.append(gap.join(just[i](x[k] if k < len(x) else "", w[i])
-                                  for i, x in enumerate(cells)).rstrip())
+                                  for i, x in enumerate(parts)).rstrip())
     return lines
 
 
@@ -157,7 +198,7 @@ def wrap(text: str, width: int, hang: int = 4) -> str:
     together."""
     out = []
     for line in text.split("\n"):
-        if len(line) <= width:
+        if cells(line) <= width:
             out.append(line.replace(NBSP, " "))
             continue
         line = _BRACKETS.sub(lambda m: m.group(0).replace(" ", NBSP), line)
@@ -172,8 +213,32 @@ def wrap(text: str, width: int, hang: int = 4) -> str:
 
 
 def _words(body, width, ind, sub):
-    return textwrap.wrap(body, width, initial_indent=ind, subsequent_indent=sub,
-                         break_long_words=False, break_on_hyphens=False)
+    if body.isascii():
+        return textwrap.wrap(body, width, initial_indent=ind, subsequent_indent=sub,
+                             break_long_words=False, break_on_hyphens=False)
+    return _wrap_cells(body, width, ind, sub)
+
+
+_CHUNKS = re.compile(r" +|[^ \u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\u3000-\u303f]+"
+                     r"|[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\u3000-\u303f][，。：；、）」』！？,.:;)]*")
+
+
+def _wrap_cells(body, width, ind, sub):
+    """textwrap by display columns: a line may break between words and between any two CJK characters
+    (never before CJK punctuation, never inside a word or a figure)."""
+    lines, cur, lead = [], "", ind
+    for ch in _CHUNKS.findall(body):
+        if ch.startswith(" "):
+            if cur:
+                cur += ch
+            continue
+        if cur and cells(lead) + cells(cur.rstrip() if ch[0] == " " else cur) + cells(ch) > width:
+            lines.append(lead + cur.rstrip())
+            cur, lead = "", sub
+        cur += ch
+    if cur or not lines:
+        lines.append(lead + cur.rstrip())
+    return lines
 
 
 def _wrap_line(body, width, ind, sub):
@@ -183,7 +248,7 @@ def _wrap_line(body, width, ind, sub):
         return _words(body, width, ind, sub)
     lines, cur, lead = [], steps[0], ind
     for st in steps[1:]:
-        if len(lead) + len(cur) + 3 + len(st) <= width:
+        if cells(lead) + cells(cur) + 3 + cells(st) <= width:
             cur += " = " + st
         else:
             lines.append((lead, cur))
@@ -191,7 +256,7 @@ def _wrap_line(body, width, ind, sub):
     lines.append((lead, cur))
     out = []
     for k, (lead, text) in enumerate(lines):
-        out += [lead + text] if len(lead) + len(text) <= width else _words(text, width, lead, sub)
+        out += [lead + text] if cells(lead) + cells(text) <= width else _words(text, width, lead, sub)
     return out
 
 

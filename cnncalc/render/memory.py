@@ -1,13 +1,15 @@
 """The memory report (`cnncalc memory`) as text of a given width; reads only the report."""
 from __future__ import annotations
 
-from .layout import Col, table, wrap
+from ..i18n import N_, _
+from .layout import Col, cells, table, wrap
 from .numbers import human
 
-PARTS = (("weights", "weights"), ("gradients", "gradients"), ("optimizer", "optimizer state"),
-         ("saved_activations", "saved activations"), ("peak_transient", "peak transient"))
-SHORT = {"optimizer state": "optim. state", "saved activations": "saved activ.", "peak transient": "transient",
-         "training peak": "train peak", "inference peak": "infer. peak"}
+PARTS = (("weights", N_("weights")), ("gradients", N_("gradients")), ("optimizer", N_("optimizer state")),
+         ("saved_activations", N_("saved activations")), ("peak_transient", N_("peak transient")))
+SHORT = {"optimizer state": N_("optim. state"), "saved activations": N_("saved activ."), "peak transient": N_("transient"),
+         "training peak": N_("train peak"), "inference peak": N_("infer. peak")}
+PHASES = {"forward": N_("forward"), "backward": N_("backward")}
 BAR_FULL, BAR_EMPTY = "█", "·"
 
 
@@ -31,7 +33,7 @@ def _with_bar(cols, rows, width, values, scale, sep=2):
     lines = table(cols, rows, width, sep=sep)
     if lines is None:
         return None
-    room = width - max(len(x) for x in lines) - sep
+    room = width - max(cells(x) for x in lines) - sep
     if room < 10:
         return lines
     bw = min(30, room)
@@ -40,7 +42,7 @@ def _with_bar(cols, rows, width, values, scale, sep=2):
 
 def _parts(m):
     """The parts of a breakdown: the device model's adds the library workspaces."""
-    return PARTS + ((("workspace", "library workspace"),) if "workspace" in m else ())
+    return PARTS + ((("workspace", N_("library workspace")),) if "workspace" in m else ())
 
 
 def _single(m, width):
@@ -49,37 +51,37 @@ def _single(m, width):
     def share(v):
         return f"{100 * v / total:.1f}%" if total else "-"
     parts = _parts(m)
-    rows = [[label, human(m[key], binary=True), share(m[key])] for key, label in parts]
-    rows += [["training peak", human(total, binary=True), "100%"],
-             ["inference peak", human(m["inference_peak"], binary=True), share(m["inference_peak"])]]
-    values = [m[k] for k, _ in parts] + [total, 0]
-    cols = [Col("part", wrap=True), Col("bytes", right=True), Col("share", right=True)]
+    rows = [[_(label), human(m[key], binary=True), share(m[key])] for key, label in parts]
+    rows += [[_("training peak"), human(total, binary=True), "100%"],
+             [_("inference peak"), human(m["inference_peak"], binary=True), share(m["inference_peak"])]]
+    values = [m[k] for k, _label in parts] + [total, 0]
+    cols = [Col(_("part"), wrap=True), Col(_("bytes"), right=True), Col(_("share"), right=True)]
     lines = _with_bar(cols, rows, width, values, total)
-    return [f"training step, batch {m['batch']}"] + lines
+    return [_("training step, batch {batch}").format(batch=m["batch"])] + lines
 
 
 def _sweep(runs, width):
     top = max(r["memory"]["training_peak"] for r in runs)
     parts = _parts(runs[0]["memory"])
-    keys = [k for k, _ in parts] + ["training_peak", "inference_peak"]
-    labels = [label for _, label in parts] + ["training peak", "inference peak"]
+    keys = [k for k, _label in parts] + ["training_peak", "inference_peak"]
+    labels = [label for _k, label in parts] + ["training peak", "inference peak"]
     rows = [[str(r["batch"])] + [human(r["memory"][k], binary=True) for k in keys] for r in runs]
     values = [r["memory"]["training_peak"] for r in runs]
-    for heads, sep in ((labels, 2), (labels, 1), ([SHORT.get(x, x) for x in labels], 1)):
-        cols = [Col("batch", right=True)] + [Col(h, right=True) for h in heads]
+    for heads, sep in (([_(x) for x in labels], 2), ([_(x) for x in labels], 1), ([_(SHORT.get(x, x)) for x in labels], 1)):
+        cols = [Col(_("batch"), right=True)] + [Col(h, right=True) for h in heads]
         lines = _with_bar(cols, rows, width, values, top, sep=sep)
         if lines is not None:
-            return ["batch sweep"] + lines
+            return [_("batch sweep")] + lines
     # too many figures side by side: one row per part, one column per batch
-    cols = [Col("batch", wrap=True)] + [Col(str(r["batch"]), right=True) for r in runs]
-    trows = [[label] + [human(r["memory"][k], binary=True) for r in runs] for k, label in zip(keys, labels)]
+    cols = [Col(_("batch"), wrap=True)] + [Col(str(r["batch"]), right=True) for r in runs]
+    trows = [[_(label)] + [human(r["memory"][k], binary=True) for r in runs] for k, label in zip(keys, labels)]
     lines = table(cols, trows, width, sep=1)
     if lines is None:   # more batches than fit side by side: one block per batch
         lines = []
         for r in runs:
-            lines += [f"batch {r['batch']}"] + [f"  {label}: {human(r['memory'][k], binary=True)}"
-                                                for k, label in zip(keys, labels)]
-    return ["batch sweep (one column per batch)"] + lines
+            lines += [_("batch {batch}").format(batch=r["batch"])] + [
+                f"  {_(label)}: {human(r['memory'][k], binary=True)}" for k, label in zip(keys, labels)]
+    return [_("batch sweep (one column per batch)")] + lines
 
 
 def _peak_at(phase, at):
@@ -103,14 +105,15 @@ def _where(runs, width):
 def render(report, width: int = 100, layers: bool = False) -> str:
     runs = report["runs"]
     opt = report["optimizer"]
-    out = [f"{report['model']}: {report['precision']}, optimizer {opt['name']} "
-           f"({opt['bytes_per_param']} bytes of state per parameter)"]
+    out = [_("{model}: {precision}, optimizer {optimizer} ({bytes} bytes of state per parameter)").format(
+        model=report["model"], precision=report["precision"], optimizer=opt["name"], bytes=opt["bytes_per_param"])]
     if len(runs) == 1:
         m = runs[0]["memory"]
         out += _single(m, width)
-        where = f"during {m['training_peak_phase']}" + (f" at {m['training_peak_at']}" if m["training_peak_at"]
-                                                        else "")
-        out.append(f"training peak {where}; inference peak at {m['inference_peak_at'] or 'the input'}")
+        where = _("during {phase}").format(phase=_(PHASES.get(m["training_peak_phase"], m["training_peak_phase"]))) + (
+            " " + _("at {node}").format(node=m["training_peak_at"]) if m["training_peak_at"] else "")
+        out.append(_("training peak {where}; inference peak at {node}").format(
+            where=where, node=m["inference_peak_at"] or _("the input")))
         if "workspace" in m:
             out.append(f"memory model {m['model']}: at the training peak the library workspaces hold "
                        f"{human(m['workspace'], binary=True)} (cuBLAS {human(m['fixed_workspace'], binary=True)}); "
@@ -124,9 +127,10 @@ def render(report, width: int = 100, layers: bool = False) -> str:
             out.append(f"training peak ≈ {human(L['fixed'], binary=True)} + {human(L['per_sample'], binary=True)} "
                        f"per sample" + ("" if L["linear"] else " (not exactly linear in the batch)"))
     f = runs[0]["flops"]
-    out.append(f"training FLOPs per step (batch {runs[0]['batch']}): {human(f['step'])} = forward "
-               f"{human(f['forward'])} + backward {human(f['backward'])} (input gradients "
-               f"{human(f['backward_input'])}, weight gradients {human(f['backward_weight'])})")
+    out.append(_("training FLOPs per step (batch {batch}): {step} = forward {forward} + backward {backward} "
+                 "(input gradients {input}, weight gradients {weight})").format(
+        batch=runs[0]["batch"], step=human(f["step"]), forward=human(f["forward"]), backward=human(f["backward"]),
+        input=human(f["backward_input"]), weight=human(f["backward_weight"])))
     if "epoch" in f:
         out.append(f"per epoch of {f['dataset_size']:,} samples ({f['steps_per_epoch']:,} steps): "
                    f"{human(f['epoch'])} FLOPs")
@@ -167,5 +171,5 @@ def render(report, width: int = 100, layers: bool = False) -> str:
         out.append(f"model: device:{d['name']} ({d['status']}; docs/memory.md, Device profiles); the CUDA "
                    f"context is not in the peaks" + ("" if "fit" in report else " (--fit leaves a reserve for it)"))
     else:
-        out.append("model: docs/memory.md; kernel workspaces and allocator overhead not counted")
+        out.append(_("model: docs/memory.md; kernel workspaces and allocator overhead not counted"))
     return wrap("\n".join(out), width) + "\n"

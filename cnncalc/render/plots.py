@@ -11,8 +11,23 @@ Each ``plot_*`` returns a matplotlib Figure; ``to_svg`` turns one into an inline
 from __future__ import annotations
 
 import io
+import re
+
+from ..i18n import N_
 
 WHAT = ("macs", "memory", "rf")
+
+# CJK text (Han, kana, hangul, fullwidth forms, CJK punctuation): DejaVu Sans, matplotlib's default, has none
+_CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\U00020000-\U0002fa1f]")
+# families that cover Chinese, most common first (Linux distributions, macOS, Windows)
+CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK TC", "Noto Sans CJK KR", "Noto Sans SC",
+                "Noto Serif CJK SC", "Source Han Sans SC", "Source Han Sans CN", "WenQuanYi Zen Hei",
+                "WenQuanYi Micro Hei", "Droid Sans Fallback", "AR PL UMing CN", "AR PL UKai CN", "PingFang SC",
+                "Hiragino Sans GB", "Heiti SC", "STHeiti", "Microsoft YaHei", "SimHei", "SimSun", "Arial Unicode MS")
+FONT_HINT = N_("note: no CJK font found, so the plot's Chinese text may show as empty boxes: install one "
+             "(Debian/Ubuntu: apt install fonts-noto-cjk; Fedora: dnf install google-noto-sans-cjk-fonts) "
+             "and cnncalc uses it")
+_font = {}
 
 
 def _mpl():
@@ -22,6 +37,79 @@ def _mpl():
     matplotlib.rcParams["svg.fonttype"] = "none"         # text stays text: smaller, searchable
     from matplotlib.figure import Figure
     return Figure
+
+
+def needs_cjk(text: str) -> bool:
+    return bool(_CJK.search(text or ""))
+
+
+def cjk_font():
+    """The family name of an installed font with Chinese glyphs (matplotlib's font list), or None."""
+    if "name" in _font:
+        return _font["name"]
+    _mpl()
+    from matplotlib import font_manager
+    fonts = font_manager.fontManager.ttflist
+    names = {f.name for f in fonts}
+    found = next((n for n in CJK_FAMILIES if n in names), None)
+    if found is None:      # any other font that has the glyphs (a family this list does not know)
+        import matplotlib
+        from matplotlib.ft2font import FT2Font
+        own = matplotlib.get_data_path()        # matplotlib's own fonts have no CJK (LastResort: boxes only)
+        probe = [ord(c) for c in "中文卷积"]
+        for f in fonts:
+            if str(f.fname).startswith(own) or f.name.startswith("Last Resort"):
+                continue
+            try:
+                cmap = FT2Font(f.fname).get_charmap()
+            except Exception:  # noqa: BLE001 - an unreadable font file is no candidate
+                continue
+            if all(c in cmap for c in probe):
+                found = f.name
+                break
+    _font["name"] = found
+    return found
+
+
+def fit_fonts(fig) -> list[str]:
+    """Give the figure's texts a CJK font when they need one; returns the notes for the reader (the hint
+    to install a font, once per process, when none is installed)."""
+    from matplotlib.text import Text
+    texts = [t for t in fig.findobj(Text) if needs_cjk(t.get_text())]
+    if not texts:
+        return []
+    name = cjk_font()
+    if name:
+        for t in fig.findobj(Text):
+            t.set_fontfamily([name, "DejaVu Sans"])
+        return []
+    if _font.get("noted"):
+        return []
+    _font["noted"] = True
+    return [FONT_HINT]
+
+
+class _quiet_glyphs:
+    """matplotlib warns (with its source path) for each glyph a font lacks: the note of fit_fonts says it
+    once instead."""
+    def __enter__(self):
+        import warnings
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from (current )?font", category=UserWarning)
+        warnings.filterwarnings("ignore", message=r"Matplotlib currently does not support", category=UserWarning)
+        return self
+
+    def __exit__(self, *exc):
+        return self._w.__exit__(*exc)
+
+
+def _finish(fig):
+    """Fonts for the figure's text (a CJK one where needed), then the layout, without glyph warnings."""
+    fig.cnncalc_notes = fit_fonts(fig)
+    with _quiet_glyphs():
+        fig.tight_layout()
+    return fig
 
 
 def _rf_size(rf):
@@ -50,8 +138,7 @@ def plot_costs(report):
         ax2.set_xlabel("weighted layer (forward order)")
     for ax in (ax1, ax2):
         ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return _finish(fig)
 
 
 def plot_memory(report, walk):
@@ -74,8 +161,7 @@ def plot_memory(report, walk):
                  f"{report['dtype']})")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return _finish(fig)
 
 
 def plot_rf(report):
@@ -113,8 +199,7 @@ def plot_rf(report):
     ax.set_title(f"{report['model']}: receptive-field growth with depth")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return _finish(fig)
 
 
 def figure_for(what, report, walk=None):
@@ -131,9 +216,11 @@ def figure_for(what, report, walk=None):
 # --------------------------------------------------------------------------- output
 def to_svg(fig, prefix="") -> str:
     """The figure as an inline <svg> element; ``prefix`` makes its ids unique within a page."""
-    import re
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None})
+    if not hasattr(fig, "cnncalc_notes"):
+        fit_fonts(fig)    # an SVG keeps its text as text: the browser draws it with its own fonts
+    with _quiet_glyphs():
+        fig.savefig(buf, format="svg", metadata={"Date": None})
     text = buf.getvalue()
     text = text[text.index("<svg"):]
     if prefix:
@@ -143,9 +230,13 @@ def to_svg(fig, prefix="") -> str:
     return text
 
 
-def save(fig, path):
+def save(fig, path) -> list[str]:
+    """Write the figure; returns notes for the reader (how to install a CJK font, when its text needs one)."""
     fmt = str(path).rsplit(".", 1)[-1].lower()
     if fmt not in ("png", "svg", "pdf"):
         raise ValueError(f"cannot write `{path}`: use a .png, .svg or .pdf file name")
     meta = {"Date": None} if fmt == "svg" else {}
-    fig.savefig(str(path), format=fmt, dpi=120 if fmt == "png" else None, metadata=meta or None)
+    notes = fig.cnncalc_notes if hasattr(fig, "cnncalc_notes") else fit_fonts(fig)
+    with _quiet_glyphs():
+        fig.savefig(str(path), format=fmt, dpi=120 if fmt == "png" else None, metadata=meta or None)
+    return notes if fmt != "svg" else []

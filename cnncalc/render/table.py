@@ -4,8 +4,9 @@ from __future__ import annotations
 import csv
 import io
 
+from ..i18n import _
 from .jsonout import render_json  # noqa: F401  (re-exported)
-from .layout import LONG_TABLE, Col, glue, table, wrap
+from .layout import LONG_TABLE, Col, cells, glue, table, wrap
 from .numbers import fmt_value, human, rf_text, shape_text
 
 __all__ = ["collapse", "shape_text", "rf_text", "render_table", "render_totals", "render_expects",
@@ -53,10 +54,11 @@ def layer_lines(report: dict, width: int, depth=None, show_rf=True) -> list[str]
     turn: one space between columns, then without the receptive field, then without the op."""
     layers = collapse(report, depth)
     rows = _rows(layers, True)
-    out_floor = max((len(p) for r in rows for p in r[2].split(", ")), default=6)
-    full = [Col("layer", wrap=True, floor=10), Col("op", wrap=True, floor=6),
-            Col("output", wrap=True, floor=out_floor), Col("params", right=True), Col("MACs", right=True),
-            Col("FLOPs", right=True), Col("memory", right=True), Col("RF", right=True)]
+    out_floor = max((cells(p) for r in rows for p in r[2].split(", ")), default=6)
+    # TRANSLATORS: column headers of the per-layer table (short: they sit above figures)
+    full = [Col(_("layer"), wrap=True, floor=10), Col(_("op"), wrap=True, floor=6),
+            Col(_("output"), wrap=True, floor=out_floor), Col(_("params"), right=True), Col("MACs", right=True),
+            Col("FLOPs", right=True), Col(_("memory"), right=True), Col(_("RF"), right=True)]
     if not show_rf:
         full, rows = full[:-1], [r[:-1] for r in rows]
 
@@ -65,21 +67,23 @@ def layer_lines(report: dict, width: int, depth=None, show_rf=True) -> list[str]
 
     no_rf = drop(full, rows, 7) if show_rf else (full, rows)
     no_op = drop(*no_rf, 1)
-    notes = {0: "", 1: "", 2: "(receptive fields left out at this width: --width or --format csv shows them)",
-             3: "(ops and receptive fields left out at this width: --width or --format csv shows them)"}
+    notes = {0: "", 1: "", 2: _("(receptive fields left out at this width: --width or --format csv shows them)"),
+             3: _("(ops and receptive fields left out at this width: --width or --format csv shows them)")}
     forms = [(full, rows, 2), (full, rows, 1), (*no_rf, 1), (*no_op, 1)]
     for k, (cols, rs, sep) in enumerate(forms):
         lines = table(cols, rs, width, sep=sep)
         if lines is not None:
             break
     else:
-        cols, rs, _ = forms[-1]
+        cols, rs, _sep = forms[-1]
         lines = table([Col(c.header, c.right, True, 1) for c in cols], rs, 10 ** 6, sep=1)
         k = 3
-    head = [f"{report['model']}  (batch {report['batch']}, {report['dtype']})", ""]
+    head = [_("{model}  (batch {batch}, {dtype})").format(model=report["model"], batch=report["batch"],
+                                                          dtype=report["dtype"]), ""]
     tail = [notes[k]] if notes[k] else []
     if len(layers) > LONG_TABLE and not depth:
-        tail.append(f"({len(layers):,} rows: --depth 1 or --depth 2 shows blocks instead of layers)")
+        tail.append(_("({count} rows: --depth 1 or --depth 2 shows blocks instead of layers)").format(
+            count=f"{len(layers):,}"))
     return head + lines + tail
 
 
@@ -96,25 +100,31 @@ def g(label, value) -> str:
 def render_totals(report, width: int = 100) -> str:
     T = report["totals"]
     c = report["conventions"]
-    lines = [f"{g('params', T['params'])} (trainable {T['trainable_params']:,}, {g('buffers', T['buffers'])})"
-             "   " + g("MACs", f"{T['macs']:,} ({human(T['macs'])})") + "   " + g("FLOPs", f"{T['flops']:,} ({human(T['flops'])})"),
-             f"{g('activations', human(T['activation_bytes'], True))} (outputs allocated in a forward pass)"
-             f"   {g('saved for backward', human(T['saved_bytes'], True))}"
-             f"   {g('weights', human(T['param_bytes'], True))}",
-             f"{g('backward FLOPs', human(T['bwd_flops']))}   {g('train step FLOPs', human(T['train_step_flops']))}"
-             " (forward + backward)"]
+    # TRANSLATORS: the totals lines under the table; {params}, {macs}... are "label figure" pairs kept on one line
+    lines = [_("{params} (trainable {trainable}, {buffers})   {macs}   {flops}").format(
+                 params=g(_("params"), T["params"]), trainable=f"{T['trainable_params']:,}",
+                 buffers=g(_("buffers"), T["buffers"]), macs=g(_("MACs"), f"{T['macs']:,} ({human(T['macs'])})"),
+                 flops=g(_("FLOPs"), f"{T['flops']:,} ({human(T['flops'])})")),
+             _("{activations} (outputs allocated in a forward pass)   {saved}   {weights}").format(
+                 activations=g(_("activations"), human(T["activation_bytes"], True)),
+                 saved=g(_("saved for backward"), human(T["saved_bytes"], True)),
+                 weights=g(_("weights"), human(T["param_bytes"], True))),
+             _("{backward}   {step} (forward + backward)").format(
+                 backward=g(_("backward FLOPs"), human(T["bwd_flops"])),
+                 step=g(_("train step FLOPs"), human(T["train_step_flops"])))]
     if T.get("inference_peak_bytes") is not None:
         mem = report.get("memory") or {}
-        lines.append(f"peak memory: {g('inference', human(T['inference_peak_bytes'], True))}, "
-                     f"{g('training', human(T['training_peak_bytes'], True))} "
-                     f"({mem.get('optimizer_name', 'adam')}; `cnncalc memory` for the breakdown)")
+        lines.append(_("peak memory: {inference}, {training} ({optimizer}; `cnncalc memory` for the breakdown)").format(
+            inference=g(_("inference"), human(T["inference_peak_bytes"], True)),
+            training=g(_("training"), human(T["training_peak_bytes"], True)),
+            optimizer=mem.get("optimizer_name", "adam")))
     tr = report.get("training")
     if tr and tr.get("epoch") is not None:
-        lines.append(f"per epoch ({tr['dataset_size']:,} samples, {tr['steps_per_epoch']:,} steps): "
-                     f"{human(tr['epoch'])} FLOPs")
+        lines.append(_("per epoch ({samples} samples, {steps} steps): {flops} FLOPs").format(
+            samples=f"{tr['dataset_size']:,}", steps=f"{tr['steps_per_epoch']:,}", flops=human(tr["epoch"])))
     excl = c.get("excluded_with_work") or []
-    lines.append(f"conventions: {c['name']}: {c['description']}"
-                 + (f"; not counted under this convention: {', '.join(excl)}" if excl else ""))
+    lines.append(_("conventions: {name}: {description}").format(name=c["name"], description=_(c["description"]))
+                 + ("; " + _("not counted under this convention: {ops}").format(ops=", ".join(excl)) if excl else ""))
     return wrap("\n".join(lines), width) + "\n"
 
 
@@ -124,21 +134,25 @@ def render_expects(report, width: int = 100, hide_values=False) -> str:
         return ""
     bad = [r for r in res if r["verdict"] != "pass"]
     skipped = [r for r in bad if r["verdict"] == "skipped"]
-    lines = [f"expect: {len(res) - len(bad)} of {len(res)} passed" + (f", {len(skipped)} skipped" if skipped else "")]
+    lines = [_("expect: {passed} of {total} passed").format(passed=len(res) - len(bad), total=len(res))
+             + (_(", {count} skipped").format(count=len(skipped)) if skipped else "")]
     for why in dict.fromkeys(r.get("message", "") for r in skipped):   # one line per reason
-        names = ", ".join(f"{r['node'] or 'totals'} {r['key']}" for r in skipped if r.get("message", "") == why)
-        lines.append(f"  skipped ({why}): {names}")
+        names = ", ".join(f"{r['node'] or _('totals')} {r['key']}" for r in skipped if r.get("message", "") == why)
+        lines.append("  " + _("skipped ({why}): {names}").format(why=why, names=names))
     for r in bad:
-        where = r["node"] or "totals"
+        where = r["node"] or _("totals")
         if r["verdict"] == "skipped":
             continue
         if r["verdict"] == "not checked":
-            lines.append(f"  not checked {where} {r['key']}: {r.get('message', '')}")
+            lines.append("  " + _("not checked {where} {key}: {message}").format(where=where, key=r["key"],
+                                                                                 message=r.get("message", "")))
         elif hide_values:
-            lines.append(f"  wrong {r['location']}: {where} {r['key']}")
+            lines.append("  " + _("wrong {location}: {where} {key}").format(location=r["location"], where=where,
+                                                                          key=r["key"]))
         else:
-            lines.append(f"  FAIL {r['location']}: {where} {r['key']}: expected {fmt_value(r['expected'])}, "
-                         f"computed {fmt_value(r['actual'])}")
+            lines.append("  " + _("FAIL {location}: {where} {key}: expected {expected}, computed {actual}").format(
+                location=r["location"], where=where, key=r["key"], expected=fmt_value(r["expected"]),
+                actual=fmt_value(r["actual"])))
     return wrap("\n".join(lines), width) + "\n"
 
 

@@ -1,8 +1,12 @@
 """The cross-check result (`cnncalc verify`) as text of a given width; reads only the result dict."""
 from __future__ import annotations
 
-from .layout import Col, body, header, table, widths, wrap
+from ..i18n import N_, _
+from .layout import Col, body, header, cells, table, widths, wrap
 from .numbers import fmt_value
+
+
+VERDICTS = {"match": N_("match"), "mismatch": N_("mismatch"), "not covered": N_("not covered"), "info": N_("info")}
 
 
 def _rows(result, show_layers):
@@ -11,8 +15,8 @@ def _rows(result, show_layers):
     rows = []
 
     def row(c):
-        rows.append([c["check"], c["name"] or "(total)", fmt_value(c["analytical"], "-"),
-                     fmt_value(c["measured"], "-"), c["verdict"], c["reason"] or ""])
+        rows.append([c["check"], c["name"] or _("(total)"), fmt_value(c["analytical"], "-"),
+                     fmt_value(c["measured"], "-"), _(VERDICTS.get(c["verdict"], c["verdict"])), c["reason"] or ""])
 
     checks = result["checks"]
     for c in checks:
@@ -35,24 +39,25 @@ def _rows(result, show_layers):
                 nc.setdefault(c["reason"], []).append(c)
         compared = n_match + len(bad)
         if compared:
-            rows.append([name, f"{compared} compared", "", "", "match" if not bad else "mismatch",
-                         f"{n_match}/{compared} equal"])
+            rows.append([name, _("{count} compared").format(count=compared), "", "",
+                         _("match") if not bad else _("mismatch"), _("{equal}/{count} equal").format(equal=n_match,
+                                                                                                   count=compared)])
         for c in bad:
             row(c)
         for reason, items in nc.items():
-            names = ", ".join(c["name"] for c in items[:3]) + (f", ... ({len(items)} in all)" if len(items) > 3
-                                                               else "")
-            rows.append([name, names, "", "", "not covered", reason or ""])
+            names = ", ".join(c["name"] for c in items[:3]) + (
+                ", ... (" + _("{count} in all").format(count=len(items)) + ")" if len(items) > 3 else "")
+            rows.append([name, names, "", "", _("not covered"), reason or ""])
     return rows
 
 
 def render(result, width: int = 100, show_layers: bool = False) -> str:
     rows = _rows(result, show_layers)
-    longest = max((len(w) for r in rows for w in r[0].split()), default=5)
+    longest = max((cells(w) for r in rows for w in r[0].split()), default=5)
     # floors high enough that a check name or a note reads as words, not as letters in a column
-    cols = [Col("check", wrap=True, floor=min(16, max(longest, 5))), Col("layer / module", wrap=True, floor=14),
-            Col("analytical", right=True), Col("measured", right=True), Col("verdict"),
-            Col("note", wrap=True, floor=24)]
+    cols = [Col(_("check"), wrap=True, floor=min(16, max(longest, 5))), Col(_("layer / module"), wrap=True, floor=14),
+            Col(_("analytical"), right=True), Col(_("measured"), right=True), Col(_("verdict")),
+            Col(_("note"), wrap=True, floor=24)]
     lines = table(cols, rows, width, sep=2) or table(cols, rows, width, sep=1)
     if lines is None:   # the note on a line of its own under its row
         short = cols[:5]
@@ -65,16 +70,18 @@ def render(result, width: int = 100, show_layers: bool = False) -> str:
             for r in rows:
                 lines += body(short, [r[:5]], w, sep=1)
                 if r[5]:
-                    lines.append(wrap("    note: " + r[5], width))
+                    lines.append(wrap("    " + _("note: {note}").format(note=r[5]), width))
     s = result["summary"]
-    out = [f"cnncalc verify: {result['model']} (batch {result['batch']}, {result['dtype']}, {result['device']}, "
-           f"seed {result['seed']})", ""] + lines + [""]
+    out = [_("cnncalc verify: {model} (batch {batch}, {dtype}, {device}, seed {seed})").format(
+        model=result["model"], batch=result["batch"], dtype=result["dtype"], device=result["device"],
+        seed=result["seed"]), ""] + lines + [""]
     for note in result.get("notes", []):
-        out.append(f"note: {note}")
+        out.append(_("note: {note}").format(note=note))
     tm = result.get("timings", {})
     if tm:
-        out.append("time: " + ", ".join(f"{k} {v:.2f}s" for k, v in tm.items()))
-    verdict = "MISMATCH" if s["mismatch"] else ("all compared numbers match" if s["match"]
-                                                else "nothing could be compared")
-    out.append(f"{verdict}: {s['match']} match, {s['mismatch']} mismatch, {s['not_covered']} not covered")
+        out.append(_("time: {timings}").format(timings=", ".join(f"{k} {v:.2f}s" for k, v in tm.items())))
+    verdict = _("MISMATCH") if s["mismatch"] else (_("all compared numbers match") if s["match"]
+                                                   else _("nothing could be compared"))
+    out.append(_("{verdict}: {match} match, {mismatch} mismatch, {not_covered} not covered").format(
+        verdict=verdict, match=s["match"], mismatch=s["mismatch"], not_covered=s["not_covered"]))
     return wrap("\n".join(out), width) + "\n"

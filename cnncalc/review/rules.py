@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ..i18n import N_, _, ngettext
+
 SEVERITIES = ("info", "warning", "error")
 PASS_THROUGH = ("Identity",)          # ops that change nothing between two layers
 
@@ -146,10 +148,12 @@ def conv_bias_before_bn(c: Ctx):
         width = n.kind.a["out_channels"] if is_conv(n) else n.kind.a["out_features"]
         yield Finding(
             "CC101", "conv-bias-before-bn", "warning", [n.name, nxt.name],
-            f"{n.op} '{n.name}' has a bias but feeds {nxt.op} '{nxt.name}'",
-            "BatchNorm subtracts the per-channel mean, so a constant per-channel bias before it cancels out: "
-            f"its {width:,} parameters are trained but have no effect (BatchNorm's own beta is the bias)",
-            "set `bias: false` on the layer",
+            _("{op} '{node}' has a bias but feeds {next_op} '{next_node}'").format(
+                op=n.op, node=n.name, next_op=nxt.op, next_node=nxt.name),
+            _("BatchNorm subtracts the per-channel mean, so a constant per-channel bias before it cancels out: "
+              "its {count} parameters are trained but have no effect (BatchNorm's own beta is the bias)").format(
+                count=f"{width:,}"),
+            _("set `bias: false` on the layer"),
             {"params": width, "bytes": width * c.itemsize}, c.loc(n))
 
 
@@ -175,8 +179,8 @@ def linear_linear(c: Ctx):
         new_m = rows * a1["in_features"] * a2["out_features"]
         yield _collapse_finding(c, "CC102", "linear-linear", n, nxt,
                                 f"Linear({a1['in_features']} -> {a2['out_features']})", cur_p, cur_m, new_p, new_m,
-                                "the product of two weight matrices is one matrix: W2(W1 x + b1) + b2 = "
-                                "(W2 W1) x + (W2 b1 + b2)")
+                                _("the product of two weight matrices is one matrix: W2(W1 x + b1) + b2 = "
+                                  "(W2 W1) x + (W2 b1 + b2)"))
 
 
 @rule("CC103", "conv-conv", "warning", "two convolutions with no nonlinearity between")
@@ -193,11 +197,11 @@ def conv_conv(c: Ctx):
         s = tuple(x * y for x, y in zip(s1, s2))
         cur_p = c.L[n.id]["module_params"] + c.L[nxt.id]["module_params"]
         cur_m = c.L[n.id]["macs"] + c.L[nxt.id]["macs"]
-        stride = f", stride {_fmt_kernel(s)}" if max(s) > 1 else ""
-        what = f"{n.kind.nd}D conv {a1['in_channels']} -> {a2['out_channels']} channels, kernel {_fmt_kernel(k)}" \
-               f"{stride}"
-        why = ("a convolution of a convolution is one convolution (kernel k1 + (k2 - 1)*s1 per axis; "
-               "k1 + k2 - 1 at stride 1), exact away from the borders")
+        stride = _(", stride {stride}").format(stride=_fmt_kernel(s)) if max(s) > 1 else ""
+        what = _("{nd}D conv {cin} -> {cout} channels, kernel {kernel}{stride}").format(
+            nd=n.kind.nd, cin=a1["in_channels"], cout=a2["out_channels"], kernel=_fmt_kernel(k), stride=stride)
+        why = _("a convolution of a convolution is one convolution (kernel k1 + (k2 - 1)*s1 per axis; "
+                "k1 + k2 - 1 at stride 1), exact away from the borders")
         if a1["groups"] == 1 and a2["groups"] == 1:
             bias = 1 if (a1["bias"] or a2["bias"]) else 0
             kv = math.prod(k)
@@ -209,23 +213,29 @@ def conv_conv(c: Ctx):
 
 
 def _collapse_finding(c, rid, slug, n, nxt, what, cur_p, cur_m, new_p, new_m, why):
-    pair = f"{n.op} '{n.name}' feeds {nxt.op} '{nxt.name}' with no nonlinearity between"
+    pair = _("{op} '{node}' feeds {next_op} '{next_node}' with no nonlinearity between").format(
+        op=n.op, node=n.name, next_op=nxt.op, next_node=nxt.name)
     if new_p is not None and new_p <= cur_p and new_m <= cur_m:
         return Finding(rid, slug, "warning", [n.name, nxt.name], pair,
-                       f"{why}; the pair computes no more than one {what}, which is also cheaper "
-                       f"({new_p:,} params instead of {cur_p:,}, {new_m:,} MACs instead of {cur_m:,})",
-                       f"replace the pair by one {what}, or put a nonlinearity (and usually a norm) between them",
+                       _("{why}; the pair computes no more than one {what}, which is also cheaper "
+                         "({new_params} params instead of {params}, {new_macs} MACs instead of {macs})").format(
+                           why=why, what=what, new_params=f"{new_p:,}", params=f"{cur_p:,}", new_macs=f"{new_m:,}",
+                           macs=f"{cur_m:,}"),
+                       _("replace the pair by one {what}, or put a nonlinearity (and usually a norm) between "
+                         "them").format(what=what),
                        {"params": cur_p - new_p, "macs": cur_m - new_m, "bytes": (cur_p - new_p) * c.itemsize},
                        c.loc(n))
     if new_p is not None:
-        detail = (f"; that conv would cost {new_p:,} params and {new_m:,} MACs (the pair: {cur_p:,} and {cur_m:,}), "
-                  "so the pair is a cheaper low-rank factorisation of it")
+        detail = _("; that conv would cost {new_params} params and {new_macs} MACs (the pair: {params} and {macs}), "
+                   "so the pair is a cheaper low-rank factorisation of it").format(
+            new_params=f"{new_p:,}", new_macs=f"{new_m:,}", params=f"{cur_p:,}", macs=f"{cur_m:,}")
     else:
         detail = ""
     return Finding(rid, slug, "info", [n.name, nxt.name], pair,
-                   f"{why}: the pair is a linear map with no more expressive power than one {what}{detail}",
-                   "put a nonlinearity between them if depth was the intent; keep the pair if the factorisation "
-                   "is deliberate", {}, c.loc(n))
+                   _("{why}: the pair is a linear map with no more expressive power than one {what}{detail}").format(
+                       why=why, what=what, detail=detail),
+                   _("put a nonlinearity between them if depth was the intent; keep the pair if the factorisation "
+                     "is deliberate"), {}, c.loc(n))
 
 
 @rule("CC104", "large-kernel", "info", "a large kernel replaceable by stacked 3x3 convolutions")
@@ -255,15 +265,20 @@ def large_kernel(c: Ctx):
         rf = 3 + (n3 - 1) * 2 * s
         yield Finding(
             "CC104", "large-kernel", "info", [n.name],
-            f"{n.op} '{n.name}' has a {_fmt_kernel(ks)} kernel; {n3} stacked "
-            f"{_fmt_kernel((3,) * n.kind.nd)} convs cover a {_fmt_kernel((rf,) * n.kind.nd)} receptive field "
-            f"for fewer parameters",
-            f"as in VGG (Simonyan & Zisserman 2014): {n3} 3x3 convs ({cin}->{cout}"
-            + "".join(f", {cout}->{cout}" for _ in range(n3 - 1))
-            + (f", stride {s} on the first" if s > 1 else "") + f") cost {new_p:,} params and {new_m:,} MACs "
-            f"instead of {cur_p:,} and {cur_m:,} ({k * k}C^2 against {n3}*9C^2 for C->C), and add "
-            f"{n3 - 1} nonlinearit{'y' if n3 == 2 else 'ies'}",
-            f"replace it by {n3} 3x3 convs (padding 1) with a nonlinearity between each",
+            _("{op} '{node}' has a {kernel} kernel; {count} stacked {small} convs cover a {rf} receptive field "
+              "for fewer parameters").format(op=n.op, node=n.name, kernel=_fmt_kernel(ks), count=n3,
+                                             small=_fmt_kernel((3,) * n.kind.nd), rf=_fmt_kernel((rf,) * n.kind.nd)),
+            ngettext("as in VGG (Simonyan & Zisserman 2014): {count} 3x3 convs ({channels}{stride}) cost {new_params} "
+                     "params and {new_macs} MACs instead of {params} and {macs} ({kk}C^2 against {count}*9C^2 for "
+                     "C->C), and add {extra} nonlinearity",
+                     "as in VGG (Simonyan & Zisserman 2014): {count} 3x3 convs ({channels}{stride}) cost {new_params} "
+                     "params and {new_macs} MACs instead of {params} and {macs} ({kk}C^2 against {count}*9C^2 for "
+                     "C->C), and add {extra} nonlinearities", n3 - 1).format(
+                count=n3, channels=f"{cin}->{cout}" + "".join(f", {cout}->{cout}" for _i in range(n3 - 1)),
+                stride=_(", stride {stride} on the first").format(stride=s) if s > 1 else "",
+                new_params=f"{new_p:,}", new_macs=f"{new_m:,}", params=f"{cur_p:,}", macs=f"{cur_m:,}", kk=k * k,
+                extra=n3 - 1),
+            _("replace it by {count} 3x3 convs (padding 1) with a nonlinearity between each").format(count=n3),
             {"params": cur_p - new_p, "macs": cur_m - new_m, "bytes": (cur_p - new_p) * c.itemsize}, c.loc(n))
 
 
@@ -300,14 +315,17 @@ def fc_dominates(c: Ctx):
         new_p = fout * (C + b)
         saving = {"params": p - new_p, "macs": c.L[n.id]["macs"] - c.N * C * fout,
                   "bytes": (p - new_p) * c.itemsize}
-        fix = (f"global-average-pool the {'x'.join(map(str, shape))} map of '{src.name}' to {C} features "
-               f"first (AdaptiveAvgPool2d(1) + Flatten): the layer shrinks to {C}*{fout} + {b * fout} = "
-               f"{new_p:,} params; or reduce the channels with a 1x1 conv before flattening")
+        fix = _("global-average-pool the {shape} map of '{source}' to {channels} features first "
+                "(AdaptiveAvgPool2d(1) + Flatten): the layer shrinks to {formula} = {new_params} params; or reduce "
+                "the channels with a 1x1 conv before flattening").format(
+            shape="x".join(map(str, shape)), source=src.name, channels=C, formula=f"{C}*{fout} + {b * fout}",
+            new_params=f"{new_p:,}")
         yield Finding(
             "CC105", "fc-dominates-params", "warning", [n.name],
-            f"Linear '{n.name}' holds {p:,} of the {total:,} parameters ({100 * p / total:.1f}%)",
-            "a fully connected layer on a flattened feature map ties a weight to every position: most of the "
-            "model's memory (and over-fitting capacity) sits in one layer that does little compute",
+            _("Linear '{node}' holds {params} of the {total} parameters ({share})").format(
+                node=n.name, params=f"{p:,}", total=f"{total:,}", share=f"{100 * p / total:.1f}%"),
+            _("a fully connected layer on a flattened feature map ties a weight to every position: most of the "
+              "model's memory (and over-fitting capacity) sits in one layer that does little compute"),
             fix, saving, c.loc(n))
 
 
@@ -319,6 +337,15 @@ def _window_geom(n):
 
 AXIS_WORDS = {1: (("L", "position"),), 2: (("H", "row"), ("W", "column")),
               3: (("D", "slice"), ("H", "row"), ("W", "column"))}
+# how many of them were dropped, in words (the `row` of AXIS_WORDS is the key)
+DROPPED = {"position": N_("{count} position"), "row": N_("{count} row"), "column": N_("{count} column"),
+           "slice": N_("{count} slice")}
+DROPPED_PLURAL = {"position": N_("{count} positions"), "row": N_("{count} rows"), "column": N_("{count} columns"),
+                  "slice": N_("{count} slices")}
+
+
+def _dropped(n, word):
+    return _((DROPPED if n == 1 else DROPPED_PLURAL)[word]).format(count=f"{n:,}")
 
 
 @rule("CC106", "stride-drops-input", "warning", "a stride that does not divide the padded input: pixels dropped")
@@ -326,7 +353,7 @@ def stride_drops(c: Ctx):
     for n in c.nodes:
         if not (is_conv(n) or is_pool(n)):
             continue
-        ke, st, pl, _ = _window_geom(n)
+        ke, st, pl, _dil = _window_geom(n)
         if max(st) == 1:
             continue
         ins, outs = n.kind.in_shape[1:], n.kind.out_shape[1:]
@@ -338,19 +365,21 @@ def stride_drops(c: Ctx):
         if not any(dropped):
             continue
         words = AXIS_WORDS.get(len(ins), tuple((f"axis{i}", "position") for i in range(len(ins))))
-        parts = [f"{_plural(d, w)} ({ax})" for d, (ax, w) in zip(dropped, words) if d]
+        parts = [f"{_dropped(d, w)} ({ax})" for d, (ax, w) in zip(dropped, words) if d]
         lost = math.prod(ins) - math.prod(L - d for L, d in zip(ins, dropped))
         arith = "; ".join(
-            f"{ax}: ({L} + 2*{p} - {k}) = {L + 2 * p - k} is not a multiple of the stride {s}"
-            for (ax, _), L, k, s, p, d in zip(words, ins, ke, st, pl, dropped) if d)
+            _("{axis}: {formula} = {value} is not a multiple of the stride {stride}").format(
+                axis=ax, formula=f"({L} + 2*{p} - {k})", value=L + 2 * p - k, stride=s)
+            for (ax, _w), L, k, s, p, d in zip(words, ins, ke, st, pl, dropped) if d)
         yield Finding(
             "CC106", "stride-drops-input", "warning", [n.name],
-            f"{n.op} '{n.name}' never reads the last {', '.join(parts)} of its "
-            f"{'x'.join(map(str, ins))} input",
-            f"{arith}: the windows stop before the end and the rest is silently dropped "
-            f"({lost:,} of {math.prod(ins):,} positions per channel)",
-            "adjust the padding or the input size so the stride divides (input + 2*padding - kernel)"
-            + ("; or set `ceil_mode: true`" if is_pool(n) else ""), {}, c.loc(n))
+            _("{op} '{node}' never reads the last {parts} of its {shape} input").format(
+                op=n.op, node=n.name, parts=", ".join(parts), shape="x".join(map(str, ins))),
+            _("{arithmetic}: the windows stop before the end and the rest is silently dropped "
+              "({lost} of {total} positions per channel)").format(arithmetic=arith, lost=f"{lost:,}",
+                                                                  total=f"{math.prod(ins):,}"),
+            _("adjust the padding or the input size so the stride divides (input + 2*padding - kernel)")
+            + ("; " + _("or set `ceil_mode: true`") if is_pool(n) else ""), {}, c.loc(n))
 
 
 def _covered(L, o, k, s, p, d):
@@ -378,18 +407,20 @@ def window_gaps(c: Ctx):
         cov = [_covered(L, o, k, s, p, d) for L, o, k, s, p, d in zip(ins, outs, ks, st, pl, dil)]
         total = math.prod(ins)
         unseen = total - math.prod(cov)
-        head = (f"{n.op} '{n.name}' has kernel {_fmt_kernel(ks)} but stride {_fmt_kernel(st)}: "
-                f"{unseen:,} of {total:,} input positions per channel ({100 * unseen / total:.0f}%) are never seen")
-        why = ("each window is shorter than the step between windows, so the positions in the gaps never reach "
-               "any output (and get no gradient)")
+        head = _("{op} '{node}' has kernel {kernel} but stride {stride}: {unseen} of {total} input positions per "
+                 "channel ({share}) are never seen").format(
+            op=n.op, node=n.name, kernel=_fmt_kernel(ks), stride=_fmt_kernel(st), unseen=f"{unseen:,}",
+            total=f"{total:,}", share=f"{100 * unseen / total:.0f}%")
+        why = _("each window is shorter than the step between windows, so the positions in the gaps never reach "
+                "any output (and get no gradient)")
         if is_pool(n):
             yield Finding("CC107", "window-smaller-than-stride", "warning", [n.name], head, why,
-                          "make the kernel at least as large as the stride (kernel_size >= stride)", {}, c.loc(n))
+                          _("make the kernel at least as large as the stride (kernel_size >= stride)"), {}, c.loc(n))
         else:
             # ResNet's 1x1 stride-2 shortcut is the classic case; ResNet-D (He et al. 2019) fixes it
             yield Finding("CC107", "window-smaller-than-stride", "info", [n.name], head, why,
-                          "downsample with an average pooling (kernel = stride) before a stride-1 conv, as "
-                          "ResNet-D does, or use a kernel at least as large as the stride", {}, c.loc(n))
+                          _("downsample with an average pooling (kernel = stride) before a stride-1 conv, as "
+                            "ResNet-D does, or use a kernel at least as large as the stride"), {}, c.loc(n))
 
 
 def final_rf(report):
@@ -449,18 +480,20 @@ def receptive_field(c: Ctx):
     if any(s < e for s, e in zip(size, extent)):
         yield Finding(
             "CC108", "receptive-field", "info", [name],
-            f"the last feature map ('{name}') has a {sz} receptive field, smaller than the {ex} input",
-            "no unit before the global pooling or flatten sees the whole image: features larger than "
-            f"{sz} are only combined by the head",
-            "add a stage or a downsampling step (or dilation) to grow the receptive field, or use a smaller input",
+            _("the last feature map ('{node}') has a {size} receptive field, smaller than the {input} input").format(
+                node=name, size=sz, input=ex),
+            _("no unit before the global pooling or flatten sees the whole image: features larger than "
+              "{size} are only combined by the head").format(size=sz),
+            _("add a stage or a downsampling step (or dilation) to grow the receptive field, or use a smaller input"),
             {}, c.loc(node))
     elif all(s > 4 * e for s, e in zip(size, extent)):
         yield Finding(
             "CC108", "receptive-field", "info", [name],
-            f"the last feature map ('{name}') has a {sz} receptive field, more than 4x the {ex} input",
-            "most of each deep unit's receptive field lies in the zero padding: the last layers add cost "
-            "without seeing more of the image",
-            "drop layers of the last stages, or feed a larger input", {}, c.loc(node))
+            _("the last feature map ('{node}') has a {size} receptive field, more than 4x the {input} input").format(
+                node=name, size=sz, input=ex),
+            _("most of each deep unit's receptive field lies in the zero padding: the last layers add cost "
+              "without seeing more of the image"),
+            _("drop layers of the last stages, or feed a larger input"), {}, c.loc(node))
 
 
 def weighted_depth(c: Ctx):
@@ -490,11 +523,12 @@ def saturating(c: Ctx):
     ops = sorted({n.op for n in hits})
     yield Finding(
         "CC109", "saturating-activation", "warning", [n.name for n in hits],
-        f"{len(hits)} {'/'.join(ops)} activation{'s' if len(hits) > 1 else ''} in a network "
-        f"{depth} weighted layers deep",
-        "sigmoid and tanh saturate: their derivative is at most 1/4 (sigmoid) or 1 (tanh) and near 0 for "
-        "large inputs, so gradients shrink layer after layer (the vanishing-gradient problem)",
-        "use ReLU (or GELU/SiLU) between layers; keep sigmoid only for gates and outputs", {}, c.loc(hits[0]))
+        ngettext("{count} {ops} activation in a network {depth} weighted layers deep",
+                 "{count} {ops} activations in a network {depth} weighted layers deep", len(hits)).format(
+            count=len(hits), ops="/".join(ops), depth=depth),
+        _("sigmoid and tanh saturate: their derivative is at most 1/4 (sigmoid) or 1 (tanh) and near 0 for "
+          "large inputs, so gradients shrink layer after layer (the vanishing-gradient problem)"),
+        _("use ReLU (or GELU/SiLU) between layers; keep sigmoid only for gates and outputs"), {}, c.loc(hits[0]))
 
 
 @rule("CC110", "softmax-before-loss", "error", "softmax right before CrossEntropyLoss")
@@ -510,18 +544,22 @@ def softmax_loss(c: Ctx):
         elems = c.N * math.prod(n.out_shapes[0])
         flops = c.L[n.id]["flops"]
         if n.op == "Softmax":
-            reason = (f"{nxt.op} expects {'logits' if nxt.op == 'CrossEntropyLoss' else 'log-probabilities'}"
-                      f"{' and applies log-softmax itself' if nxt.op == 'CrossEntropyLoss' else ''}: on "
-                      "probabilities the loss is computed on the wrong quantity, its gradients are squashed, "
-                      "and training stalls")
-            sev, fix = "error", ("remove the Softmax (apply it only at inference)" if nxt.op == "CrossEntropyLoss"
-                                 else "use LogSoftmax before NLLLoss, or drop both for CrossEntropyLoss")
+            if nxt.op == "CrossEntropyLoss":
+                reason = _("{loss} expects logits and applies log-softmax itself: on probabilities the loss is "
+                           "computed on the wrong quantity, its gradients are squashed, and training stalls")
+            else:
+                reason = _("{loss} expects log-probabilities: on probabilities the loss is computed on the wrong "
+                           "quantity, its gradients are squashed, and training stalls")
+            reason = reason.format(loss=nxt.op)
+            sev, fix = "error", (_("remove the Softmax (apply it only at inference)") if nxt.op == "CrossEntropyLoss"
+                                 else _("use LogSoftmax before NLLLoss, or drop both for CrossEntropyLoss"))
         else:
-            reason = ("CrossEntropyLoss applies log-softmax itself; log-softmax is idempotent, so the result is "
-                      "right but the layer is wasted work")
-            sev, fix = "warning", "remove the LogSoftmax, or use NLLLoss instead of CrossEntropyLoss"
+            reason = _("CrossEntropyLoss applies log-softmax itself; log-softmax is idempotent, so the result is "
+                       "right but the layer is wasted work")
+            sev, fix = "warning", _("remove the LogSoftmax, or use NLLLoss instead of CrossEntropyLoss")
         yield Finding("CC110", "softmax-before-loss", sev, [n.name, nxt.name],
-                      f"{n.op} '{n.name}' feeds {nxt.op} '{nxt.name}'", reason, fix,
+                      _("{op} '{node}' feeds {next_op} '{next_node}'").format(op=n.op, node=n.name, next_op=nxt.op,
+                                                                             next_node=nxt.name), reason, fix,
                       {"bytes": elems * c.itemsize, **({"flops": flops} if flops else {})}, c.loc(n))
 
 
@@ -535,11 +573,12 @@ def dropout_bn(c: Ctx):
             continue
         yield Finding(
             "CC111", "dropout-before-bn", "warning", [n.name, nxt.name],
-            f"{n.op} '{n.name}' feeds {nxt.op} '{nxt.name}'",
-            "dropout changes the variance of its output between training and evaluation, so the running "
-            "variance BatchNorm learns in training is wrong at test time (the 'variance shift' of Li et al., "
-            "2019)",
-            "move the dropout after the last BatchNorm (just before the classifier), or drop it",
+            _("{op} '{node}' feeds {next_op} '{next_node}'").format(op=n.op, node=n.name, next_op=nxt.op,
+                                                                   next_node=nxt.name),
+            _("dropout changes the variance of its output between training and evaluation, so the running "
+              "variance BatchNorm learns in training is wrong at test time (the 'variance shift' of Li et al., "
+              "2019)"),
+            _("move the dropout after the last BatchNorm (just before the classifier), or drop it"),
             {}, c.loc(n))
 
 
@@ -586,11 +625,12 @@ def channels_8(c: Ctx):
         share = 100 * c.L[n.id]["macs"] / total
         yield Finding(
             "CC112", "channels-not-multiple-of-8", "info", [n.name],
-            f"{n.op} '{n.name}' ({share:.0f}% of the MACs) has "
-            + " and ".join(f"{k}={v}" for k, v in bad) + ", not a multiple of 8",
-            "tensor-core GEMM and convolution kernels (fp16/bf16, and TF32) run at full speed when channel counts "
-            "are multiples of 8; other counts are padded or fall back to slower kernels",
-            "round to " + ", ".join(f"{k}={_div8(v)}" for k, v in bad) + " (make_divisible(v, 8))", {}, c.loc(n))
+            _("{op} '{node}' ({share} of the MACs) has {values}, not a multiple of 8").format(
+                op=n.op, node=n.name, share=f"{share:.0f}%", values=_(" and ").join(f"{k}={v}" for k, v in bad)),
+            _("tensor-core GEMM and convolution kernels (fp16/bf16, and TF32) run at full speed when channel counts "
+              "are multiples of 8; other counts are padded or fall back to slower kernels"),
+            _("round to {values} (make_divisible(v, 8))").format(values=", ".join(f"{k}={_div8(v)}" for k, v in bad)),
+            {}, c.loc(n))
 
 
 def _spatial_one(shape):
@@ -631,12 +671,12 @@ def early_collapse(c: Ctx):
         after.sort(key=lambda m: m.id)
         yield Finding(
             "CC113", "early-spatial-collapse", "warning", [n.name] + [m.name for m in after],
-            f"{n.op} '{n.name}' reduces the map to {'x'.join(map(str, n.out_shapes[0][1:]))}, and "
-            f"{len(after)} weighted layers still follow",
-            "after the collapse every convolution sees one pixel: kernels larger than 1x1 multiply padding "
-            "zeros, and the layers act as a fully connected stack on a single position",
-            "downsample less (drop a stride or a pooling) so the last stages keep a spatial map, or make "
-            "the layers after the collapse 1x1/Linear",
+            _("{op} '{node}' reduces the map to {shape}, and {count} weighted layers still follow").format(
+                op=n.op, node=n.name, shape="x".join(map(str, n.out_shapes[0][1:])), count=len(after)),
+            _("after the collapse every convolution sees one pixel: kernels larger than 1x1 multiply padding "
+              "zeros, and the layers act as a fully connected stack on a single position"),
+            _("downsample less (drop a stride or a pooling) so the last stages keep a spatial map, or make "
+              "the layers after the collapse 1x1/Linear"),
             ({"params": wasted, "bytes": wasted * c.itemsize} if wasted else {}), c.loc(n))
 
 
@@ -672,6 +712,7 @@ def unknown_ids(ids):
 
 def review_dict(analysis, findings, ignored=()) -> dict:
     counts = {s: sum(f.severity == s for f in findings) for s in SEVERITIES}
-    return {"model": analysis.g.name, "file": analysis.g.file, "findings": [f.to_dict() for f in findings],
+    from ..i18n import current
+    return {"lang": current(), "model": analysis.g.name, "file": analysis.g.file, "findings": [f.to_dict() for f in findings],
             "counts": counts, "ignored": sorted(_rule_id(x) for x in ignored),
             "rules": {r.id: {"slug": r.slug, "severity": r.severity, "title": r.title} for r in RULES.values()}}

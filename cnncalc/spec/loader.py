@@ -23,6 +23,7 @@ from ..kinds.base import FOREIGN_OPS, MERGE_OPS, bind_args, check_types
 from .callstr import CallError, VarRef, looks_like_call, parse_call, split_prefix
 from .static_check import check_unreachable, unreachable_note
 from .yamlload import YList, YMap, load_yaml
+from ..i18n import _
 
 RESERVED = ("name", "from", "repeat", "share", "when", "expect", "merge", "doc")
 TOP_KEYS = ("cnncalc", "name", "input", "inputs", "batch", "dtype", "vars", "blocks", "layers", "outputs",
@@ -269,7 +270,7 @@ class Loader:
             if isinstance(ov, dict):
                 items = list(ov.items())
                 declared = [str(k) for k in data["inputs"]] if isinstance(data.get("inputs"), YMap) else ["input"]
-                for k, _ in items:
+                for k, _v in items:
                     if k not in declared:
                         self.err(f"--input {k}=...: the spec has no input named `{k}`", floc,
                                  [f"its inputs: {', '.join(declared)}"] + did_you_mean(k, declared))
@@ -642,7 +643,7 @@ class Loader:
         loc = spec["loc"]
         if cls is None:
             hints = did_you_mean(op, list(REGISTRY) + list(self.blocks), foreign=FOREIGN_OPS)
-            raise SpecError(f"unknown op `{op}`", loc, hints, code="unknown-op")
+            raise SpecError(_("unknown op `{op}`").format(op=op), loc, hints, code="unknown-op")
         refs = []
         for v in vals:
             refs += v.refs if cls.N_INPUTS[1] > 1 and len(vals) == 1 and len(v.refs) > 1 else [v.single(v.node, loc)]
@@ -671,24 +672,26 @@ class Loader:
             # a combination of arguments no specific check caught: still an error at the node, never a
             # traceback; the torch signature is the best hint
             names = ", ".join(a.name for a in cls.SIG if a.name not in ("device", "dtype"))
-            raise SpecError(f"{op} '{path}': invalid arguments for this input {list(in_shapes[0]) if in_shapes else ''}"
-                            f" ({type(e).__name__}: {e})", loc, [f"`{op}` takes: {names}"], node=path,
-                            code="invalid-arguments") from None
+            raise SpecError(_("{op} '{node}': invalid arguments for this input {shape} ({error})").format(
+                op=op, node=path, shape=list(in_shapes[0]) if in_shapes else "", error=f"{type(e).__name__}: {e}"),
+                loc, [_("`{op}` takes: {names}").format(op=op, names=names)], node=path,
+                code="invalid-arguments") from None
         except KindError as e:
             aloc = self.arg_loc(spec, e.arg, cls) if e.arg else loc
             if e.code in ("in-channels", "in-features", "num-features", "needs-flat", "linear-scalar"):
                 aloc = loc
             if e.code in ("shape", "cat-mismatch") or len(refs) > 1:
-                e.hints.append("its inputs: " + ", ".join(
+                e.hints.append(_("its inputs: {inputs}").format(inputs=", ".join(
                     f"{self.graph.nodes[r[0]].name}{':' + str(r[1]) if len(self.graph.nodes[r[0]].out_shapes) > 1 else ''}"
-                    f" {list(self.graph.shape(r))}" for r in refs))
+                    f" {list(self.graph.shape(r))}" for r in refs)))
                 for r in refs:   # which input changed its size, and why (as for a concatenation)
                     why = self.why_shrunk(r[0], r[0] + 1, None) if self.graph.shape(r) != self.graph.shape(refs[0]) \
                         or len(refs) == 2 and r == refs[0] and self.graph.shape(refs[0]) != self.graph.shape(refs[1]) \
                         else None
                     if why:
                         e.hints.append(why)
-            raise SpecError(f"{op} '{path}': {e}", aloc, e.hints, node=path, code=e.code) from None
+            raise SpecError(_("{op} '{node}': {message}").format(op=op, node=path, message=e), aloc, e.hints,
+                            node=path, code=e.code) from None
         self.check_bounds(op, path, kind.out_shapes, loc)
         n = self.graph.add(name=path, op=op, kind=kind, inputs=refs, out_shapes=list(kind.out_shapes),
                            module=mpath, loc=loc)
@@ -749,7 +752,7 @@ class Loader:
             raise Poison()
         if merge == "none":
             refs = []
-            for _, v, _ in outs:
+            for _a, v, _b in outs:
                 refs += v.refs
             return Value(refs, path)
         refs = [v.single(b, loc) for b, v, loc in outs]
@@ -782,13 +785,14 @@ class Loader:
         parts, hints = [], []
         for i in bad:
             msp = tuple(majority[d:]) if d == 0 else majority
-            parts.append(f"{names[i]} is {list(shapes[i])} but {', '.join(good)} are "
-                         f"{'x'.join(map(str, msp))}")
+            parts.append(_("{branch} is {shape} but {others} are {want}").format(
+                branch=names[i], shape=list(shapes[i]), others=", ".join(good), want="x".join(map(str, msp))))
             why = self.why_shrunk(starts[i], starts[i + 1] if i + 1 < len(starts) else len(self.graph.nodes), msp)
             if why:
                 hints.append(why)
-        raise SpecError(f"cat '{path}' (line {loc.line}): branches disagree outside the concatenated dim "
-                        f"(dim {dim}): " + "; ".join(parts), loc, hints, node=path, code="cat-mismatch")
+        raise SpecError(_("cat '{node}' (line {line}): branches disagree outside the concatenated dim "
+                          "(dim {dim}): {details}").format(node=path, line=loc.line, dim=dim, details="; ".join(parts)),
+                        loc, hints, node=path, code="cat-mismatch")
 
     def why_shrunk(self, a, b, want):
         """Find the node in [a, b) that changed the spatial size and name the true cause, read from the

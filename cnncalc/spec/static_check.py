@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..errors import Diagnostic, SpecError, did_you_mean
 from ..kinds import REGISTRY, KindError
 from ..kinds.base import bind_args, check_types
+from ..i18n import _, ngettext
 
 STRUCTURAL = ("Sequential", "parallel")
 
@@ -28,14 +29,14 @@ def check_unreachable(loader, item, loc, env, path) -> int:
             return 1     # a block's own nodes are checked where its definition is first expanded
         cls = REGISTRY.get(op)
         if cls is None:
-            raise SpecError(f"unknown op `{op}`", spec["loc"], did_you_mean(op, list(REGISTRY) + list(loader.blocks)),
+            raise SpecError(_("unknown op `{op}`").format(op=op), spec["loc"], did_you_mean(op, list(REGISTRY) + list(loader.blocks)),
                             code="unknown-op")
         pos = [loader.subst(x, env, loader.arg_loc(spec, None)) for x in spec["pos"]]
         kw = {str(k): loader.subst(x, env, loader.arg_loc(spec, k)) for k, x in spec["kw"].items()}
         try:
             cls.check_args(op, check_types(cls, op, bind_args(cls, op, pos, kw)))
         except KindError as e:
-            raise SpecError(f"{op} '{path}': {e}", loader.arg_loc(spec, e.arg, cls) if e.arg else spec["loc"],
+            raise SpecError(_("{op} '{node}': {message}").format(op=op, node=path, message=e), loader.arg_loc(spec, e.arg, cls) if e.arg else spec["loc"],
                             e.hints, node=path, code=e.code) from None
     except SpecError as e:
         loader.errors.append(e.diagnostic)
@@ -45,12 +46,21 @@ def check_unreachable(loader, item, loc, env, path) -> int:
 
 
 def unreachable_note(loc, count: int, first: str) -> Diagnostic:
-    who = f"`{first}` reads" if count == 1 else f"`{first}` and the node after it read" if count == 2 else \
-        f"`{first}` and the {count - 1} nodes after it read"
-    what = "its op name and arguments were checked, its shapes were" if count == 1 else \
-        "their op names and arguments were checked, their shapes were"
-    return Diagnostic("note", f"{who} the output of a node with an error: {what} not (a shape error there would "
-                              "follow from the first one)", loc)
+    if count == 1:
+        text = _("`{first}` reads the output of a node with an error: its op name and arguments were checked, its "
+                 "shapes were not (a shape error there would follow from the first one)").format(first=first)
+    elif count == 2:
+        text = _("`{first}` and the node after it read the output of a node with an error: their op names and "
+                 "arguments were checked, their shapes were not (a shape error there would follow from the first "
+                 "one)").format(first=first)
+    else:
+        text = ngettext("`{first}` and the {count} node after it read the output of a node with an error: their op "
+                        "names and arguments were checked, their shapes were not (a shape error there would follow "
+                        "from the first one)",
+                        "`{first}` and the {count} nodes after it read the output of a node with an error: their op "
+                        "names and arguments were checked, their shapes were not (a shape error there would follow "
+                        "from the first one)", count - 1).format(first=first, count=count - 1)
+    return Diagnostic("note", text, loc)
 
 
 def _body(body, loc):
