@@ -151,3 +151,39 @@ def test_errors_after_a_broken_node_inside_blocks(tmp_path):
                for n in notes), r.stderr
     assert any("`2` reads the output of a node with an error" in n for n in notes), r.stderr
     assert any("`4` and the node after it read the output of a node with an error" in n for n in notes), r.stderr
+
+
+def test_argument_values_are_checked_after_a_failed_node(tmp_path):
+    # after the first node's typo, each later convolution's arguments are wrong whatever its input:
+    # 16 % 3 != 0; a zero kernel; no output channels; 9 % 2 != 0 (in_channels given)
+    p = tmp_path / "values.yaml"
+    p.write_text("cnncalc: 1\ninput: [3, 32, 32]\nlayers:\n"
+                 "  - Conv2d: {out_channel: 16, kernel_size: 3}\n"
+                 "  - Conv2d: {out_channels: 16, kernel_size: 3, groups: 3}\n"
+                 "  - Conv2d: {out_channels: 16, kernel_size: 0}\n"
+                 "  - ConvTranspose2d: {out_channels: 0, kernel_size: 2}\n"
+                 "  - Conv2d: {in_channels: 9, out_channels: 16, kernel_size: 3, groups: 2}\n")
+    r = run_cli("analyze", p)
+    errors = [line.split(": error: ")[1] for line in r.stderr.splitlines() if ": error: " in line]
+    assert r.returncode == 2 and len(errors) == 5, r.stderr
+    assert "no argument `out_channel`" in errors[0]
+    assert errors[1:] == ["Conv2d '1': groups=3 must divide out_channels=16",
+                          "Conv2d '2': kernel_size, stride and dilation must be positive",
+                          "ConvTranspose2d '3': `out_channels` must be positive",
+                          "Conv2d '4': groups=2 must divide in_channels=9 and out_channels=16"]
+
+
+def test_pooling_argument_values_are_checked_after_a_failed_node(tmp_path):
+    # torch refuses padding 2 > 2/2 and a zero stride whatever the input; the last two pools are fine
+    p = tmp_path / "pools.yaml"
+    p.write_text("cnncalc: 1\ninput: [3, 32, 32]\nlayers:\n"
+                 "  - Conv2d: {out_channel: 16, kernel_size: 3}\n"
+                 "  - MaxPool2d: {kernel_size: 2, padding: 2}\n"
+                 "  - AvgPool2d: {kernel_size: 3, stride: 0}\n"
+                 "  - MaxPool2d: 2\n"
+                 "  - LPPool2d: {norm_type: 2, kernel_size: 2}\n")
+    r = run_cli("analyze", p)
+    errors = [line.split(": error: ")[1] for line in r.stderr.splitlines() if ": error: " in line]
+    assert r.returncode == 2 and len(errors) == 3, r.stderr
+    assert errors[1:] == ["MaxPool2d '1': padding (2) must be at most half the kernel size (2), as torch requires",
+                          "AvgPool2d '2': `stride` must be positive, got [0, 0] (as in torch)"]

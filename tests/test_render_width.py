@@ -136,6 +136,14 @@ def test_memory_sweep_resnet50(width):
             assert _same(cell, run["memory"][key]), (run["batch"], key, cell, run["memory"][key])
         if len(row) > len(keys) + 1:       # the bar
             assert set(row[-1]) <= {"█", "·"}
+    # where each batch's peaks happen: the JSON's phase and node, names wrapped, never cut
+    heads, rows = _table(lines[lines.index("where the peaks happen") + 1:])
+    assert [int(r[0]) for r in rows] == [1, 16, 64, 256]
+    for row, run in zip(rows, rep["runs"]):
+        m = run["memory"]
+        want = "optimizer step" if m["training_peak_phase"] == "optimizer" else \
+            f"{m['training_peak_phase']} at {m['training_peak_at']}"
+        assert row[1].replace(" ", "") == want.replace(" ", "") and row[2] == m["inference_peak_at"], (row, m)
 
 
 # ----------------------------------------------------------------------------- explain

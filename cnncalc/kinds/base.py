@@ -213,9 +213,10 @@ class Kind:
 
     @classmethod
     def check_args(cls, op: str, args: dict):
-        """Refuse typed arguments that no input could make valid (a KindError).  Needs no input, so the
-        spec reader runs it also on a node that reads the output of a node with an error, whose shapes
-        are not checked (spec/static_check.py): such an error is independent of the first one."""
+        """Refuse typed arguments that no input could make valid (a KindError).  The spec reader runs it
+        on a node that reads the output of a node with an error, whose setup does not run (its shapes
+        would follow from the first error; spec/static_check.py): such an argument error is independent
+        of the first one.  setup() must refuse the same arguments (with the input it can say more)."""
 
     def setup(self):
         """Check arguments against the input, infer what may be inferred, set out_shapes."""

@@ -190,8 +190,23 @@ def _check_padding_mode(pad, stride):
                             ["give the padding explicitly, e.g. padding: (kernel_size - 1) // 2"])
 
 
+def _ints(v):
+    return [x for x in (v if isinstance(v, (list, tuple)) else [v]) if isinstance(x, int)]
+
+
 def _conv_check_args(cls, op, args):
-    _check_padding_mode(args.get("padding", 0), args.get("stride", 1))
+    """What _common and _conv_setup refuse whatever the input: the same messages, found also on a node
+    whose input has an error."""
+    g, oc, ic = args.get("groups", 1), args.get("out_channels"), args.get("in_channels")
+    if isinstance(g, int) and isinstance(oc, int) and (g < 1 or oc % g or (isinstance(ic, int) and ic % g)):
+        raise KindError(f"groups={g} must divide " + (f"in_channels={ic} and " if isinstance(ic, int) else "")
+                        + f"out_channels={oc}", "groups")
+    if isinstance(oc, int) and oc < 1:
+        raise KindError("`out_channels` must be positive", "out_channels")
+    if min(_ints(args.get("kernel_size", 1)) + _ints(args.get("stride", 1)) + _ints(args.get("dilation", 1)) + [1]) < 1:
+        raise KindError("kernel_size, stride and dilation must be positive")
+    if not cls.transposed:
+        _check_padding_mode(args.get("padding", 0), args.get("stride", 1))
 
 
 def _conv_setup(self):
@@ -353,7 +368,7 @@ for _nd in (1, 2, 3):
             _cls = type(_name, (ConvBase,), {
                 "nd": _nd, "transposed": _tr, "lazy": _lazy, "SIG": _conv_sig(_lazy, _tr),
                 "setup": _tconv_setup if _tr else _conv_setup,
-                **({} if _tr else {"check_args": classmethod(_conv_check_args)}),
+                "check_args": classmethod(_conv_check_args),
                 "shape_figures": _tconv_shape_figures if _tr else _conv_shape_figures,
                 "rf": _tconv_rf if _tr else _conv_rf,
                 "torch_module": _tconv_torch if _tr else _conv_torch,

@@ -26,20 +26,16 @@ class PoolBase(Kind):
     nd = 2
     rule = "max_pool"
 
-    def setup(self):
-        nd = self.nd
-        x = self.in_shape
-        if len(x) != nd + 1:
-            raise KindError(f"`{self.op}` needs a [C, {', '.join(AXES[nd])}] input, got {list(x)}", None,
-                            rank_hints(x, nd, self.op[:-2]))
-        a = self.a
+    @staticmethod
+    def _window_args(a, nd):
+        """Normalise kernel, stride, padding and dilation in `a` and refuse what torch refuses whatever
+        the input; -> the dilation per axis."""
         a["kernel_size"] = ntuple(a["kernel_size"], nd, "kernel_size")
         a["stride"] = a["kernel_size"] if a.get("stride") in (None, [], ()) else ntuple(a["stride"], nd, "stride")
         a["padding"] = ntuple(a.get("padding", 0), nd, "padding")
         dil = ntuple(a.get("dilation", 1), nd, "dilation")
         if "dilation" in a:
             a["dilation"] = dil
-        self.dil = dil
         for name, v in (("kernel_size", a["kernel_size"]), ("stride", a["stride"]), ("dilation", dil)):
             if min(v) < 1:
                 raise KindError(f"`{name}` must be positive, got {list(v)} (as in torch)", name)
@@ -47,11 +43,27 @@ class PoolBase(Kind):
             raise KindError(f"`padding` must not be negative, got {list(a['padding'])}", "padding")
         if a.get("divisor_override") == 0:
             raise KindError("`divisor_override` cannot be 0 (torch refuses it)", "divisor_override")
-        out = [x[0]]
-        for ax, L, k, s, p, d in zip(AXES[nd], x[1:], a["kernel_size"], a["stride"], a["padding"], dil):
+        for p, k in zip(a["padding"], a["kernel_size"]):
             if p * 2 > k:
                 raise KindError(f"padding ({p}) must be at most half the kernel size ({k}), as torch requires",
                                 "padding")
+        return dil
+
+    @classmethod
+    def check_args(cls, op, args):
+        if "padding" in {x.name for x in cls.SIG}:     # (LPPool has none: its setup sets 0)
+            cls._window_args(dict(args), cls.nd)
+
+    def setup(self):
+        nd = self.nd
+        x = self.in_shape
+        if len(x) != nd + 1:
+            raise KindError(f"`{self.op}` needs a [C, {', '.join(AXES[nd])}] input, got {list(x)}", None,
+                            rank_hints(x, nd, self.op[:-2]))
+        a = self.a
+        self.dil = dil = self._window_args(a, nd)
+        out = [x[0]]
+        for ax, L, k, s, p, d in zip(AXES[nd], x[1:], a["kernel_size"], a["stride"], a["padding"], dil):
             n = pool_out(L, k, s, p, d, a.get("ceil_mode", False))
             # with ceil_mode torch lets a window overhang the input, except in its 3-D average pooling
             strict = not a.get("ceil_mode", False) or self.op == "AvgPool3d"

@@ -664,8 +664,7 @@ class Loader:
             bound = bind_args(cls, op, pos, kw)
             cls.check_binding(op, pos, bound)
             args = check_types(cls, op, bound)
-            cls.check_args(op, args)
-            kind = cls(op, args, in_shapes, self.graph.batch)
+            kind = cls(op, args, in_shapes, self.graph.batch)     # (setup does check_args' checks, with the input)
             kind.params(), kind.terms(), kind.saved(), kind.rf()     # fail here, at the node, if at all
         except (TypeError, ValueError, ZeroDivisionError, IndexError, KeyError, AttributeError,
                 OverflowError) as e:
