@@ -312,18 +312,55 @@ def _counter_gaps(a2, nodes, counter, per_node):
     return gaps
 
 
+def _blind_work(a2, nodes, tool):
+    """FLOPs (default FLOPs per MAC of the preset) of the work ``tool`` does not see, left out of the preset's
+    figures: node id -> FLOPs, and the labels by node id."""
+    from dataclasses import replace
+    seeing = replace(a2.conventions, tool="")
+    work, labels = {}, {}
+    for n in nodes:
+        lb = a2.costs.layers[n.id].blind
+        if lb:
+            work[n.id] = tally(n.kind.terms(), seeing).flops - a2.layer[n.id]["flops"]
+            labels[n.id] = lb
+    return work, labels
+
+
+def blind_reason(tool, labels):
+    """"match, FlopCounterMode blind to X, Y": the analysis less X and Y equals the tool."""
+    labs = sorted({lb for ls in labels for lb in ls})
+    return f"match, {tool} blind to " + ", ".join(labs) + " (the preset leaves that work out, as the tool does)"
+
+
+def _tool_total(res, check, tool, tot, total, blind, labels, extra=""):
+    """Compare a preset's total with its tool's: an exact match (worded "match, tool blind to X" when the
+    preset left X out), or the tool counting the blind work after all (on another device), else a mismatch."""
+    missed = sum(blind.values())
+    if tot == total:
+        why = blind_reason(tool, labels.values()) if blind else ""
+        res.add(check, "total", "", tot, total, MATCH, "; ".join(x for x in (why, extra) if x))
+    elif blind and tot + missed == total:
+        res.add(check, "total", "", tot, total, MATCH,
+                f"{tool} counted here what it does not count on the CPU under no_grad (" +
+                ", ".join(sorted({lb for ls in labels.values() for lb in ls})) + f": {missed} FLOPs)"
+                + (f"; {extra}" if extra else ""))
+    else:
+        res.add(check, "total", "", tot, total, MISMATCH, extra)
+
+
 def _check_fcm(res, reload, g, model, total, per, per_node=None):
     a2 = reload(convention="torch")
     tot = a2.totals()["flops"]
     nodes = [n for n in a2.g.nodes if not n.is_input]
+    blind, labels = _blind_work(a2, nodes, "FlopCounterMode")
     gaps = _counter_gaps(a2, nodes, "FlopCounterMode", per_node or {})
     missed = sum(m for m, _ in gaps.values())
-    if gaps and tot != total and tot - missed == total:
+    if gaps and tot != total and tot - missed == total and not blind:
         res.add("FLOPs (torch convention) vs FlopCounterMode", "total", "", tot, total, NOT_COVERED,
                 f"FlopCounterMode did not see {missed} FLOPs of " + ", ".join(sorted({a2.g.nodes[i].name for i in gaps}))
                 + " (" + "; ".join(sorted({r for _, r in gaps.values()})) + "); the rest matches")
     else:
-        res.add("FLOPs (torch convention) vs FlopCounterMode", "total", "", tot, total)
+        _tool_total(res, "FLOPs (torch convention) vs FlopCounterMode", "FlopCounterMode", tot, total, blind, labels)
     ana = _module_sums(a2, nodes)
     done = set()
     for n in nodes:
@@ -350,7 +387,9 @@ def _check_fcm(res, reload, g, model, total, per, per_node=None):
         elif n.kind.torch_counter_gap and an == 0 and got == 0:
             res.add("FLOPs (torch) per module", "module", n.module, an, got, NOT_COVERED, n.kind.torch_counter_gap)
         else:
-            res.add("FLOPs (torch) per module", "module", n.module, an, got)
+            ls = [labels[m.id] for m in nodes if m.module == n.module and m.id in labels]
+            res.add("FLOPs (torch) per module", "module", n.module, an, got, None,
+                    blind_reason("FlopCounterMode", ls) if ls and an == got else "")
     res.notes.append("FlopCounterMode in torch 2.13/2.14 counts the weight gradient of a grouped convolution "
                      "`groups` times; only backward counts are affected, and only forward counts are compared here")
 
@@ -367,6 +406,7 @@ def _check_fvcore(res, reload, g, model, inputs):
     tot = a2.totals()["flops"]
     nodes = [n for n in a2.g.nodes if not n.is_input]
     skipped = ("fvcore skipped: " + ", ".join(sorted(unsupported))) if unsupported else ""
+    blind, labels = _blind_work(a2, nodes, "fvcore")
     # fvcore gives no per-node counts: a kind's declared gap is accepted when it explains the total exactly
     gaps = {n.id: g[0] for n in nodes if (g := n.kind.counter_gaps("fvcore"))}
     missed = sum(sum(t.count * c for t in terms if (c := a2.conv.cost(t.rules)) is not None)
@@ -377,7 +417,7 @@ def _check_fvcore(res, reload, g, model, inputs):
                 + " (" + "; ".join(sorted({r for _, r in gaps.values()})) + "); the rest matches"
                 + (f"; {skipped}" if skipped else ""))
     else:
-        res.add("FLOPs (fvcore convention) vs fvcore", "total", "", tot, total, reason=skipped)
+        _tool_total(res, "FLOPs (fvcore convention) vs fvcore", "fvcore", tot, total, blind, labels, skipped)
     ana = _module_sums(a2, nodes)
     done = set()
     for n in nodes:
@@ -392,7 +432,10 @@ def _check_fvcore(res, reload, g, model, inputs):
                         "tensor function: fvcore attributes it to no module (counted in the total)")
             continue
         got = per.get(qual, 0)
-        if an == 0 and got == 0:
+        ls = [labels[m.id] for m in nodes if m.module == n.module and m.id in labels]
+        if ls and an == got:
+            res.add("FLOPs (fvcore) per module", "module", n.module, an, got, MATCH, blind_reason("fvcore", ls))
+        elif an == 0 and got == 0:
             res.add("FLOPs (fvcore) per module", "module", n.module, an, got, NOT_COVERED, FVCORE_REASON)
         else:
             res.add("FLOPs (fvcore) per module", "module", n.module, an, got)

@@ -80,6 +80,7 @@ class Term:
     count: int
     figure: Figure
     alt: bool = False     # an alternative accounting used by another convention only
+    blind: tuple = ()     # ((tool, label), ...): FLOP counters that do not see this work (conventions.TOOLS)
 
 
 @dataclass

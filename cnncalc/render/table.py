@@ -115,6 +115,11 @@ def render_totals(report, width: int = 100) -> str:
     excl = c.get("excluded_with_work") or []
     lines.append(f"conventions: {c['name']}: {c['description']}"
                  + (f"; not counted under this convention: {', '.join(excl)}" if excl else ""))
+    blind = c.get("tool_blind_to") or {}
+    if blind:
+        lines.append(f"{c['tool']} does not count: " + ", ".join(f"{lb} ({len(ns)} node{'s' * (len(ns) != 1)})"
+                                                                  for lb, ns in blind.items())
+                     + " (left out of this preset's figures)")
     return wrap("\n".join(lines), width) + "\n"
 
 
