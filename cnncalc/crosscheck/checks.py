@@ -182,7 +182,11 @@ def verify_analysis(analysis, reload, *, path="", device="auto", seed=0, progres
 
 def _run(analysis, reload, res, phase, device, seed, probe, fvcore):
     from .build import build_model, make_inputs, torch_dtype
+    from .module_checks import check_module, is_module_analysis
     g = analysis.g
+    own = False
+    if is_module_analysis(analysis):     # a MODULE:ATTR target: measure the user's own module first
+        own = check_module(res, analysis, reload, phase, seed, fvcore)
     with phase("build model"):
         model = build_model(g, seed)
         dt = torch_dtype(g.dtype)
@@ -190,9 +194,16 @@ def _run(analysis, reload, res, phase, device, seed, probe, fvcore):
         inputs = make_inputs(g, g.batch, seed, dt, device)
     if model.unbuildable:
         ops = sorted({op for _, op in model.unbuildable})
-        res.add("torch model", "total", "", None, None, NOT_COVERED,
-                f"{len(model.unbuildable)} node(s) have no torch builder (ops: {', '.join(ops)}; first: "
-                f"{model.unbuildable[0][0]}): nothing can be run and compared")
+        what = (f"{len(model.unbuildable)} node(s) have no torch builder (ops: {', '.join(ops)}; first: "
+                f"{model.unbuildable[0][0]})")
+        if own:
+            res.notes.append(f"the graph rebuilt from the analysis cannot run: {what}; compared on the module "
+                             "itself only")
+            if probe:
+                res.add("receptive field", "layer", "", None, None, NOT_COVERED,
+                        f"the probe runs a graph rebuilt from the analysis, and {what}")
+        else:
+            res.add("torch model", "total", "", None, None, NOT_COVERED, what + ": nothing can be run and compared")
         return res.to_dict()
     report = analysis.report()
     nodes = [n for n in g.nodes if not n.is_input]
@@ -218,7 +229,7 @@ def _run(analysis, reload, res, phase, device, seed, probe, fvcore):
     if device.startswith("cuda"):
         with phase("CUDA peak memory"):
             from ..devices.verdict import cuda_memory_check
-            cuda_memory_check(res, a, model, inputs)
+            cuda_memory_check(res, analysis, model, inputs)
     if probe:
         with phase("receptive field probe"):
             from .probe import check_rf

@@ -376,6 +376,7 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
     opaque = []
     status = {}
     reads, claimed = [], set()    # buffers a call reads as an argument (not its own module's), and counted ones
+    node_call = {}                # node id -> the capture's call id (verify measures the same call on the module)
 
     shuffles, skipped = _channel_shuffles(cap)
     for c in cap.calls:
@@ -500,6 +501,7 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
                 f"meta-device run, {kind._params:,} parameters from the module, {c.flops:,} FLOPs measured by "
                 "FlopCounterMode (measured, not analytic)", _loc(c),
                 ["map it to a known layer, or accept the measured numbers"], node=nm, code="opaque-node"))
+        node_call[n.id] = c.id
         for i in range(len(c.out_shapes)):
             refmap[Ref(c.id, i)] = (n.id, i)
     g.outputs = [refmap[r] for r in cap.outputs if r in refmap]
@@ -527,7 +529,7 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
                 break
     for nid, (kind, names) in extra.items():
         _add_read_buffers(kind, names, sum(buf_numel[b] for b in names))
-    info = {"capture": cap.method, "opaque": opaque, "status": status}
+    info = {"capture": cap.method, "opaque": opaque, "status": status, "node_call": node_call}
     by_dtype = {}
     for b in {id(b): b for _, b in model.named_buffers()}.values():
         key = str(b.dtype).replace("torch.", "")
@@ -638,6 +640,7 @@ def _analysis_for_module(spec, batch, inputs, convention, dtype, kwargs, model, 
     if dtype not in DTYPES:
         raise UsageError(f"unknown dtype `{dtype}`; use one of {', '.join(DTYPES)}")
     rebuild = None
+    _given = model is not None
     if model is None:
         model = build_module(spec, kwargs, device="meta")
         rebuild = lambda: build_module(spec, kwargs)  # noqa: E731  (a real copy for a run on real data)
@@ -650,6 +653,8 @@ def _analysis_for_module(spec, batch, inputs, convention, dtype, kwargs, model, 
         raise
     except Exception as e:   # never a traceback: say what failed
         raise UsageError(f"capturing `{spec}` failed: {type(e).__name__}: {e}") from None
+    # verify measures the user's own module: a real copy (the captured one may be on the meta device)
+    info["rebuild"] = (lambda: build_module(spec, kwargs)) if spec and not _given else None
     return ModuleAnalysis(g, [], list(notes) + diags, info, model=model, capture=cap,
                           module_types={p: type(m).__name__ for p, m in model.named_modules() if p})
 
