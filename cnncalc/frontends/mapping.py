@@ -417,6 +417,8 @@ def _mha_call(c):
     bound = module_args("MultiheadAttention", m)
     bound["bias"] = m.in_proj_bias is not None
     bound["add_bias_kv"] = m.bias_k is not None
+    if b["query"] == b["key"] == b["value"]:
+        return bound, [b["query"]], 1          # self-attention: one input (torch's fast path needs the same tensor)
     return bound, [b["query"], b["key"], b["value"]], 1
 
 

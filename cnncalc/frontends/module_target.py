@@ -644,9 +644,11 @@ def _analysis_for_module(spec, batch, inputs, convention, dtype, kwargs, model, 
     if model is None:
         model = build_module(spec, kwargs, device="meta")
         rebuild = lambda: build_module(spec, kwargs)  # noqa: E731  (a real copy for a run on real data)
+    refuse_quantized(model, spec)
     ins = input_list(model, inputs, batch)
     try:
         cap, notes, model = capture(model, ins, method, rebuild)
+        refuse_quantized_calls(cap, spec)
         name = spec.rsplit(":", 1)[-1] if spec else type(model).__name__
         g, diags, info = build_graph(model, cap, batch, name, spec or name, dtype, convention)
     except UsageError:
@@ -657,6 +659,51 @@ def _analysis_for_module(spec, batch, inputs, convention, dtype, kwargs, model, 
     info["rebuild"] = (lambda: build_module(spec, kwargs)) if spec and not _given else None
     return ModuleAnalysis(g, [], list(notes) + diags, info, model=model, capture=cap,
                           module_types={p: type(m).__name__ for p, m in model.named_modules() if p})
+
+
+_QUANT_PREFIXES = ("torch.ao.nn.quantized", "torch.nn.quantized", "torch.ao.nn.intrinsic.quantized",
+                   "torch.nn.intrinsic.quantized", "torch.ao.nn.sparse.quantized")
+QUANT_HINT = ("analyse the floating-point model instead (for torchvision's quantizable models: quantize=False): "
+              "the same shapes, parameters and multiply-accumulates; the int8 weights take 1 byte each")
+
+
+def _quant_error(spec, what):
+    return UsageError(f"`{spec or 'the module'}` is a quantized model ({what}): cnncalc analyses floating-point "
+                      "layers only, and would report its quantized layers as zero parameters and zero MACs; "
+                      f"refused. hint: {QUANT_HINT}")
+
+
+def refuse_quantized(model, spec):
+    """Refuse a module holding quantized modules or quantized tensors (int8 kinds do not exist yet): never
+    zeros with full coverage."""
+    import collections
+    found = collections.Counter()
+    for _, m in model.named_modules():
+        mod = type(m).__module__ or ""
+        if mod.startswith(_QUANT_PREFIXES):
+            found[type(m).__name__] += 1
+    try:
+        tensors = list(model.parameters()) + list(model.buffers())
+    except Exception:   # noqa: BLE001  (packed parameters refuse to be listed)
+        tensors = []
+    q = sum(1 for t in tensors if getattr(t, "is_quantized", False))
+    if found or q:
+        parts = [f"{k} x{v}" if v > 1 else k for k, v in found.most_common()]
+        if q:
+            parts.append(f"{q} quantized tensor(s)")
+        raise _quant_error(spec, "quantized modules: " + ", ".join(parts))
+
+
+def refuse_quantized_calls(cap, spec):
+    """Refuse a capture that calls quantized operators (torch.ops.quantized.*, quantize_per_tensor, ...)."""
+    names = []
+    for c in cap.calls:
+        t = c.target if c.how == "method" else getattr(c.target, "__name__", str(c.target))
+        ops = [k for k in c.flop_ops if "quantized" in k]
+        if "quantize" in str(t) or ops or "quantized" in str(getattr(c.target, "__module__", "") or ""):
+            names.append(str(t))
+    if names:
+        raise _quant_error(spec, "quantized operators: " + ", ".join(sorted(set(names))))
 
 
 def _materialize_lazy(model, ins):

@@ -1,0 +1,131 @@
+"""`verify MODULE:ATTR` measures the user's own module; quantized modules are refused.
+
+Expected values come from the real module (``parameters()``, forward hooks, FlopCounterMode, fvcore,
+saved_tensors_hooks run here in the test) or hand arithmetic in comments."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("torchvision")
+nn = torch.nn
+
+from conftest import ROOT  # noqa: E402
+
+from cnncalc.errors import UsageError  # noqa: E402
+from cnncalc.frontends.module_target import analysis_for_module  # noqa: E402
+
+NET = textwrap.dedent('''
+    import torch
+    import torch.nn as nn
+
+    class Scale(nn.Module):
+        """A layer scale: a parameter times the input (a node without a torch builder of ours)."""
+        def __init__(self, c):
+            super().__init__()
+            self.gamma = nn.Parameter(torch.full((c, 1, 1), 0.5))
+
+        def forward(self, x):
+            return self.gamma * x
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3, padding="same")
+            self.bn = nn.BatchNorm2d(8)
+            self.scale = Scale(8)
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(8, 4)
+
+        def forward(self, x):
+            x = self.scale(torch.relu(self.bn(self.conv(x))))
+            return self.fc(torch.flatten(self.pool(x), 1))
+''')
+
+
+def _run(args, cwd):
+    return subprocess.run([sys.executable, "-m", "cnncalc", *args], capture_output=True, text=True, cwd=cwd,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="120"))
+
+
+def test_verify_module_compares_on_the_module_itself(tmp_path):
+    (tmp_path / "net.py").write_text(NET)
+    r = _run(["verify", "net.py:Net", "--input", "3x10x10", "--batch", "2", "--format", "json"], tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    res = json.loads(r.stdout)
+    own = {(c["check"], c["scope"], c["name"]): c for c in res["checks"] if c["check"].endswith("(own module)")}
+    # parameters by hand: conv 8*3*9 + 8 = 224, bn 16, gamma 8, fc 8*4 + 4 = 36 -> 284; buffers: bn 8+8+1 = 17
+    assert own[("parameters (own module)", "total", "")]["measured"] == 284
+    assert own[("buffers (own module)", "total", "")]["measured"] == 17
+    # FlopCounterMode on the module: conv 2*(2*8*10*10*27) = 86,400, fc 2*(2*8*4) = 128
+    fcm = own[("FLOPs (torch convention) vs FlopCounterMode (own module)", "total", "")]
+    assert fcm["measured"] == 86400 + 128 and fcm["verdict"] == "match"
+    # fvcore skips the padding='same' conv (aten::_convolution_mode): the preset does too, and says so
+    fv = own[("FLOPs (fvcore convention) vs fvcore (own module)", "total", "")]
+    assert fv["verdict"] == "match" and "fvcore blind to padding='same'" in fv["reason"]
+    shapes = [c for k, c in own.items() if k[0] == "output shape (own module)"]
+    assert {c["name"] for c in shapes} >= {"conv", "bn", "fc", "scale.mul"}
+    assert all(c["verdict"] == "match" for c in shapes)
+    saved = own[("bytes saved for backward (own module)", "total", "")]
+    assert saved["verdict"] == "match" and saved["measured"] > 0
+    assert not [c for c in res["checks"] if c["verdict"] == "mismatch"]
+    assert "nothing could be compared" not in r.stdout
+
+
+def test_own_module_measurements_are_the_torch_ones():
+    """The figures verify reports as measured are torch's own, recomputed here."""
+    from cnncalc.crosscheck.checks import verify_analysis
+    from torch.utils.flop_counter import FlopCounterMode
+    ns = {}
+    exec(NET, ns)
+    m = ns["Net"]().eval()
+    a = analysis_for_module(None, inputs=["3x10x10"], batch=2, model=m)
+    res = verify_analysis(a, lambda convention=None, batch=None: analysis_for_module(
+        None, inputs=["3x10x10"], batch=2, model=m, convention=convention), device="cpu", probe=False)
+    own = {(c["check"], c["name"]): c["measured"] for c in res["checks"] if c["scope"] != "layer"}
+    assert own[("parameters (own module)", "")] == sum(p.numel() for p in m.parameters())
+    fcm = FlopCounterMode(display=False)
+    with torch.no_grad(), fcm:
+        m(torch.randn(2, 3, 10, 10))
+    assert own[("FLOPs (torch convention) vs FlopCounterMode (own module)", "")] == fcm.get_total_flops()
+
+
+def test_refuses_a_dynamically_quantized_module():
+    m = torch.ao.quantization.quantize_dynamic(nn.Sequential(nn.Linear(4, 4), nn.ReLU()), dtype=torch.qint8)
+    with pytest.raises(UsageError) as e:
+        analysis_for_module(None, inputs=["4"], model=m)
+    assert "quantized" in str(e.value) and "Linear" in str(e.value) and "quantize=False" in str(e.value)
+
+
+QNET = textwrap.dedent('''
+    import torch
+    import torch.nn as nn
+
+    class QNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            q = torch.quantize_per_tensor(self.conv(x), 0.1, 0, torch.quint8)
+            return q.dequantize()
+''')
+
+
+def test_refuses_quantized_operators_with_exit_2(tmp_path):
+    (tmp_path / "q.py").write_text(QNET)
+    r = _run(["analyze", "q.py:QNet", "--input", "3x8x8"], tmp_path)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "quantize_per_tensor" in r.stderr and "hint" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_refuses_torchvision_quantized_resnet18():
+    r = _run(["analyze", "torchvision.models.quantization:resnet18", "--kwargs", '{"quantize": true}',
+              "--input", "3x32x32"], ROOT)
+    assert r.returncode == 2, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "ConvReLU2d" in r.stderr and "quantize=False" in r.stderr and "Traceback" not in r.stderr
