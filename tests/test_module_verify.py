@@ -129,3 +129,58 @@ def test_refuses_torchvision_quantized_resnet18():
               "--input", "3x32x32"], ROOT)
     assert r.returncode == 2, r.stdout[-2000:] + r.stderr[-2000:]
     assert "ConvReLU2d" in r.stderr and "quantize=False" in r.stderr and "Traceback" not in r.stderr
+
+
+# ------------------------------------------------------------------------------------ data-dependent work
+DDNET = textwrap.dedent('''
+    import torch
+    import torch.nn as nn
+
+    class Keep(nn.Module):
+        """A backbone conv, then the positive outputs only (how many depends on the values), then a linear."""
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3)
+            self.fc = nn.Linear(1, 2)
+
+        def forward(self, x):
+            y = self.conv(x)
+            kept = y[y > 0]
+            return self.conv(x), self.fc(kept.unsqueeze(1))
+''')
+
+
+def test_data_dependent_nodes_are_named(tmp_path):
+    (tmp_path / "dd.py").write_text(DDNET)
+    r = _run(["analyze", "dd.py:Keep", "--input", "1x6x6", "--format", "json", "--seed", "5"], tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rep = json.loads(r.stdout)
+    dd = rep["data_dependent"]
+    assert list(dd["sources"]) == ["getitem"] and "boolean mask" in dd["sources"]["getitem"]
+    flagged = {L["name"] for L in rep["layers"] if L.get("data_dependent")}
+    assert "getitem" in flagged and "fc" in flagged and "conv" not in flagged
+    # the same seed gives the same input, so the same number of kept elements and the same figures
+    r2 = _run(["analyze", "dd.py:Keep", "--input", "1x6x6", "--format", "json", "--seed", "5"], tmp_path)
+    assert json.loads(r2.stdout)["layers"] == rep["layers"]
+    # what torch keeps for that seed: the positive outputs of the conv on the same weights and input
+    t = _run(["analyze", "dd.py:Keep", "--input", "1x6x6", "--seed", "5"], tmp_path)
+    assert "data-dependent" in t.stdout + t.stderr
+
+
+@pytest.mark.slow
+def test_faster_rcnn_is_reproducible_and_names_its_data_dependent_nodes():
+    """fasterrcnn_resnet50_fpn (no weights, images resized to 64): two runs with the same seed give the same
+    numbers; NMS and RoIAlign are named as the sources of data-dependent work; the backbone is not."""
+    kw = '{"weights": null, "weights_backbone": null, "min_size": 64, "max_size": 64}'
+    args = ["analyze", "torchvision.models.detection:fasterrcnn_resnet50_fpn", "--kwargs", kw, "--input", "3x64x64",
+            "--seed", "7", "--format", "json"]
+    a, b = (_run(args, ROOT) for _ in range(2))
+    assert a.returncode == 0 and b.returncode == 0, a.stderr[-2000:]
+    ra, rb = json.loads(a.stdout), json.loads(b.stdout)
+    assert ra["totals"] == rb["totals"] and ra["layers"] == rb["layers"]
+    src = ra["data_dependent"]["sources"]
+    assert any(n.endswith(".nms") or ".nms_" in n for n in src)
+    assert any("roi_align" in n for n in src)
+    flagged = {L["name"] for L in ra["layers"] if L.get("data_dependent")}
+    assert "backbone.body.conv1" not in flagged
+    assert any(n.startswith("roi_heads.box_head") for n in flagged)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import warnings
 
-from .verdicts import INFO, MATCH, MISMATCH, NOT_COVERED  # noqa: F401
+from .verdicts import MATCH, MISMATCH, NOT_COVERED
 
 OWN = " (own module)"
 
@@ -137,6 +137,11 @@ def check_module(res, analysis, reload, phase, seed, fvcore=True):
         return False
     calls = {c.id: c for c in analysis.capture.calls}
     node_call = analysis.info["node_call"]
+    dd = analysis.info.get("data_dependent") or ()
+    if dd:
+        res.notes.append(f"data-dependent: the work of {len(dd)} node(s) depends on the input's values (NMS, RoIs, "
+                         f"masks): the module is measured on the same seeded weights and input (seed {seed}) as the "
+                         "analysis")
     nodes = [n for n in g.nodes if not n.is_input]
     opaque = set(analysis.info.get("opaque", ()))
     report = analysis.report()
@@ -202,7 +207,7 @@ def check_module(res, analysis, reload, phase, seed, fvcore=True):
                     sum(p.numel() for p in mods[c.path].parameters()))
 
     # --- FLOPs: FlopCounterMode, fvcore
-    from .checks import _blind_work, _tool_total, blind_reason
+    from .tool_totals import _blind_work, _tool_total
     a_t = reload(convention="torch")
     tn = [n for n in a_t.g.nodes if not n.is_input]
     blind, labels = _blind_work(a_t, tn, "FlopCounterMode")
@@ -221,7 +226,7 @@ def check_module(res, analysis, reload, phase, seed, fvcore=True):
 
 
 def _per_module_flops(res, a2, nodes, node_call, calls, per, check, labels, tool, opaque):
-    from .checks import blind_reason
+    from .tool_totals import blind_reason
     sums, members = {}, {}
     for n in nodes:
         c = calls.get(node_call.get(n.id))
@@ -241,7 +246,7 @@ def _per_module_flops(res, a2, nodes, node_call, calls, per, check, labels, tool
 
 
 def _fvcore(res, reload, model, xs, node_call, calls, opaque):
-    from .checks import _blind_work, _tool_total
+    from .tool_totals import _blind_work, _tool_total
     from .measure import measure_fvcore
     a2 = reload(convention="fvcore")
     nodes = [n for n in a2.g.nodes if not n.is_input]

@@ -530,6 +530,7 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
     for nid, (kind, names) in extra.items():
         _add_read_buffers(kind, names, sum(buf_numel[b] for b in names))
     info = {"capture": cap.method, "opaque": opaque, "status": status, "node_call": node_call}
+    info["data_sources"], info["data_dependent"] = _data_dependent(g, cap, node_call)
     by_dtype = {}
     for b in {id(b): b for _, b in model.named_buffers()}.values():
         key = str(b.dtype).replace("torch.", "")
@@ -537,6 +538,58 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
     info["buffer_bytes_by_dtype"] = by_dtype
     info["module_params"] = sum(p.numel() for p in model.parameters())
     return g, diags, info
+
+
+# Calls whose output size is decided by values, not shapes: the boxes NMS keeps, the RoIs pooled (one output
+# per box, the boxes coming from proposals), the indices of the true elements of a mask.
+DATA_SOURCES = {"nms": "boxes kept by non-maximum suppression", "batched_nms": "boxes kept by non-maximum suppression",
+                "_batched_nms_vanilla": "boxes kept by non-maximum suppression",
+                "_batched_nms_coordinate_trick": "boxes kept by non-maximum suppression",
+                "roi_align": "one output per box, the boxes from the data", "roi_pool": "one output per box",
+                "ps_roi_align": "one output per box", "ps_roi_pool": "one output per box",
+                "nonzero": "indices of the non-zero elements", "argwhere": "indices of the non-zero elements",
+                "masked_select": "elements selected by a mask", "unique": "distinct values",
+                "unique_consecutive": "distinct values"}
+_BOOL_OPS = {"ge", "gt", "le", "lt", "eq", "ne", "__ge__", "__gt__", "__le__", "__lt__", "__eq__", "__ne__",
+             "__and__", "__or__", "__invert__", "logical_and", "logical_or", "logical_not", "isfinite", "isnan",
+             "all", "any"}
+
+
+def _call_name(c):
+    return c.target if c.how == "method" else getattr(c.target, "__name__", "")
+
+
+def _data_dependent(g, cap, node_call):
+    """(source node ids -> why, ids of every node whose counts depend on the data): a source's output size
+    is decided by values (DATA_SOURCES, `where` with one argument, indexing by a boolean mask); every node
+    reading a data-dependent value depends on the data too, and so does a tensor made from sizes alone
+    after the first source (its size may be a count the data decided)."""
+    calls = {c.id: c for c in cap.calls}
+    sources = {}
+    for n in g.nodes:
+        c = calls.get(node_call.get(n.id))
+        if c is None:
+            continue
+        name = _call_name(c)
+        why = DATA_SOURCES.get(name)
+        if name == "where" and len(_refs_in((c.args, c.kwargs), [])) == 1 and len(c.args) + len(c.kwargs) == 1:
+            why = "indices of the true elements"
+        if name == "__getitem__" and len(c.args) > 1:
+            idx = _refs_in(c.args[1:], [])
+            if any(r.call >= 0 and _call_name(calls[r.call]) in _BOOL_OPS for r in idx):
+                why = "elements selected by a boolean mask"
+        if why:
+            sources[n.id] = why
+    dd = set(sources)
+    first = min((node_call[i] for i in sources), default=None)
+    for n in g.nodes:
+        c = calls.get(node_call.get(n.id))
+        # a tensor made from sizes alone (zeros, empty, full) after a source: its size may be a data-dependent
+        # count (MultiScaleRoIAlign's zeros(num_rois, ...), filled in place)
+        made = c is not None and first is not None and c.id > first and not _refs_in((c.args, c.kwargs), [])
+        if made or any(nid in dd for nid, _ in n.inputs):
+            dd.add(n.id)
+    return sources, dd
 
 
 def _add_read_buffers(kind, names, numel):
@@ -577,6 +630,17 @@ class ModuleAnalysis(Analysis):
             out.append(Diagnostic(
                 "warning", f"the captured graph counts {got:,} parameters but the module has {covered:,}", None,
                 code="param-count"))
+        dd = self.info.get("data_dependent") or set()
+        if dd:
+            src = self.info.get("data_sources", {})
+            import re
+            names = sorted({re.sub(r"_\d+$", "", self.g.nodes[i].name.rsplit(".", 1)[-1]) for i in src})
+            out.append(Diagnostic(
+                "warning", f"data-dependent: the work of {len(dd)} of {len(self.g.nodes) - len(self.g.inputs)} nodes "
+                f"depends on the input's values ({len(src)} source(s): {', '.join(names)}; first: "
+                f"{self.g.nodes[min(src)].name}): the figures are those of this input and seed", None,
+                ["`--format json` lists them (`data_dependent`); another --seed gives another input"],
+                code="data-dependent"))
         cov = self.coverage()
         if cov["opaque_nodes"]:
             out.append(Diagnostic(
@@ -613,6 +677,17 @@ class ModuleAnalysis(Analysis):
         for L in r["layers"]:
             L["status"] = st.get(by_name.get(L["name"]), "exact")
         r["coverage"] = self.coverage()
+        dd = self.info.get("data_dependent") or set()
+        if dd:
+            src = self.info.get("data_sources", {})
+            for L in r["layers"]:
+                if by_name.get(L["name"]) in dd:
+                    L["data_dependent"] = True
+            r["data_dependent"] = {
+                "sources": {self.g.nodes[i].name: why for i, why in src.items()},
+                "nodes": [n.name for n in self.g.nodes if n.id in dd],
+                "note": "the work of these nodes depends on the input's values (proposals, NMS, RoIs): the "
+                        "figures are those of this input, from the seeded capture (--seed)"}
         if "buffer_bytes_by_dtype" in self.info:
             r["buffer_bytes_by_dtype"] = dict(self.info["buffer_bytes_by_dtype"])
         return r
