@@ -435,7 +435,7 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
                 if not s or s[0] != batch:
                     raise Unmapped(f"an input of shape {list(s)} has no batch dimension {batch}")
                 in_shapes.append(tuple(s[1:]))
-            for s in c.out_shapes:
+            for s in c.out_shapes[:n_out]:
                 if not s or s[0] != batch:
                     raise Unmapped(f"its output of shape {list(s)} has no batch dimension {batch}")
             if op.startswith("param:"):
@@ -502,7 +502,7 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
                 "FlopCounterMode (measured, not analytic)", _loc(c),
                 ["map it to a known layer, or accept the measured numbers"], node=nm, code="opaque-node"))
         node_call[n.id] = c.id
-        for i in range(len(c.out_shapes)):
+        for i in range(min(len(c.out_shapes), len(n.out_shapes))):   # outputs beyond the kind's are not its
             refmap[Ref(c.id, i)] = (n.id, i)
     g.outputs = [refmap[r] for r in cap.outputs if r in refmap]
     if not g.outputs and len(g.nodes) > len(g.inputs):
