@@ -209,3 +209,21 @@ def test_torchvision_verify_compares_on_the_module(target, args):
     assert res["summary"]["match"] > 100
     if "detection" in target:
         assert any("data-dependent" in n for n in res["notes"])
+
+
+@pytest.mark.parametrize("op", ["Dropout", "Dropout2d", "AlphaDropout"])
+def test_dropout_p0_saves_nothing(op):
+    """p = 0 in training: torch returns the input itself and autograd keeps nothing (measured here)."""
+    from conftest import analyse_text
+    m = getattr(nn, op)(0.0).train()
+    x = torch.randn(2, 4, 5, 5, requires_grad=True)
+    n = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: n.append(t.numel()) or t, lambda t: t):
+        y = m(x)
+    assert y is x and not n
+    rep = analyse_text(f"cnncalc: 1\ninput: [4, 5, 5]\nlayers:\n  - Conv2d: {{out_channels: 4, kernel_size: 1}}\n"
+                       f"  - {op}: {{p: 0.0}}\n", batch=2).report()
+    assert rep["layers"][-1]["saved_bytes"] == 0
+    with_p = analyse_text(f"cnncalc: 1\ninput: [4, 5, 5]\nlayers:\n  - Conv2d: {{out_channels: 4, kernel_size: 1}}\n"
+                          f"  - {op}: {{p: 0.5}}\n", batch=2).report()
+    assert with_p["layers"][-1]["saved_bytes"] > 0

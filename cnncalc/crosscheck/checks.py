@@ -175,8 +175,15 @@ def verify_analysis(analysis, reload, *, path="", device="auto", seed=0, progres
     threads = torch.get_num_threads()
     if analysis.totals()["macs"] < 2e8:
         torch.set_num_threads(1)    # small models: OpenMP hand-offs cost more than they give
+    memo = {}
+
+    def cached(convention=None, batch=None):     # a module target re-captures: once per convention
+        key = (convention, batch)
+        if key not in memo:
+            memo[key] = reload(convention=convention, batch=batch)
+        return memo[key]
     try:
-        return _run(analysis, reload, res, phase, device, seed, probe, fvcore)
+        return _run(analysis, cached, res, phase, device, seed, probe, fvcore)
     finally:
         torch.set_num_threads(threads)
 
