@@ -385,6 +385,8 @@ def test_tiny_vit_verifies_clean():
     from cnncalc.crosscheck.checks import verify
     r = verify(str(VIT), device="cpu")
     assert r["summary"]["mismatch"] == 0, [c for c in r["checks"] if c["verdict"] == "mismatch"]
-    assert any(c["name"] == "block.attn" and c["verdict"] == "not covered" for c in r["checks"])
+    # the fused fast path hides the whole attention from FlopCounterMode: the torch preset leaves it out too
+    assert any(c["name"] == "block.attn" and c["check"] == "FLOPs (torch) per module" and c["verdict"] == "match"
+               and "blind to" in c["reason"] and "fast path" in c["reason"] for c in r["checks"])
     saved = [c for c in r["checks"] if c["check"] == "bytes saved for backward"][0]
     assert saved["verdict"] == "match"

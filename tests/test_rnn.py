@@ -142,3 +142,30 @@ def test_seq_first_module_is_opaque_with_a_reason():
     a = analysis_for_module(None, inputs=["4x5"], batch=3, model=Net().eval())
     msgs = [d.message for d in a.diagnostics if d.code == "opaque-node"]
     assert msgs and "batch_first=False" in msgs[0]
+
+
+def test_verify_crnn_head(tmp_path):
+    """`cnncalc verify` on a spec with a float32 bidirectional LSTM (oneDNN kernel on the CPU: its workspace is
+    "not covered", named) and a GRU: no mismatch; both FLOP presets match their tools, naming the blind spots."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    p = tmp_path / "crnn.yaml"
+    p.write_text("cnncalc: 1\ninput: [7, 6]\nbatch: 2\nlayers:\n  - Linear: {out_features: 8}\n"
+                 "  - LSTM: {hidden_size: 5, bidirectional: true, batch_first: true}\n"
+                 "  - GRU: {hidden_size: 4, batch_first: true}\n  - Linear: {out_features: 3}\n")
+    r = subprocess.run([sys.executable, "-m", "cnncalc", "verify", str(p), "--format", "json"], capture_output=True,
+                       text=True, cwd=ROOT, env=dict(os.environ))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    res = json.loads(r.stdout)
+    tot = {c["check"]: c for c in res["checks"] if c["scope"] == "total"}
+    assert tot["FLOPs (torch convention) vs FlopCounterMode"]["verdict"] == "match"
+    assert "oneDNN" in tot["FLOPs (torch convention) vs FlopCounterMode"]["reason"]
+    assert "aten::lstm" in tot["FLOPs (fvcore convention) vs fvcore"]["reason"]
+    saved = tot["bytes saved for backward"]
+    assert saved["verdict"] == "not covered" and "oneDNN" in saved["reason"]
+    gru = [c for c in res["checks"] if c["check"] == "saved for backward" and c["name"] == "2"]
+    assert gru and gru[0]["verdict"] == "match"

@@ -203,6 +203,10 @@ class LSTM(_RNN):
     def _blind(self):
         return (BLIND_FVCORE_RNN,) + (() if self.P else (BLIND_FCM_ONEDNN,))
 
+    def saved_gap(self):
+        return "" if self.P else ("on the CPU in float32 torch runs the oneDNN LSTM kernel, which keeps a workspace "
+                                  "per layer and direction instead of the composite path's gates (not modelled)")
+
 
 @register("GRU")
 class GRU(_RNN):
