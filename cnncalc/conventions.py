@@ -95,6 +95,7 @@ class Conventions:
     mac_rules: tuple = MAC_RULES      # which MAC rules count (others excluded)
     bytes_per_element: int | None = None
     description: str = ""
+    tool: str = ""                    # the FLOP counter this preset reproduces, blind spots included (TOOLS)
 
     def cost(self, rules):
         """FLOPs per unit of a term; None when this convention excludes it.
@@ -131,6 +132,7 @@ class Conventions:
             "mac_rules": list(self.mac_rules),
             "only_macs": self.only_macs,
             "costs": {r: self.cost(r) for r in list(DEFAULT_COSTS)},
+            "tool": self.tool or None,
         }
 
 
@@ -149,6 +151,7 @@ class Work:
     flops: object = 0
     excluded: tuple = ()
     counted: tuple = ()
+    blind: tuple = ()       # labels of the work left out because the convention's tool does not see it
 
 
 def is_mac(term) -> bool:
@@ -162,8 +165,16 @@ def tally(terms, conventions: Conventions) -> Work:
     flops = 0
     excluded = []
     counted = []
+    blind = []
+    tool = conventions.tool
     for t in terms:
         rule = t.rules[0]
+        if tool and t.count:
+            label = next((lb for tl, lb in t.blind if tl == tool), None)
+            if label is not None:
+                if label not in blind:
+                    blind.append(label)
+                continue
         if rule in MAC_RULES and conventions.counts_macs(rule):
             macs += t.count
         c = conventions.cost(t.rules)
@@ -173,8 +184,15 @@ def tally(terms, conventions: Conventions) -> Work:
             continue
         flops += t.count * c
         counted.append((t, c))
-    return Work(macs, flops, tuple(excluded), tuple(counted))
+    return Work(macs, flops, tuple(excluded), tuple(counted), tuple(blind))
 
+
+# The FLOP counters the `torch` and `fvcore` presets reproduce, and the setting they are measured in: a kind
+# marks the terms a counter does not see there (``Term.blind``), and those presets leave them out.
+TOOLS = {
+    "FlopCounterMode": "torch.utils.flop_counter.FlopCounterMode, on the CPU, eval mode, under torch.no_grad()",
+    "fvcore": "fvcore.nn.FlopCountAnalysis (0.1.5), eval mode",
+}
 
 _ALL_OFF = tuple((r, None) for r in DEFAULT_COSTS)
 
@@ -193,8 +211,10 @@ PRESETS: dict[str, Conventions] = {
                        "docs quote as (G)FLOPS")),
     "torch": Conventions(
         "torch", 2, only_macs=True, mac_rules=("conv", "conv_transpose", "linear", "matmul", "attention"),
-        description=N_("what torch.utils.flop_counter.FlopCounterMode counts: 2 per MAC of conv, "
-                       "matmul and attention; nothing else (bias adds, norms, activations excluded)")),
+        description=N_("what torch.utils.flop_counter.FlopCounterMode counts (CPU, eval, no_grad): 2 per MAC of "
+                       "conv, matmul and attention; nothing else (bias adds, norms, activations excluded), and "
+                       "not the work it does not see (listed in the report)"),
+        tool="FlopCounterMode"),
     "fvcore": Conventions(
         "fvcore", 1, mac_rules=("conv", "conv_transpose", "linear", "matmul"),
         costs=_ALL_OFF + (("batch_norm", 2), ("batch_norm_noaffine", 1), ("norm", 5),
@@ -204,7 +224,9 @@ PRESETS: dict[str, Conventions] = {
                        "matmul (no bias), batch norm 2 per element (1 without affine), layer/group/"
                        "instance norm 5 (4), upsample_nearest2d 1 and upsample_bilinear2d 4 per output, "
                        "adaptive_avg_pool2d 1 per input element; everything else uncounted (attention "
-                       "products too: fvcore has no formula for scaled_dot_product_attention)")),
+                       "products too: fvcore has no formula for scaled_dot_product_attention), and not the work "
+                       "it does not see (listed in the report)"),
+        tool="fvcore"),
 }
 
 SWITCHES = ("preset", "flops_per_mac", "only_macs", "costs", "bytes_per_element")

@@ -68,6 +68,9 @@ def _samples():
     s["bmm"] = ("bmm", [[5, 4], [4, 3]])
     s["transpose"] = ("transpose(1, 2)", [[4, 10, 9]])
     s["softmax"] = ("softmax(dim=-1)", [[4, 10, 9]])
+    # recurrent: sequences [L, input_size]; the LSTM with a projection runs torch's composite path on the CPU
+    s["LSTM"] = ("LSTM(6, 5, num_layers=2, bidirectional=True, proj_size=3)", [[7, 6]])
+    s["GRU"] = ("GRU(6, 5, bidirectional=True)", [[7, 6]])
     return s
 
 

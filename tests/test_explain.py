@@ -118,6 +118,9 @@ CASES["matmul"] = [({}, [[5, 4], [4, 3]]), ({}, [[2, 5, 4], [1, 4, 3]])]
 CASES["bmm"] = [({}, [[5, 4], [4, 3]])]
 CASES["transpose"] = [({"dim0": 1, "dim1": -1}, None)]
 CASES["softmax"] = [({"dim": -1}, None)]
+CASES["LSTM"] = [({"hidden_size": 5}, [[7, 6]]),
+                 ({"hidden_size": 5, "num_layers": 2, "bidirectional": True, "proj_size": 3, "bias": False}, [[7, 6]])]
+CASES["GRU"] = [({"hidden_size": 5, "num_layers": 3, "bidirectional": True}, [[7, 6]])]
 
 
 def build(op, kw, shapes, batch=2):

@@ -32,7 +32,10 @@ def register(app):
                layers: bool = typer.Option(False, "--layers", help="show every per-layer check, not only "
                                                                   "the mismatches and a summary"),
                no_probe: bool = typer.Option(False, "--no-probe", help="skip the receptive-field probe"),
-               no_fvcore: bool = typer.Option(False, "--no-fvcore", help="skip fvcore (it traces with torch.jit)")):
+               no_fvcore: bool = typer.Option(False, "--no-fvcore", help="skip fvcore (it traces with torch.jit)"),
+               kwargs: Optional[str] = typer.Option(None, "--kwargs", metavar="JSON",
+                                                    help="keyword arguments for MODULE:ATTR "
+                                                         "(e.g. '{\"weights_backbone\": null}')")):
         """Run the real torch model and compare shapes, parameters, FLOPs (FlopCounterMode and fvcore),
         bytes saved for backward and the receptive field with the analysis.  Exit 1 on any mismatch.
 
@@ -42,19 +45,21 @@ def register(app):
             C.error(f"--device must be cpu, cuda or auto, got {device!r}")
         code = run_verify(spec, batch=batch, inputs=input, device=device, fmt=format.value, seed=seed, sets=set,
                           dtype=dtype, show_layers=layers, probe=not no_probe, fvcore=not no_fvcore,
-                          convention=convention, output=output, width=width)
+                          convention=convention, output=output, width=width, kwargs=kwargs)
         raise typer.Exit(code)
 
 
 def run_verify(spec, batch=None, inputs=None, device="auto", fmt="table", seed=0, sets=None, dtype=None,
-               show_layers=False, probe=True, fvcore=True, convention=None, output=None, width=None) -> int:
-    """Verify ``spec``; write the result table (or JSON); return the exit code (0 clean, 1 mismatch, 2 error)."""
-    a = C.load_analysis(spec, batch, inputs, sets, convention, dtype)
+               show_layers=False, probe=True, fvcore=True, convention=None, output=None, width=None,
+               kwargs=None) -> int:
+    """Verify ``spec``; write the result table (or JSON); return the exit code (0 clean, 1 mismatch, 2 error).
+    A MODULE:ATTR target is also measured on the module itself (its capture seeded with ``seed``)."""
+    a = C.load_analysis(spec, batch, inputs, sets, convention, dtype, kwargs=kwargs, seed=seed)
     if any(d.severity == "error" for d in a.diagnostics):
         C.no_result([d.to_dict() for d in a.diagnostics], "verification")
 
     def reload(convention=None, batch=None, _b=batch):
-        return C.load_analysis(spec, batch or _b, inputs, sets, convention, dtype)
+        return C.load_analysis(spec, batch or _b, inputs, sets, convention, dtype, kwargs=kwargs, seed=seed)
 
     from ..needs import MissingDependency, require_torch
     err = C.err_console()

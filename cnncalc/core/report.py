@@ -46,6 +46,10 @@ def build_report(analysis) -> dict:
     layers = [layer_entry(analysis, n, names) for n in g.nodes if not n.is_input]
     conventions = analysis.conventions.to_dict()
     conventions["excluded_with_work"] = sorted(analysis.excluded)
+    if analysis.conventions.tool:
+        # what this preset's tool does not count, by name, with the nodes concerned (left out of the figures)
+        conventions["tool_blind_to"] = {label: [names[i] for i in ids]
+                                        for label, ids in sorted(analysis.costs.blind.items())}
     return {
         "schema_version": SCHEMA_VERSION,
         "model": g.name,

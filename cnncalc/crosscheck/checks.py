@@ -16,6 +16,7 @@ from fractions import Fraction
 from dataclasses import asdict, dataclass, field
 
 from ..conventions import tally
+from .tool_totals import _blind_work, _tool_total, blind_reason
 from .verdicts import INFO, MATCH, MISMATCH, NOT_COVERED  # noqa: F401  (re-exported)
 
 # Families whose work FlopCounterMode counts (aten convolution, mm/addmm/bmm, attention).
@@ -177,15 +178,26 @@ def verify_analysis(analysis, reload, *, path="", device="auto", seed=0, progres
     threads = torch.get_num_threads()
     if analysis.totals()["macs"] < 2e8:
         torch.set_num_threads(1)    # small models: OpenMP hand-offs cost more than they give
+    memo = {}
+
+    def cached(convention=None, batch=None):     # a module target re-captures: once per convention
+        key = (convention, batch)
+        if key not in memo:
+            memo[key] = reload(convention=convention, batch=batch)
+        return memo[key]
     try:
-        return _run(analysis, reload, res, phase, device, seed, probe, fvcore)
+        return _run(analysis, cached, res, phase, device, seed, probe, fvcore)
     finally:
         torch.set_num_threads(threads)
 
 
 def _run(analysis, reload, res, phase, device, seed, probe, fvcore):
     from .build import build_model, make_inputs, torch_dtype
+    from .module_checks import check_module, is_module_analysis
     g = analysis.g
+    own = False
+    if is_module_analysis(analysis):     # a MODULE:ATTR target: measure the user's own module first
+        own = check_module(res, analysis, reload, phase, seed, fvcore)
     with phase("build model"):
         model = build_model(g, seed)
         dt = torch_dtype(g.dtype)
@@ -193,9 +205,16 @@ def _run(analysis, reload, res, phase, device, seed, probe, fvcore):
         inputs = make_inputs(g, g.batch, seed, dt, device)
     if model.unbuildable:
         ops = sorted({op for _, op in model.unbuildable})
-        res.add("torch model", "total", "", None, None, NOT_COVERED,
-                f"{len(model.unbuildable)} node(s) have no torch builder (ops: {', '.join(ops)}; first: "
-                f"{model.unbuildable[0][0]}): nothing can be run and compared")
+        what = (f"{len(model.unbuildable)} node(s) have no torch builder (ops: {', '.join(ops)}; first: "
+                f"{model.unbuildable[0][0]})")
+        if own:
+            res.notes.append(f"the graph rebuilt from the analysis cannot run: {what}; compared on the module "
+                             "itself only")
+            if probe:
+                res.add("receptive field", "layer", "", None, None, NOT_COVERED,
+                        f"the probe runs a graph rebuilt from the analysis, and {what}")
+        else:
+            res.add("torch model", "total", "", None, None, NOT_COVERED, what + ": nothing can be run and compared")
         return res.to_dict()
     report = analysis.report()
     nodes = [n for n in g.nodes if not n.is_input]
@@ -386,14 +405,15 @@ def _check_fcm(res, reload, g, model, total, per, per_node=None):
     a2 = reload(convention="torch")
     tot = a2.totals()["flops"]
     nodes = [n for n in a2.g.nodes if not n.is_input]
+    blind, labels = _blind_work(a2, nodes, "FlopCounterMode")
     gaps = _counter_gaps(a2, nodes, "FlopCounterMode", per_node or {})
     missed = sum(m for m, _ in gaps.values())
-    if gaps and tot != total and tot - missed == total:
+    if gaps and tot != total and tot - missed == total and not blind:
         res.add("FLOPs (torch convention) vs FlopCounterMode", "total", "", tot, total, NOT_COVERED,
                 f"FlopCounterMode did not see {missed} FLOPs of " + ", ".join(sorted({a2.g.nodes[i].name for i in gaps}))
                 + " (" + "; ".join(sorted({r for _, r in gaps.values()})) + "); the rest matches")
     else:
-        res.add("FLOPs (torch convention) vs FlopCounterMode", "total", "", tot, total)
+        _tool_total(res, "FLOPs (torch convention) vs FlopCounterMode", "FlopCounterMode", tot, total, blind, labels)
     ana = _module_sums(a2, nodes)
     done = set()
     for n in nodes:
@@ -409,7 +429,10 @@ def _check_fcm(res, reload, g, model, total, per, per_node=None):
                         "tensor function: FlopCounterMode attributes it to no module (counted in the total)")
             continue
         got = per.get(qual, 0)
-        if fam not in FCM_FAMILIES and an == 0 and got == 0:
+        ls = [labels[m.id] for m in nodes if m.module == n.module and m.id in labels]
+        if ls and an == got:
+            res.add("FLOPs (torch) per module", "module", n.module, an, got, MATCH, blind_reason("FlopCounterMode", ls))
+        elif fam not in FCM_FAMILIES and an == 0 and got == 0:
             res.add("FLOPs (torch) per module", "module", n.module, an, got, NOT_COVERED, FCM_REASON)
         elif an != got and [m for m in nodes if m.module == n.module] and \
                 all(m.id in gaps for m in nodes if m.module == n.module) and \
@@ -420,7 +443,9 @@ def _check_fcm(res, reload, g, model, total, per, per_node=None):
         elif n.kind.torch_counter_gap and an == 0 and got == 0:
             res.add("FLOPs (torch) per module", "module", n.module, an, got, NOT_COVERED, n.kind.torch_counter_gap)
         else:
-            res.add("FLOPs (torch) per module", "module", n.module, an, got)
+            ls = [labels[m.id] for m in nodes if m.module == n.module and m.id in labels]
+            res.add("FLOPs (torch) per module", "module", n.module, an, got, None,
+                    blind_reason("FlopCounterMode", ls) if ls and an == got else "")
     res.notes.append("FlopCounterMode in torch 2.13/2.14 counts the weight gradient of a grouped convolution "
                      "`groups` times; only backward counts are affected, and only forward counts are compared here")
 
@@ -437,6 +462,7 @@ def _check_fvcore(res, reload, g, model, inputs):
     tot = a2.totals()["flops"]
     nodes = [n for n in a2.g.nodes if not n.is_input]
     skipped = ("fvcore skipped: " + ", ".join(sorted(unsupported))) if unsupported else ""
+    blind, labels = _blind_work(a2, nodes, "fvcore")
     # fvcore gives no per-node counts: a kind's declared gap is accepted when it explains the total exactly
     gaps = {n.id: g[0] for n in nodes if (g := n.kind.counter_gaps("fvcore"))}
     missed = sum(sum(t.count * c for t in terms if (c := a2.conv.cost(t.rules)) is not None)
@@ -447,7 +473,7 @@ def _check_fvcore(res, reload, g, model, inputs):
                 + " (" + "; ".join(sorted({r for _, r in gaps.values()})) + "); the rest matches"
                 + (f"; {skipped}" if skipped else ""))
     else:
-        res.add("FLOPs (fvcore convention) vs fvcore", "total", "", tot, total, reason=skipped)
+        _tool_total(res, "FLOPs (fvcore convention) vs fvcore", "fvcore", tot, total, blind, labels, skipped)
     ana = _module_sums(a2, nodes)
     done = set()
     for n in nodes:
@@ -462,7 +488,10 @@ def _check_fvcore(res, reload, g, model, inputs):
                         "tensor function: fvcore attributes it to no module (counted in the total)")
             continue
         got = per.get(qual, 0)
-        if an == 0 and got == 0:
+        ls = [labels[m.id] for m in nodes if m.module == n.module and m.id in labels]
+        if ls and an == got:
+            res.add("FLOPs (fvcore) per module", "module", n.module, an, got, MATCH, blind_reason("fvcore", ls))
+        elif an == 0 and got == 0:
             res.add("FLOPs (fvcore) per module", "module", n.module, an, got, NOT_COVERED, FVCORE_REASON)
         else:
             res.add("FLOPs (fvcore) per module", "module", n.module, an, got)
@@ -495,7 +524,14 @@ def _check_saved(res, analysis, reload, model, inputs, device, seed):
     t = report["totals"]["saved_bytes"]
     exact = device == "cpu"
     why = "" if exact else "on CUDA, cuDNN may save different workspaces: shown, compared on CPU only"
-    res.add("bytes saved for backward", "total", "", t, total, None if exact else (MATCH if t == total else INFO), why)
+    gap = {n.id: n.kind.saved_gap() for n in nodes if n.kind.saved_gap()}
+    off = sum(per.get(i, 0) - by_name[analysis.g.nodes[i].name]["saved_bytes"] for i in gap)
+    if exact and gap and t != total and t + off == total:
+        res.add("bytes saved for backward", "total", "", t, total, NOT_COVERED,
+                "the rest matches; " + "; ".join(sorted(set(gap.values()))))
+    else:
+        res.add("bytes saved for backward", "total", "", t, total, None if exact else (MATCH if t == total else INFO),
+                why)
     for n in nodes:
         want = by_name[n.name]["saved_bytes"]
         got = per.get(n.id, 0)
@@ -505,6 +541,8 @@ def _check_saved(res, analysis, reload, model, inputs, device, seed):
             detail = "torch saved " + ", ".join(f"{list(s)} {d}" for s, d, _ in items[n.id])
         elif want != got and got == 0 and not _needs_grad(analysis, n):
             detail = NO_GRAD_REASON
+        if exact and want != got and n.kind.saved_gap():
+            v, detail = NOT_COVERED, n.kind.saved_gap()
         res.add("saved for backward", "layer", n.name, want, got, v, detail or why)
 
 

@@ -417,12 +417,31 @@ def _mha_call(c):
     bound = module_args("MultiheadAttention", m)
     bound["bias"] = m.in_proj_bias is not None
     bound["add_bias_kv"] = m.bias_k is not None
+    if b["query"] == b["key"] == b["value"]:
+        return bound, [b["query"]], 1          # self-attention: one input (torch's fast path needs the same tensor)
     return bound, [b["query"], b["key"], b["value"]], 1
+
+
+def _rnn_call(c):
+    """nn.LSTM / nn.GRU(input): the output sequence (output 0) is the node's output; the final states h_n
+    (and c_n), [layers*D, N, H] with the batch in dim 1, are not."""
+    m = c.target
+    op = type(m).__name__ if type(m).__name__ in ("LSTM", "GRU") else None
+    for base in type(m).__mro__:
+        if base.__name__ in ("LSTM", "GRU") and (base.__module__ or "").startswith("torch.nn.modules"):
+            op = base.__name__
+    b = _bind([("input", _REQ), ("hx", None)], c.args, c.kwargs)
+    if b["hx"] is not None:
+        raise Unmapped(f"{op} with an initial state hx")
+    if not m.batch_first:
+        raise Unmapped(f"{op} with batch_first=False: the batch is dim 1 of its tensors")
+    bound = module_args(op, m)
+    return bound, [b["input"]], 1
 
 
 # module kind -> handler(call) -> (bound arguments, input refs, number of outputs that are the kind's)
 # for modules called with more than activations (keyword arguments, an output tuple holding None)
-MODULE_CALLS = {"MultiheadAttention": _mha_call}
+MODULE_CALLS = {"MultiheadAttention": _mha_call, "LSTM": _rnn_call, "GRU": _rnn_call}
 
 
 def _abs(c, args, kwargs):

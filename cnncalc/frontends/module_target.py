@@ -376,6 +376,7 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
     opaque = []
     status = {}
     reads, claimed = [], set()    # buffers a call reads as an argument (not its own module's), and counted ones
+    node_call = {}                # node id -> the capture's call id (verify measures the same call on the module)
 
     shuffles, skipped = _channel_shuffles(cap)
     for c in cap.calls:
@@ -434,7 +435,7 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
                 if not s or s[0] != batch:
                     raise Unmapped(f"an input of shape {list(s)} has no batch dimension {batch}")
                 in_shapes.append(tuple(s[1:]))
-            for s in c.out_shapes:
+            for s in c.out_shapes[:n_out]:
                 if not s or s[0] != batch:
                     raise Unmapped(f"its output of shape {list(s)} has no batch dimension {batch}")
             if op.startswith("param:"):
@@ -500,7 +501,8 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
                 f"meta-device run, {kind._params:,} parameters from the module, {c.flops:,} FLOPs measured by "
                 "FlopCounterMode (measured, not analytic)", _loc(c),
                 ["map it to a known layer, or accept the measured numbers"], node=nm, code="opaque-node"))
-        for i in range(len(c.out_shapes)):
+        node_call[n.id] = c.id
+        for i in range(min(len(c.out_shapes), len(n.out_shapes))):   # outputs beyond the kind's are not its
             refmap[Ref(c.id, i)] = (n.id, i)
     g.outputs = [refmap[r] for r in cap.outputs if r in refmap]
     if not g.outputs and len(g.nodes) > len(g.inputs):
@@ -527,7 +529,8 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
                 break
     for nid, (kind, names) in extra.items():
         _add_read_buffers(kind, names, sum(buf_numel[b] for b in names))
-    info = {"capture": cap.method, "opaque": opaque, "status": status}
+    info = {"capture": cap.method, "opaque": opaque, "status": status, "node_call": node_call}
+    info["data_sources"], info["data_dependent"] = _data_dependent(g, cap, node_call)
     by_dtype = {}
     for b in {id(b): b for _, b in model.named_buffers()}.values():
         key = str(b.dtype).replace("torch.", "")
@@ -535,6 +538,58 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
     info["buffer_bytes_by_dtype"] = by_dtype
     info["module_params"] = sum(p.numel() for p in model.parameters())
     return g, diags, info
+
+
+# Calls whose output size is decided by values, not shapes: the boxes NMS keeps, the RoIs pooled (one output
+# per box, the boxes coming from proposals), the indices of the true elements of a mask.
+DATA_SOURCES = {"nms": "boxes kept by non-maximum suppression", "batched_nms": "boxes kept by non-maximum suppression",
+                "_batched_nms_vanilla": "boxes kept by non-maximum suppression",
+                "_batched_nms_coordinate_trick": "boxes kept by non-maximum suppression",
+                "roi_align": "one output per box, the boxes from the data", "roi_pool": "one output per box",
+                "ps_roi_align": "one output per box", "ps_roi_pool": "one output per box",
+                "nonzero": "indices of the non-zero elements", "argwhere": "indices of the non-zero elements",
+                "masked_select": "elements selected by a mask", "unique": "distinct values",
+                "unique_consecutive": "distinct values"}
+_BOOL_OPS = {"ge", "gt", "le", "lt", "eq", "ne", "__ge__", "__gt__", "__le__", "__lt__", "__eq__", "__ne__",
+             "__and__", "__or__", "__invert__", "logical_and", "logical_or", "logical_not", "isfinite", "isnan",
+             "all", "any"}
+
+
+def _call_name(c):
+    return c.target if c.how == "method" else getattr(c.target, "__name__", "")
+
+
+def _data_dependent(g, cap, node_call):
+    """(source node ids -> why, ids of every node whose counts depend on the data): a source's output size
+    is decided by values (DATA_SOURCES, `where` with one argument, indexing by a boolean mask); every node
+    reading a data-dependent value depends on the data too, and so does a tensor made from sizes alone
+    after the first source (its size may be a count the data decided)."""
+    calls = {c.id: c for c in cap.calls}
+    sources = {}
+    for n in g.nodes:
+        c = calls.get(node_call.get(n.id))
+        if c is None:
+            continue
+        name = _call_name(c)
+        why = DATA_SOURCES.get(name)
+        if name == "where" and len(_refs_in((c.args, c.kwargs), [])) == 1 and len(c.args) + len(c.kwargs) == 1:
+            why = "indices of the true elements"
+        if name == "__getitem__" and len(c.args) > 1:
+            idx = _refs_in(c.args[1:], [])
+            if any(r.call >= 0 and _call_name(calls[r.call]) in _BOOL_OPS for r in idx):
+                why = "elements selected by a boolean mask"
+        if why:
+            sources[n.id] = why
+    dd = set(sources)
+    first = min((node_call[i] for i in sources), default=None)
+    for n in g.nodes:
+        c = calls.get(node_call.get(n.id))
+        # a tensor made from sizes alone (zeros, empty, full) after a source: its size may be a data-dependent
+        # count (MultiScaleRoIAlign's zeros(num_rois, ...), filled in place)
+        made = c is not None and first is not None and c.id > first and not _refs_in((c.args, c.kwargs), [])
+        if made or any(nid in dd for nid, _ in n.inputs):
+            dd.add(n.id)
+    return sources, dd
 
 
 def _add_read_buffers(kind, names, numel):
@@ -575,6 +630,17 @@ class ModuleAnalysis(Analysis):
             out.append(Diagnostic(
                 "warning", f"the captured graph counts {got:,} parameters but the module has {covered:,}", None,
                 code="param-count"))
+        dd = self.info.get("data_dependent") or set()
+        if dd:
+            src = self.info.get("data_sources", {})
+            import re
+            names = sorted({re.sub(r"_\d+$", "", self.g.nodes[i].name.rsplit(".", 1)[-1]) for i in src})
+            out.append(Diagnostic(
+                "warning", f"data-dependent: the work of {len(dd)} of {len(self.g.nodes) - len(self.g.inputs)} nodes "
+                f"depends on the input's values ({len(src)} source(s): {', '.join(names)}; first: "
+                f"{self.g.nodes[min(src)].name}): the figures are those of this input and seed", None,
+                ["`--format json` lists them (`data_dependent`); another --seed gives another input"],
+                code="data-dependent"))
         cov = self.coverage()
         if cov["opaque_nodes"]:
             out.append(Diagnostic(
@@ -611,6 +677,17 @@ class ModuleAnalysis(Analysis):
         for L in r["layers"]:
             L["status"] = st.get(by_name.get(L["name"]), "exact")
         r["coverage"] = self.coverage()
+        dd = self.info.get("data_dependent") or set()
+        if dd:
+            src = self.info.get("data_sources", {})
+            for L in r["layers"]:
+                if by_name.get(L["name"]) in dd:
+                    L["data_dependent"] = True
+            r["data_dependent"] = {
+                "sources": {self.g.nodes[i].name: why for i, why in src.items()},
+                "nodes": [n.name for n in self.g.nodes if n.id in dd],
+                "note": "the work of these nodes depends on the input's values (proposals, NMS, RoIs): the "
+                        "figures are those of this input, from the seeded capture (--seed)"}
         if "buffer_bytes_by_dtype" in self.info:
             r["buffer_bytes_by_dtype"] = dict(self.info["buffer_bytes_by_dtype"])
         return r
@@ -638,20 +715,70 @@ def _analysis_for_module(spec, batch, inputs, convention, dtype, kwargs, model, 
     if dtype not in DTYPES:
         raise UsageError(f"unknown dtype `{dtype}`; use one of {', '.join(DTYPES)}")
     rebuild = None
+    _given = model is not None
     if model is None:
         model = build_module(spec, kwargs, device="meta")
         rebuild = lambda: build_module(spec, kwargs)  # noqa: E731  (a real copy for a run on real data)
+    refuse_quantized(model, spec)
     ins = input_list(model, inputs, batch)
     try:
         cap, notes, model = capture(model, ins, method, rebuild)
+        refuse_quantized_calls(cap, spec)
         name = spec.rsplit(":", 1)[-1] if spec else type(model).__name__
         g, diags, info = build_graph(model, cap, batch, name, spec or name, dtype, convention)
     except UsageError:
         raise
     except Exception as e:   # never a traceback: say what failed
         raise UsageError(f"capturing `{spec}` failed: {type(e).__name__}: {e}") from None
+    # verify measures the user's own module: a real copy (the captured one may be on the meta device)
+    info["rebuild"] = (lambda: build_module(spec, kwargs)) if spec and not _given else None
     return ModuleAnalysis(g, [], list(notes) + diags, info, model=model, capture=cap,
                           module_types={p: type(m).__name__ for p, m in model.named_modules() if p})
+
+
+_QUANT_PREFIXES = ("torch.ao.nn.quantized", "torch.nn.quantized", "torch.ao.nn.intrinsic.quantized",
+                   "torch.nn.intrinsic.quantized", "torch.ao.nn.sparse.quantized")
+QUANT_HINT = ("analyse the floating-point model instead (for torchvision's quantizable models: quantize=False): "
+              "the same shapes, parameters and multiply-accumulates; the int8 weights take 1 byte each")
+
+
+def _quant_error(spec, what):
+    return UsageError(f"`{spec or 'the module'}` is a quantized model ({what}): cnncalc analyses floating-point "
+                      "layers only, and would report its quantized layers as zero parameters and zero MACs; "
+                      f"refused. hint: {QUANT_HINT}")
+
+
+def refuse_quantized(model, spec):
+    """Refuse a module holding quantized modules or quantized tensors (int8 kinds do not exist yet): never
+    zeros with full coverage."""
+    import collections
+    found = collections.Counter()
+    for _, m in model.named_modules():
+        mod = type(m).__module__ or ""
+        if mod.startswith(_QUANT_PREFIXES):
+            found[type(m).__name__] += 1
+    try:
+        tensors = list(model.parameters()) + list(model.buffers())
+    except Exception:   # noqa: BLE001  (packed parameters refuse to be listed)
+        tensors = []
+    q = sum(1 for t in tensors if getattr(t, "is_quantized", False))
+    if found or q:
+        parts = [f"{k} x{v}" if v > 1 else k for k, v in found.most_common()]
+        if q:
+            parts.append(f"{q} quantized tensor(s)")
+        raise _quant_error(spec, "quantized modules: " + ", ".join(parts))
+
+
+def refuse_quantized_calls(cap, spec):
+    """Refuse a capture that calls quantized operators (torch.ops.quantized.*, quantize_per_tensor, ...)."""
+    names = []
+    for c in cap.calls:
+        t = c.target if c.how == "method" else getattr(c.target, "__name__", str(c.target))
+        ops = [k for k in c.flop_ops if "quantized" in k]
+        if "quantize" in str(t) or ops or "quantized" in str(getattr(c.target, "__module__", "") or ""):
+            names.append(str(t))
+    if names:
+        raise _quant_error(spec, "quantized operators: " + ", ".join(sorted(set(names))))
 
 
 def _materialize_lazy(model, ins):

@@ -26,6 +26,10 @@ from .tensor import TensorFn, _dim, broadcast
 _FLASH = "the CPU flash-attention kernel (FlopCounterMode has no formula for it)"
 _FAST_PATH = ("the fused multi-head attention fast path of eval mode with batch_first (FlopCounterMode has no "
               "formula for it)")
+# blind spots of the FLOP counters (conventions.TOOLS), as the `torch` and `fvcore` presets name them
+BLIND_FVCORE_SDPA = ("fvcore", "attention products (scaled_dot_product_attention)")
+BLIND_FCM_FLASH = ("FlopCounterMode", "attention products in the CPU flash-attention kernel")
+BLIND_FCM_FAST_PATH = ("FlopCounterMode", "nn.MultiheadAttention's fused fast path (eval, no_grad, batch_first)")
 
 
 def _fig(value, formula, bindings, name, note=""):
@@ -211,11 +215,13 @@ class _Core:
         f, bb = self._b({"L": self.L, "S": self.S})
         return _fig(self.N * self.G * self.L * self.S, f + "*L*S", bb, name)
 
-    def terms(self):
+    def terms(self, blind=()):
+        """``blind``: the counters that do not see the two products (``Term.blind``)."""
         qk, av = self.qk(), self.av()
         sc = self.scores("scores scaled")
         sm = self.scores("softmax elements")
-        return [Term(("attention",), qk.value, qk), Term(("attention",), av.value, av),
+        blind = tuple(blind)
+        return [Term(("attention",), qk.value, qk, blind=blind), Term(("attention",), av.value, av, blind=blind),
                 Term(("attention_scale", "elementwise"), sc.value, sc),
                 Term(("softmax",), sm.value, sm)]
 
@@ -279,7 +285,8 @@ class SDPA(TensorFn):
         return q[-1] == k[-1] == v[-1]
 
     def terms(self):
-        return self.core.terms()
+        # fvcore has no formula for scaled_dot_product_attention; FlopCounterMode none for the CPU flash kernel
+        return self.core.terms((BLIND_FVCORE_SDPA,) + ((BLIND_FCM_FLASH,) if self.flash else ()))
 
     def bwd_terms(self, needs_input_grad):
         return self.core.bwd_terms(self.flash) if needs_input_grad else []
@@ -429,11 +436,23 @@ class MultiheadAttention(Kind):
     def _out_fig(self, name="output projection MACs"):
         return _fig(self.N * self.L * self.E * self.E, "N*L*E*E", {"N": self.N, "L": self.L, "E": self.E}, name)
 
+    @property
+    def fast_path(self):
+        """torch's conditions for the fused `_native_multi_head_attention` in eval mode under no_grad (one
+        input, an even number of heads, batch_first, biases, no bias_k/v, no zero attention)."""
+        a = self.a
+        return (len(self.in_shapes) == 1 and self.H % 2 == 0 and a["batch_first"] and a["bias"]
+                and not a["add_bias_kv"] and not a["add_zero_attn"])
+
     def terms(self):
-        t = [Term(("linear",), f.value, f) for f in self._proj_terms()]
-        t += self.core.terms()
+        # need_weights=False: the core runs in scaled_dot_product_attention (fvcore has no formula for it; on
+        # the CPU the flash kernel, which FlopCounterMode does not count); under no_grad with the fast path's
+        # conditions FlopCounterMode sees none of the work
+        fast = (BLIND_FCM_FAST_PATH,) if self.fast_path else ()
+        t = [Term(("linear",), f.value, f, blind=fast) for f in self._proj_terms()]
+        t += self.core.terms((BLIND_FVCORE_SDPA,) + (fast or (BLIND_FCM_FLASH,)))
         o = self._out_fig()
-        t.append(Term(("linear",), o.value, o))
+        t.append(Term(("linear",), o.value, o, blind=fast))
         if self.a["bias"]:
             v = self.N * (self.L + 2 * self.S) * self.E
             t.append(Term(("bias",), v, _fig(v, "N*(L + 2*S)*E", {"N": self.N, "L": self.L, "S": self.S,

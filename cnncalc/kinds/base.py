@@ -81,6 +81,7 @@ class Term:
     count: int
     figure: Figure
     alt: bool = False     # an alternative accounting used by another convention only
+    blind: tuple = ()     # ((tool, label), ...): FLOP counters that do not see this work (conventions.TOOLS)
 
 
 @dataclass
@@ -286,6 +287,11 @@ class Kind:
 
     def torch_module(self):
         raise NotImplementedError(f"{self.op} has no torch builder")
+
+    def saved_gap(self) -> str:
+        """Why torch may save other bytes than ``saved()`` says (a fused kernel's workspace the analysis
+        does not model), or "": ``verify`` then says "not covered" with the reason where they differ."""
+        return ""
 
     def counter_gaps(self, counter: str) -> list:
         """Work that the FLOP counter ``counter`` ("FlopCounterMode", "fvcore") may not see, because torch

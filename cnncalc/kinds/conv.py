@@ -5,6 +5,10 @@ from ..figure import Figure
 from ..i18n import N_, _
 from .base import REQUIRED, Arg, Geometry, Kind, KindError, RFStep, Saved, Term, ntuple, prod, rank_hints, register
 
+# fvcore 0.1.5 has no handle for aten::_convolution_mode (a string padding, zeros mode): it counts nothing
+BLIND_FVCORE_PAD_MODE = ("fvcore", "padding='same'/'valid' convolutions (aten::_convolution_mode)")
+# neither counter has a formula for torchvision.ops.deform_conv2d
+BLIND_DEFORM = (("FlopCounterMode", "torchvision's deform_conv2d"), ("fvcore", "torchvision's deform_conv2d"))
 AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
@@ -119,7 +123,10 @@ class ConvBase(Kind):
 
     def terms(self):
         rule = "conv_transpose" if self.transposed else "conv"
-        t = [Term((rule,), None, self.mac_figure())]
+        # padding='same'/'valid' with zero padding runs aten::_convolution_mode, which fvcore 0.1.5 skips
+        blind = (BLIND_FVCORE_PAD_MODE,) if (isinstance(self.a.get("padding"), str) and not self.transposed
+                                             and self.a.get("padding_mode", "zeros") == "zeros") else ()
+        t = [Term((rule,), None, self.mac_figure(), blind=blind)]
         t[0].count = t[0].figure.value
         if self.a["bias"]:
             f = self.bias_figure()
@@ -413,7 +420,7 @@ class DeformConv2d(ConvBase):
 
     def terms(self):
         m = self.mac_figure()
-        t = [Term(("deform_conv",), m.value, m)]
+        t = [Term(("deform_conv",), m.value, m, blind=BLIND_DEFORM)]
         smp = self._samples()
         t.append(Term(("deform_sample",), smp.value, smp))
         if self.has_mask:

@@ -111,6 +111,8 @@ class DropoutBase(Kind):
         # nn.Dropout and AlphaDropout on the CPU compute input * noise with an input-shaped noise tensor
         # in the input's dtype, which is saved (measured by `cnncalc verify`); on CUDA, nn.Dropout's fused
         # kernel keeps a 1-byte bool mask instead: 1/4 of this at float32.
+        if not self.a.get("p", 0.5):
+            return []        # p = 0: torch returns the input itself in training too, and saves nothing
         if self.op in ("Dropout1d", "Dropout2d", "Dropout3d"):
             return [Saved("mask", self.in_shape[0])]
         return [Saved("mask", self.numel_in())]

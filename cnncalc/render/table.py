@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import io
 
-from ..i18n import _
+from ..i18n import _, ngettext
 from .jsonout import render_json  # noqa: F401  (re-exported)
 from .layout import LONG_TABLE, Col, cells, glue, table, wrap
 from .numbers import fmt_value, human, rf_text, shape_text
@@ -125,6 +125,11 @@ def render_totals(report, width: int = 100) -> str:
     excl = c.get("excluded_with_work") or []
     lines.append(_("conventions: {name}: {description}").format(name=c["name"], description=_(c["description"]))
                  + ("; " + _("not counted under this convention: {ops}").format(ops=", ".join(excl)) if excl else ""))
+    blind = c.get("tool_blind_to") or {}
+    if blind:
+        lines.append(_("{tool} does not count: {what} (left out of this preset's figures)").format(
+            tool=c["tool"], what=", ".join(ngettext("{label} ({count} node)", "{label} ({count} nodes)", len(ns)).format(
+                label=lb, count=len(ns)) for lb, ns in blind.items())))
     return wrap("\n".join(lines), width) + "\n"
 
 

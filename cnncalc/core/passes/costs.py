@@ -29,12 +29,14 @@ class LayerCost:
     needs_input_grad: bool
     in_autograd: bool
     excluded: tuple          # rules with work the convention does not count
+    blind: tuple = ()        # work the convention's tool does not see (labels), left out of macs/flops
 
 
 @dataclass(frozen=True)
 class Costs:
     layers: MappingProxyType     # node id -> LayerCost
     excluded: frozenset          # every rule excluded with work, over the graph
+    blind: MappingProxyType = None   # label -> node ids whose work the tool does not see
 
 
 def layer_cost(kind, conventions, needs_input_grad, recorded, first_call=True, terms=None) -> LayerCost:
@@ -52,7 +54,7 @@ def layer_cost(kind, conventions, needs_input_grad, recorded, first_call=True, t
         macs=fwd.macs, flops=num(fwd.flops), bwd_macs=bwd.macs, bwd_flops=num(bwd.flops),
         bwd_input_flops=num(bwd.flops - weight.flops), bwd_weight_flops=num(weight.flops),
         bwd_input_macs=bwd.macs - weight.macs, bwd_weight_macs=weight.macs,
-        needs_input_grad=needs_input_grad, in_autograd=recorded, excluded=fwd.excluded)
+        needs_input_grad=needs_input_grad, in_autograd=recorded, excluded=fwd.excluded, blind=fwd.blind)
 
 
 def costs(graph, conventions, flow, terms_of=None) -> Costs:
@@ -61,6 +63,7 @@ def costs(graph, conventions, flow, terms_of=None) -> Costs:
     seen_modules = set()
     layers = {}
     excluded = set()
+    blind = {}
     for n in graph.nodes:
         if n.is_input:
             continue
@@ -69,5 +72,8 @@ def costs(graph, conventions, flow, terms_of=None) -> Costs:
         c = layer_cost(n.kind, conventions, flow.needs_input_grad[n.id], flow.in_autograd[n.id], first,
                        terms_of(n) if terms_of else None)
         excluded.update(c.excluded)
+        for label in c.blind:
+            blind.setdefault(label, []).append(n.id)
         layers[n.id] = c
-    return Costs(MappingProxyType(layers), frozenset(excluded))
+    return Costs(MappingProxyType(layers), frozenset(excluded),
+                 MappingProxyType({k: tuple(v) for k, v in blind.items()}))
