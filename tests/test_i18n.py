@@ -338,6 +338,16 @@ def test_display_width():
     assert cells(ljust("卷积", 6)) == 6 and rjust("卷积", 6) == "  卷积"
 
 
+def test_wrap_keeps_closing_punctuation_with_its_figure():
+    from cnncalc.render.layout import cells, wrap
+    # 30 columns: "可用 14GiB）" must not leave "）" alone at the start of a line
+    text = "能放下的最大训练批大小：169（峰值 13.96GiB，可用 14GiB）"
+    lines = wrap(text, 30).splitlines()
+    assert all(cells(x) <= 30 for x in lines), lines
+    assert not any(x.lstrip().startswith(("）", "，", "。")) for x in lines[1:]), lines
+    assert "".join(x.strip() for x in lines).replace(" ", "") == text.replace(" ", "")
+
+
 def test_explain_group_table_aligns_in_chinese():
     r = _zh("explain", ZH_NAMES)
     assert r.returncode == 0, r.stderr

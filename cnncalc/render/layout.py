@@ -219,7 +219,7 @@ def _words(body, width, ind, sub):
     return _wrap_cells(body, width, ind, sub)
 
 
-_CHUNKS = re.compile(r" +|[^ \u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\u3000-\u303f]+"
+_CHUNKS = re.compile(r" +|[^ \u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\u3000-\u303f]+[，。：；、）」』！？]*"
                      r"|[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\u3000-\u303f][，。：；、）」』！？,.:;)]*")
 
 

@@ -9,7 +9,8 @@ PARTS = (("weights", N_("weights")), ("gradients", N_("gradients")), ("optimizer
          ("saved_activations", N_("saved activations")), ("peak_transient", N_("peak transient")))
 SHORT = {"optimizer state": N_("optim. state"), "saved activations": N_("saved activ."), "peak transient": N_("transient"),
          "training peak": N_("train peak"), "inference peak": N_("infer. peak")}
-PHASES = {"forward": N_("forward"), "backward": N_("backward")}
+MODES = {"training": N_("training"), "inference": N_("inference")}
+PHASES = {"forward": N_("forward"), "backward": N_("backward"), "optimizer": N_("the optimizer step")}
 BAR_FULL, BAR_EMPTY = "█", "·"
 
 
@@ -85,21 +86,23 @@ def _sweep(runs, width):
 
 
 def _peak_at(phase, at):
-    if phase == "optimizer":
-        return "optimizer step"
-    return f"{phase} at {at}" if at else phase
+    name = _(PHASES.get(phase, phase))
+    if phase == "optimizer" or not at:
+        return name
+    return _("{phase} at {node}").format(phase=name, node=at)
 
 
 def _where(runs, width):
     """Per batch: at which node and phase each peak happens (it can move as the batch grows)."""
-    cols = [Col("batch", right=True), Col("training peak during", wrap=True, floor=12),
-            Col("inference peak at", wrap=True, floor=12)]
+    cols = [Col(_("batch"), right=True), Col(_("training peak during"), wrap=True, floor=12),
+            Col(_("inference peak at"), wrap=True, floor=12)]
     rows = [[str(r["batch"]), _peak_at(r["memory"]["training_peak_phase"], r["memory"]["training_peak_at"]),
-             r["memory"]["inference_peak_at"] or "the input"] for r in runs]
+             r["memory"]["inference_peak_at"] or _("the input")] for r in runs]
     lines = table(cols, rows, width, sep=2)
     if lines is None:
-        lines = [f"batch {b}: training peak during {t}; inference peak at {i}" for b, t, i in rows]
-    return ["where the peaks happen"] + lines
+        lines = [_("batch {batch}: training peak during {training}; inference peak at {inference}").format(
+            batch=b, training=t, inference=i) for b, t, i in rows]
+    return [_("where the peaks happen")] + lines
 
 
 def render(report, width: int = 100, layers: bool = False) -> str:
@@ -115,45 +118,53 @@ def render(report, width: int = 100, layers: bool = False) -> str:
         out.append(_("training peak {where}; inference peak at {node}").format(
             where=where, node=m["inference_peak_at"] or _("the input")))
         if "workspace" in m:
-            out.append(f"memory model {m['model']}: at the training peak the library workspaces hold "
-                       f"{human(m['workspace'], binary=True)} (cuBLAS {human(m['fixed_workspace'], binary=True)}); "
-                       f"inference in a fresh process: {human(m['inference_peak_fresh_process'], binary=True)}")
+            out.append(_("memory model {model}: at the training peak the library workspaces hold {workspace} "
+                         "(cuBLAS {cublas}); inference in a fresh process: {fresh}").format(
+                model=m["model"], workspace=human(m["workspace"], binary=True),
+                cublas=human(m["fixed_workspace"], binary=True),
+                fresh=human(m["inference_peak_fresh_process"], binary=True)))
     else:
         out += _sweep(runs, width)
         out += _where(runs, width)
         lin = report.get("sweep_linear", {})
         if "training_peak" in lin:
             L = lin["training_peak"]
-            out.append(f"training peak ≈ {human(L['fixed'], binary=True)} + {human(L['per_sample'], binary=True)} "
-                       f"per sample" + ("" if L["linear"] else " (not exactly linear in the batch)"))
+            out.append((_("training peak ≈ {fixed} + {per_sample} per sample") if L["linear"] else
+                        _("training peak ≈ {fixed} + {per_sample} per sample (not exactly linear in the batch)"))
+                       .format(fixed=human(L["fixed"], binary=True), per_sample=human(L["per_sample"], binary=True)))
     f = runs[0]["flops"]
     out.append(_("training FLOPs per step (batch {batch}): {step} = forward {forward} + backward {backward} "
                  "(input gradients {input}, weight gradients {weight})").format(
         batch=runs[0]["batch"], step=human(f["step"]), forward=human(f["forward"]), backward=human(f["backward"]),
         input=human(f["backward_input"]), weight=human(f["backward_weight"])))
     if "epoch" in f:
-        out.append(f"per epoch of {f['dataset_size']:,} samples ({f['steps_per_epoch']:,} steps): "
-                   f"{human(f['epoch'])} FLOPs")
+        out.append(_("per epoch of {samples} samples ({steps} steps): {flops} FLOPs").format(
+            samples=f"{f['dataset_size']:,}", steps=f"{f['steps_per_epoch']:,}", flops=human(f["epoch"])))
     if "fit" in report:
         fit = report["fit"]
         reserve = human(fit["reserve_bytes"], binary=True)
-        source = "estimated, not measured" if fit["reserve_source"].startswith("estimate") else fit["reserve_source"]
-        out.append(f"--fit {fit['budget']}: {human(fit['budget_bytes'], binary=True, digits=4)} less a {reserve} "
-                   f"reserve for the CUDA context and allocator slack ({source}; docs/memory.md) leaves "
-                   f"{human(fit['usable_bytes'], binary=True, digits=4)} for the peak")
+        source = _("estimated, not measured") if fit["reserve_source"].startswith("estimate") else fit["reserve_source"]
+        out.append(_("--fit {budget}: {total} less a {reserve} reserve for the CUDA context and allocator slack "
+                     "({source}; docs/memory.md) leaves {usable} for the peak").format(
+            budget=fit["budget"], total=human(fit["budget_bytes"], binary=True, digits=4), reserve=reserve,
+            source=source, usable=human(fit["usable_bytes"], binary=True, digits=4)))
         for mode in ("training", "inference"):
             r = fit[mode]
+            what = _(MODES[mode])
             if r["batch"] and r["next_peak_bytes"] is None:   # the search stopped at its bound
-                out.append(f"largest {mode} batch that fits: at least {r['batch']:,} (the search stops there; "
-                           f"peak {human(r['peak_bytes'], binary=True)})")
+                out.append(_("largest {mode} batch that fits: at least {batch} (the search stops there; "
+                             "peak {peak})").format(mode=what, batch=f"{r['batch']:,}",
+                                                    peak=human(r["peak_bytes"], binary=True)))
             elif r["batch"]:
                 peak, nxt, usable = _distinct(r["peak_bytes"], r["next_peak_bytes"], fit["usable_bytes"])
-                out.append(f"largest {mode} batch that fits: {r['batch']:,} (peak {peak} + reserve {reserve}, "
-                           f"margin {human(r['margin_bytes'], binary=True)}; {r['batch'] + 1:,} needs {nxt} "
-                           f"of the {usable})")
+                out.append(_("largest {mode} batch that fits: {batch} (peak {peak} + reserve {reserve}, margin "
+                             "{margin}; {next} needs {next_peak} of the {usable})").format(
+                    mode=what, batch=f"{r['batch']:,}", peak=peak, reserve=reserve,
+                    margin=human(r["margin_bytes"], binary=True), next=f"{r['batch'] + 1:,}", next_peak=nxt,
+                    usable=usable))
             else:
-                out.append(f"{mode}: even batch 1 does not fit (needs {human(r['next_peak_bytes'], binary=True)} "
-                           f"+ reserve {reserve})")
+                out.append(_("{mode}: even batch 1 does not fit (needs {needs} + reserve {reserve})").format(
+                    mode=what, needs=human(r["next_peak_bytes"], binary=True), reserve=reserve))
     if layers:
         ws = "device" in report
         cols = [Col("layer", wrap=True, floor=10), Col("op", wrap=True, floor=6), Col("output", right=True),
@@ -168,8 +179,10 @@ def render(report, width: int = 100, layers: bool = False) -> str:
                                                    table(cols, rows, 10 ** 6, sep=1))
     if "device" in report:
         d = report["device"]
-        out.append(f"model: device:{d['name']} ({d['status']}; docs/memory.md, Device profiles); the CUDA "
-                   f"context is not in the peaks" + ("" if "fit" in report else " (--fit leaves a reserve for it)"))
+        out.append((_("model: device:{name} ({status}; docs/memory.md, Device profiles); the CUDA context is not "
+                      "in the peaks") if "fit" in report else
+                    _("model: device:{name} ({status}; docs/memory.md, Device profiles); the CUDA context is not "
+                      "in the peaks (--fit leaves a reserve for it)")).format(name=d["name"], status=d["status"]))
     else:
         out.append(_("model: docs/memory.md; kernel workspaces and allocator overhead not counted"))
     return wrap("\n".join(out), width) + "\n"
