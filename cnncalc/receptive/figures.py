@@ -11,6 +11,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from ..figure import Figure
+from ..i18n import _
 from .envelope import _spatial_dim, envelope
 
 AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
@@ -57,16 +58,18 @@ def _cat(graph, n, ax, env):
         src = _ref_name(graph, r)
         figs = [Figure(off, " + ".join(f"{nm}_{k}" for k in range(i)) if i else "0",
                        {f"{nm}_{k}": sizes[k] for k in range(i)}, f"off_{i}",
-                       note=f"`{src}` fills output units {off}..{off + L - 1} along {nm}")]
+                       note=_("`{source}` fills output units {first}..{last} along {axis}").format(
+                           source=src, first=off, last=off + L - 1, axis=nm))]
         for s, f in env.get(r, {}).items():
             if f.glob or ax >= len(f.r):
                 continue
             p, j = -Fraction(f.start[ax]), Fraction(f.j[ax])
             figs.append(Figure(_v(p + off * j), "p_in + off*j_in", {"p_in": _v(p), "off": off, "j_in": _v(j)},
-                               f"p_{i}", note=f"output unit u is unit u - off of `{src}`: unit 0's field (in "
-                                              f"`{s}`) starts off*j_in earlier"))
+                               f"p_{i}", note=_("output unit u is unit u - off of `{source}`: unit 0's field (in `{input}`) "
+                                                "starts off*j_in earlier").format(source=src, input=s)))
             shifted.setdefault(s, []).append((p + off * j, Fraction(f.r[ax])))
-        out.append((f"{nm} offset of input {i} ({src}, cat along {nm})", figs))
+        out.append((_("{axis} offset of input {index} ({source}, cat along {axis})").format(
+            axis=nm, index=i, source=src), figs))
         sizes.append(L)
         off += L
     for s, parts in shifted.items():
@@ -76,11 +79,12 @@ def _cat(graph, n, ax, env):
         pmax = max(p for p, _ in parts)
         rb = dict(b, **{f"r_{i}": _v(r) for i, (_, r) in enumerate(parts)})
         mp = "max(" + ", ".join(b) + ")"
-        out.append((f"{nm}: the envelope of the concatenation (union of the shifted parts, in `{s}`)", [
-            Figure(_v(pmax), mp, b, "p_out", note=f"unit 0's field starts at {_v(-pmax)}"),
+        out.append((_("{axis}: the envelope of the concatenation (union of the shifted parts, in `{input}`)").format(
+            axis=nm, input=s), [
+            Figure(_v(pmax), mp, b, "p_out", note=_("unit 0's field starts at {start}").format(start=_v(-pmax))),
             Figure(_v(max(r - p for p, r in parts) + pmax), "max(" + ", ".join(
                 f"r_{i} - p_{i}" for i in range(len(parts))) + ") + " + mp, rb, "r_out",
-                note="rightmost end minus leftmost start: parts that read different regions widen it")]))
+                note=_("rightmost end minus leftmost start: parts that read different regions widen it"))]))
     return out
 
 
@@ -92,15 +96,16 @@ def _split(graph, n, ax, env):
         L = shape[ax + 1]
         figs = [Figure(off, " + ".join(f"{nm}_{q}" for q in range(k)) if k else "0",
                        {f"{nm}_{q}": sizes[q] for q in range(k)}, f"off_{k}",
-                       note=f"output {k} is input units {off}..{off + L - 1} along {nm}")]
+                       note=_("output {index} is input units {first}..{last} along {axis}").format(
+                           index=k, first=off, last=off + L - 1, axis=nm))]
         for s, f in src_env.items():
             if f.glob or ax >= len(f.r):
                 continue
             p, j = -Fraction(f.start[ax]), Fraction(f.j[ax])
             figs.append(Figure(_v(p - off * j), "p_in - off*j_in", {"p_in": _v(p), "off": off, "j_in": _v(j)},
-                               f"p_{k}", note=f"unit u of output {k} is input unit u + off: unit 0's field (in "
-                                              f"`{s}`) starts off*j_in later"))
-        out.append((f"{nm} offset of output {k} ({n.op} along {nm})", figs))
+                               f"p_{k}", note=_("unit u of output {index} is input unit u + off: unit 0's field (in "
+                                                "`{input}`) starts off*j_in later").format(index=k, input=s)))
+        out.append((_("{axis} offset of output {index} ({op} along {axis})").format(axis=nm, index=k, op=n.op), figs))
         sizes.append(L)
         off += L
     return out
@@ -120,10 +125,13 @@ def _adaptive(n):
             lo, hi = (i * L) // m, -(-(i + 1) * L // m) - 1
             figs.append(Figure(lo, "floor(i*L/n)", {"i": i, "L": L, "n": m}, f"first_{i}"))
             figs.append(Figure(hi, "ceil((i + 1)*L/n) - 1", {"i": i, "L": L, "n": m}, f"last_{i}",
-                               note=f"unit {i} reads input {lo}..{hi}: {hi - lo + 1} pixels"))
+                               note=_("unit {unit} reads input {first}..{last}: {count} pixels").format(
+                                   unit=i, first=lo, last=hi, count=hi - lo + 1)))
         widths = [-(-(i + 1) * L // m) - (i * L) // m for i in range(m)]
         figs.append(Figure(max(widths), "max over i of (last_i - first_i + 1)", {}, "k_max",
-                           note=f"windows of {min(widths)} or {max(widths)} pixels, stride L/n = "
-                                f"{_v(Fraction(L, m))} on average: the envelope takes the widest"))
-        out.append((f"{nm}: the window of each output unit ({n.op}, L = {L}, n = {m})", figs))
+                           note=_("windows of {narrow} or {wide} pixels, stride L/n = {stride} on average: the "
+                                  "envelope takes the widest").format(narrow=min(widths), wide=max(widths),
+                                                                      stride=_v(Fraction(L, m)))))
+        out.append((_("{axis}: the window of each output unit ({op}, L = {L}, n = {n})").format(
+            axis=nm, op=n.op, L=L, n=m), figs))
     return out

@@ -294,7 +294,7 @@ def explain_node(a, node) -> dict:
             grouped.append((key, src, [ax], figs))
     step = a.rf_trace.get(node.id, (None,))[0]
     if step is not None and step.formula:
-        items.append(text_item(_("step: {formula}").format(formula=step.formula)
+        items.append(text_item(_("step: {formula}").format(formula=_(step.formula))
                                + (" " + _("(data dependent: nominal field)") if step.kind == "data" else "")))
     for key, src, axes, figs in grouped:
         label = _(" and ").join(axes) + (" " + _("(in `{source}` coordinates)").format(source=src) if multi_src else "")

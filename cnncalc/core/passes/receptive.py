@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from types import MappingProxyType
 
+from ...i18n import N_, _
+
 from ...errors import Diagnostic
 from ...figure import Figure
 from ..numbers import frac_text as _frac_text, frac_val as _frac_val, num as _num, q as _q
@@ -200,7 +202,7 @@ def final_fields(graph, trace):
                     seen.add((nid, s))
                     found.append((nid, s, f))
             if len(local) < len(fields) or not fields:
-                stack.extend(i for i, _ in node.inputs)
+                stack.extend(i for i, _o in node.inputs)
     return found
 
 
@@ -241,7 +243,7 @@ def rf_figures(graph, trace, nid):
     res = []
     if step is None:
         return res
-    names = [graph.nodes[i].name for i, _ in graph.nodes[nid].inputs]
+    names = [graph.nodes[i].name for i, _o in graph.nodes[nid].inputs]
     for src, f in out.items():
         nd = len(f["r"])
         axes = AXES.get(nd, tuple(f"x{a}" for a in range(nd)))
@@ -249,24 +251,25 @@ def rf_figures(graph, trace, nid):
             figs = []
             fin = [(nm, d[src]) for nm, d in zip(names, ins) if src in d]
             if f["glob"]:
-                why = step.formula or step.kind
-                if step.kind != "global" and fin and all(x["glob"] for _, x in fin):
-                    why = "an input is already global"
+                why = _(step.formula) if step.formula else step.kind
+                if step.kind != "global" and fin and all(x["glob"] for _n, x in fin):
+                    why = _("an input is already global")
                 elif step.kind == "merge":
-                    why = "merge with a global input"
+                    why = _("merge with a global input")
                 figs.append(Figure(f["extent"][a], f"{ax}_input", {f"{ax}_input": f["extent"][a]}, "r_out",
-                                   note=f"global ({why}): every unit sees the whole input"))
-                figs.append(Figure(0, "0", {}, "p_out", note="global"))
+                                   note=_("global ({why}): every unit sees the whole input").format(why=why)))
+                figs.append(Figure(0, "0", {}, "p_out", note=N_("global")))
                 res.append((src, ax, figs))
                 continue
             if step.kind == "merge" or (len(fin) > 1 and step.kind not in ("data",)):
                 if len(fin) == 1:
                     figs.append(Figure(_frac_val(f["r"][a]), "r_in", {"r_in": _frac_val(f["r"][a])}, "r_out",
-                                       note=f"{step.formula or 'merge'}: one input carries `{src}`"))
+                                       note=_("{rule}: one input carries `{source}`").format(
+                                           rule=_(step.formula) if step.formula else _("merge"), source=src)))
                 else:
                     b = {}
                     rs, ps = [], []
-                    for i, (_, x) in enumerate(fin):
+                    for i, (_n, x) in enumerate(fin):
                         b[f"r_{i}"] = _frac_val(x["r"][a])
                         b[f"p_{i}"] = _frac_val(-Fraction(x["start"][a]))
                         rs.append(f"r_{i} - p_{i}")
@@ -274,12 +277,12 @@ def rf_figures(graph, trace, nid):
                     mp = "max(" + ", ".join(ps) + ")"
                     figs.append(Figure(_frac_val(-Fraction(f["start"][a])), mp,
                                        {k2: v for k2, v in b.items() if k2.startswith("p_")}, "p_out",
-                                       note="union of " + ", ".join(nm for nm, _ in fin)))
+                                       note=_("union of {parts}").format(parts=", ".join(nm for nm, _x in fin))))
                     figs.append(Figure(_frac_val(f["r"][a]), "max(" + ", ".join(rs) + ") + " + mp, dict(b),
-                                       "r_out", note="union: rightmost end minus leftmost start"))
+                                       "r_out", note=N_("union: rightmost end minus leftmost start")))
                     figs.append(Figure(_frac_val(f["j"][a]), "max(" + ", ".join(
                         f"j_{i}" for i in range(len(fin))) + ")",
-                        {f"j_{i}": _frac_val(x["j"][a]) for i, (_, x) in enumerate(fin)}, "j_out"))
+                        {f"j_{i}": _frac_val(x["j"][a]) for i, (_n, x) in enumerate(fin)}, "j_out"))
             else:
                 x = fin[0][1] if fin else f
                 k, s, p = step.k[a], step.s[a], step.p[a]
@@ -292,10 +295,11 @@ def rf_figures(graph, trace, nid):
                                                                     "s": _frac_val(s)}, "j_out"))
                 figs.append(Figure(_frac_val(-Fraction(f["start"][a])), "p_in + P*j_in",
                                    {"p_in": _frac_val(p_in), "P": _frac_val(p), "j_in": _frac_val(j_in)},
-                                   "p_out", note=f"unit 0's field starts at {_frac_text(Fraction(f['start'][a]))}"))
+                                   "p_out", note=_("unit 0's field starts at {start}").format(
+                                       start=_frac_text(Fraction(f["start"][a])))))
             c = centre(f)[a]
             figs.append(Figure(_frac_val(c), "(r - 1)/2 - p", {"r": _frac_val(f["r"][a]),
                                                                "p": _frac_val(-Fraction(f["start"][a]))},
-                               "centre", note="centre of unit 0's field"))
+                               "centre", note=N_("centre of unit 0's field")))
             res.append((src, ax, figs))
     return res
