@@ -7,6 +7,23 @@ from .numbers import fmt_value
 
 
 VERDICTS = {"match": N_("match"), "mismatch": N_("mismatch"), "not covered": N_("not covered"), "info": N_("info")}
+# the checks' names and standing reasons, for the catalog (the result keeps them in English: they are its keys)
+CHECKS = (N_("model output shape"), N_("output shape"), N_("parameters"), N_("trainable parameters"), N_("buffers"),
+          N_("FLOPs (torch convention) vs FlopCounterMode"), N_("FLOPs (torch) per module"),
+          N_("FLOPs (fvcore convention) vs fvcore"), N_("FLOPs (fvcore) per module"), N_("bytes saved for backward"),
+          N_("saved for backward"), N_("receptive field"), N_("receptive field (gradient support)"),
+          N_("receptive field (analysis field holds the measured window)"), N_("forward pass"), N_("torch model"),
+          N_("FlopCounterMode counts only convolution, matmul and attention"),
+          N_("fvcore does not count this op by default"),
+          N_("an opaque node: its work is measured, not analysed"))
+OWN = " (own module)"
+
+
+def _check(name: str) -> str:
+    """A check's name in the reader's language (`... (own module)`: the user's module measured)."""
+    if name.endswith(OWN):
+        return _("{check} (own module)").format(check=_(name[:-len(OWN)]))
+    return _(name)
 
 
 def _rows(result, show_layers):
@@ -15,8 +32,8 @@ def _rows(result, show_layers):
     rows = []
 
     def row(c):
-        rows.append([c["check"], c["name"] or _("(total)"), fmt_value(c["analytical"], "-"),
-                     fmt_value(c["measured"], "-"), _(VERDICTS.get(c["verdict"], c["verdict"])), c["reason"] or ""])
+        rows.append([_check(c["check"]), c["name"] or _("(total)"), fmt_value(c["analytical"], "-"),
+                     fmt_value(c["measured"], "-"), _(VERDICTS.get(c["verdict"], c["verdict"])), _(c["reason"] or "")])
 
     checks = result["checks"]
     for c in checks:
@@ -39,7 +56,7 @@ def _rows(result, show_layers):
                 nc.setdefault(c["reason"], []).append(c)
         compared = n_match + len(bad)
         if compared:
-            rows.append([name, _("{count} compared").format(count=compared), "", "",
+            rows.append([_check(name), _("{count} compared").format(count=compared), "", "",
                          _("match") if not bad else _("mismatch"), _("{equal}/{count} equal").format(equal=n_match,
                                                                                                    count=compared)])
         for c in bad:
@@ -47,7 +64,7 @@ def _rows(result, show_layers):
         for reason, items in nc.items():
             names = ", ".join(c["name"] for c in items[:3]) + (
                 ", ... (" + _("{count} in all").format(count=len(items)) + ")" if len(items) > 3 else "")
-            rows.append([name, names, "", "", _("not covered"), reason or ""])
+            rows.append([_check(name), names, "", "", _("not covered"), _(reason or "")])
     return rows
 
 
