@@ -94,6 +94,16 @@ def width_option():
                         help="width of tables and text (default: COLUMNS, else the terminal's, else 100)")
 
 
+def erf_unit_option():
+    return typer.Option(None, "--erf-unit", metavar="I[,J...]", help="with --erf: the unit (default: the centre)")
+
+
+def erf_node_option():
+    return typer.Option(None, "--erf-node", metavar="NODE",
+                        help="with --erf: the node (name, or name:k; default: the first output or final feature "
+                             "map with spatial units)")
+
+
 LANG_HELP = ("language of the output's text (JSON keys never change); default: CNNCALC_LANG, else "
              "LC_ALL/LC_MESSAGES/LANG (zh_CN.UTF-8, zh_TW, zh: Chinese), else English")
 

@@ -83,11 +83,7 @@ def analyze(spec: str = C.spec_argument(), batch: Optional[int] = C.batch_option
                                           "the same seed gives the same numbers"),
             erf: bool = typer.Option(False, "--erf", help="with --format json: add the effective receptive field "
                                                           "(an `erf` section; runs torch)"),
-            erf_unit: Optional[str] = typer.Option(None, "--erf-unit", metavar="I[,J...]",
-                                                   help="with --erf: the unit (default: the centre)"),
-            erf_node: Optional[str] = typer.Option(None, "--erf-node", metavar="NODE",
-                                                   help="with --erf: the node (name, or name:k; default: the first "
-                                                        "output or final feature map with spatial units)")):
+            erf_unit: Optional[str] = C.erf_unit_option(), erf_node: Optional[str] = C.erf_node_option()):
     """Per-layer shapes, parameters, MACs, FLOPs, memory and receptive field, with totals.
 
     On an invalid spec (exit 2) the table format prints nothing on standard output (the errors go to

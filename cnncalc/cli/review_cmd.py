@@ -159,11 +159,7 @@ def register(app):
                convention: Optional[C.Convention] = C.convention_option(),
                erf: bool = typer.Option(False, "--erf", help="add a heatmap of the effective receptive field "
                                                              "(runs torch)"),
-               erf_unit: Optional[str] = typer.Option(None, "--erf-unit", metavar="I[,J...]",
-                                                      help="with --erf: the unit (default: the centre)"),
-               erf_node: Optional[str] = typer.Option(None, "--erf-node", metavar="NODE",
-                                                      help="with --erf: the node (name, or name:k; default: the "
-                                                           "first output or final feature map with spatial units)")):
+               erf_unit: Optional[str] = C.erf_unit_option(), erf_node: Optional[str] = C.erf_node_option()):
         """A report with summary, per-layer table, review findings and plots: one self-contained HTML file."""
         _check_ignore(ignore)
         if (erf_unit or erf_node) and not erf:
