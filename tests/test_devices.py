@@ -223,6 +223,31 @@ def test_profile_file_written_like_calibrate_is_accepted(tmp_path):
     assert rep["memory_model"] == "device:mycard"
 
 
+def test_calibrate_reserve_by_hand_and_used_by_fit(tmp_path):
+    from cnncalc.devices import load_profile
+    from cnncalc.devices.fit import fit_reserve
+    MiB = 2 ** 20
+    # two steps as calibrate records them; context = driver-used - reserved at the step's end:
+    # 900 - 400 = 500 MiB and 1,000 - 520 = 480 MiB -> 500 MiB; slack = max reserved - max allocated:
+    # 420 - 380 = 40 MiB and 530 - 500 = 30 MiB -> 40 MiB; 500 + 40 MiB + 1 byte of the slack rounds up to 541 MiB
+    steps = [{"sgd": {"driver_used": 900 * MiB, "reserved_now": 400 * MiB, "max_reserved": 420 * MiB + 1,
+                      "after_step": 380 * MiB}},
+             {"adam": {"driver_used": 1000 * MiB, "reserved_now": 520 * MiB, "max_reserved": 530 * MiB,
+                       "after_step": 500 * MiB}},
+             {"amp_adam": {"after_step": 10}}]          # a record without the counts is passed over
+    r = fit_reserve(steps)
+    assert (r["context_bytes"], r["slack_bytes"], r["bytes"]) == (500 * MiB, 40 * MiB + 1, 541 * MiB)
+    assert fit_reserve([{"sgd": {"after_step": 1}}]) is None
+    # a profile carrying it: --fit leaves exactly that reserve, and says it was measured
+    p = load_profile("h200")
+    p.update(name="mycard", total_bytes=24 * 2 ** 30, context_reserve_bytes=r["bytes"], context_reserve_note=r["note"])
+    f = tmp_path / "mycard.json"
+    f.write_text(json.dumps(p))
+    rep = _memory_json(ROOT / "specs" / "resnet18.yaml", "-b", "1", "--fit", str(f))    # the file implies --device
+    assert rep["fit"]["reserve_bytes"] == 541 * MiB and rep["fit"]["reserve_source"].startswith("measured")
+    assert rep["fit"]["usable_bytes"] == 24 * 2 ** 30 - 541 * MiB and rep["memory_model"] == "device:mycard"
+
+
 def test_device_memory_does_not_import_torch():
     code = ("import sys\nfrom cnncalc.cli.main import app\n"
             f"try:\n    app(['memory', {str(ROOT / 'specs' / 'resnet18.yaml')!r}, '-b', '1,2', '--device', 'h200',"

@@ -69,7 +69,8 @@ def register(app):
                fit: Optional[str] = typer.Option(None, "--fit", metavar="SIZE|DEVICE",
                                                  help="a memory size (24GiB, 16GB) or a device "
                                                  "(t4, v100-16gb, v100-32gb, a100-40gb, a100-80gb, h100, "
-                                                 "rtx3090, rtx4090, l4): the largest batch that fits; a device "
+                                                 "rtx3090, rtx4090, l4) or a profile file written by "
+                                                 "`calibrate`: the largest batch that fits; a device "
                                                  "with a profile implies --device"),
                reserve: Optional[str] = typer.Option(None, "--reserve", metavar="SIZE",
                                                      help="what --fit leaves free for the CUDA context and "

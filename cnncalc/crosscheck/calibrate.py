@@ -166,6 +166,12 @@ def measure_steps(torch, spec, name, batch) -> dict:
             _sync(torch)
             if step == 2:
                 r["after_step"] = torch.cuda.max_memory_allocated()
+                # what the process holds beyond the allocated peak: the allocator's reserved segments and,
+                # from the driver's count, the CUDA context (fit.fit_reserve)
+                free, total = torch.cuda.mem_get_info()
+                r["max_reserved"] = torch.cuda.max_memory_reserved()
+                r["reserved_now"] = torch.cuda.memory_reserved()
+                r["driver_used"] = total - free
             del loss, out
         rec[variant] = r
         del model, opt, scaler, t
@@ -219,6 +225,11 @@ def calibrate(specs=None, batches=(1, 32, 128), base="h200", deadline_s=1800.0, 
                                    "builder",
                        "fitted_with": "cnncalc/devices/fit.py"},
     })
+    from ..devices.fit import fit_reserve
+    reserve = fit_reserve(peaks)
+    if reserve is not None:
+        profile["context_reserve_bytes"] = reserve["bytes"]
+        profile["context_reserve_note"] = reserve["note"]
     profile["measurements"] = {"layers": layers, "steps": peaks}
     return profile
 

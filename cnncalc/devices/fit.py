@@ -122,3 +122,30 @@ def fit_profile(layer_lines, peaks, base: dict, log=print) -> dict:
     profile["conv_workspace"]["backward_factor"] = best[0]
     log(f"{len(rows)} convolution rows, {len(profile['conv_workspace']['rules'])} rules, backward factor {best[0]}")
     return profile
+
+
+def fit_reserve(steps):
+    """The reserve `--fit` leaves, from whole-step records with the allocator's and the driver's counts
+    (`cnncalc calibrate`): the CUDA context (driver-used bytes less the allocator's reserved bytes, at the
+    end of a step, the largest seen: nothing else may run on the card while calibrating) plus the
+    allocator's slack (max reserved less max allocated within the step, the largest over all steps),
+    rounded up to a MiB.  None when no record has the counts.
+
+    {"bytes", "context_bytes", "slack_bytes", "note"}"""
+    ctx, slack = [], []
+    for rec in steps:
+        for v in ("sgd", "adam", "amp_adam"):
+            r = rec.get(v) or {}
+            if not {"driver_used", "reserved_now", "max_reserved", "after_step"} <= set(r):
+                continue
+            ctx.append(r["driver_used"] - r["reserved_now"])
+            slack.append(r["max_reserved"] - r["after_step"])
+    if not ctx:
+        return None
+    mib = 2 ** 20
+    context, sl = max(ctx), max(slack)
+    total = -(-(context + sl) // mib) * mib
+    return {"bytes": total, "context_bytes": context, "slack_bytes": sl,
+            "note": f"measured by cnncalc calibrate on {len(ctx)} training steps: CUDA context {context:,} B "
+                    f"(driver-used less the allocator's reserved bytes, the largest) + allocator slack {sl:,} B "
+                    f"(max reserved less max allocated in a step, the largest), rounded up to a MiB"}

@@ -27,7 +27,7 @@ DEVICE_ASSUMPTIONS = [
 
 
 def resolve(device: str | None, fit: str | None, reserve: str | None = None):
-    """-> (profile or None, budget or None).  `--fit NAME` with a profile's name implies `--device NAME`
+    """-> (profile or None, budget or None).  `--fit NAME` with a profile's name or file implies `--device NAME`
     and budgets the memory the driver reports for that card.  The budget is (bytes, label, reserve bytes,
     where the reserve comes from): `--reserve`, else the profile's measured `context_reserve_bytes`, else
     the documented estimate M.DEFAULT_RESERVE_BYTES."""
@@ -37,6 +37,8 @@ def resolve(device: str | None, fit: str | None, reserve: str | None = None):
     if not fit:
         return profile, None
     name = find_profile(fit)
+    if name is None and fit.lower().endswith(".json"):
+        name = fit          # a profile file (`cnncalc calibrate -o mycard.json`): its card, its reserve
     if name is not None:
         fp = load_profile(name)
         if profile is None:
