@@ -68,6 +68,10 @@ def _samples():
     s["bmm"] = ("bmm", [[5, 4], [4, 3]])
     s["transpose"] = ("transpose(1, 2)", [[4, 10, 9]])
     s["softmax"] = ("softmax(dim=-1)", [[4, 10, 9]])
+    s["einsum"] = ("einsum('bhid,bhjd->bhij')", [[2, 5, 4], [2, 3, 4]])
+    s["getitem"] = ("getitem([0, [1, 9, 2]])", [[4, 10, 9]])
+    s["roll"] = ("roll([-3, 2], [2, 3])", [[4, 10, 9]])
+    s["relative_position_bias"] = ("relative_position_bias(9)", [[2, 4, 4]])
     return s
 
 

@@ -118,6 +118,11 @@ CASES["matmul"] = [({}, [[5, 4], [4, 3]]), ({}, [[2, 5, 4], [1, 4, 3]])]
 CASES["bmm"] = [({}, [[5, 4], [4, 3]])]
 CASES["transpose"] = [({"dim0": 1, "dim1": -1}, None)]
 CASES["softmax"] = [({"dim": -1}, None)]
+CASES["einsum"] = [({"equation": "bhid,bhjd->bhij"}, [[2, 5, 4], [2, 3, 4]]),
+                   ({"equation": "B G I D, B G J D -> B G I J"}, [[2, 5, 4], [2, 3, 4]])]
+CASES["getitem"] = [({"index": [0]}, None), ({"index": [None, [1, 7, 2]]}, None)]
+CASES["roll"] = [({"shifts": [-3, 2], "dims": [2, 3]}, None)]
+CASES["relative_position_bias"] = [({"table_size": 9}, [[2, 4, 4]]), ({"table_size": 25, "num_heads": 3}, [[6, 3, 5, 5]])]
 
 
 def build(op, kw, shapes, batch=2):

@@ -425,6 +425,54 @@ def _mha_call(c):
 MODULE_CALLS = {"MultiheadAttention": _mha_call}
 
 
+def _einsum(c, args, kwargs):
+    if not args or not isinstance(args[0], str):
+        raise Unmapped("einsum without an equation string")
+    ops = list(args[1:])
+    if len(ops) == 1 and isinstance(ops[0], (list, tuple)):
+        ops = list(ops[0])
+    if len(ops) != 2 or not all(isinstance(x, Ref) for x in ops):
+        raise Unmapped("einsum of other than two activations")
+    return "einsum", {"equation": args[0]}, ops, []
+
+
+def _getitem(c, args, kwargs):
+    x, ix = args[0], args[1]
+    if not isinstance(x, Ref):
+        raise Unmapped("indexing of something other than an activation")
+    ix = list(ix) if isinstance(ix, tuple) else [ix]
+    rank = len(c.in_shape(x))
+    if Ellipsis in ix:
+        k = ix.index(Ellipsis)
+        if Ellipsis in ix[k + 1:]:
+            raise Unmapped("two ellipses")
+        ix = ix[:k] + [slice(None)] * (rank - len(ix) + 1) + ix[k + 1:]
+    if not ix or ix[0] != slice(None):
+        raise Unmapped("indexing that does not keep the whole batch dimension")
+    out = []
+    for e in ix[1:]:
+        if isinstance(e, bool) or e is None:
+            raise Unmapped("indexing with None or a bool")
+        if isinstance(e, int):
+            out.append(e)
+        elif isinstance(e, slice):
+            if not all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in (e.start, e.stop, e.step)):
+                raise Unmapped("a slice bound that is not an integer")
+            out.append(None if e == slice(None) else (e.start, e.stop, e.step))
+        else:
+            raise Unmapped("indexing by a tensor or a list")
+    return "getitem", {"index": tuple(out)}, [x], []
+
+
+def _roll(c, args, kwargs):
+    b = _bind([("input", _REQ), ("shifts", _REQ), ("dims", None)], args, kwargs)
+    if b["dims"] is None:
+        raise Unmapped("roll of the flattened tensor (no dims)")
+    sh, ds = b["shifts"], b["dims"]
+    return "roll", {"shifts": tuple(sh) if isinstance(sh, (list, tuple)) else sh,
+                    "dims": tuple(ds) if isinstance(ds, (list, tuple)) else ds}, [b["input"]], []
+
+
 def _abs(c, args, kwargs):
     return "abs", {}, [args[0]], []
 
@@ -505,6 +553,9 @@ def tables():
     add(g(torch, "matmul") + [operator.matmul], _matmul("matmul"))
     add(g(torch, "bmm"), _matmul("bmm"))
     add(g(F, "scaled_dot_product_attention"), _sdpa)
+    add(g(torch, "einsum"), _einsum)
+    add([operator.getitem], _getitem)
+    add(g(torch, "roll"), _roll)
     for op, fns in (("add", [operator.add, operator.iadd, torch.add]),
                     ("sub", [operator.sub, operator.isub, torch.sub]),
                     ("mul", [operator.mul, operator.imul, torch.mul]),
@@ -518,6 +569,7 @@ def tables():
         "transpose": _transpose, "chunk": _chunk, "split": _split, "mean": _reduce("mean"), "amax": _reduce("amax"),
         "abs": _abs, "contiguous": _identity,
         "matmul": _matmul("matmul"), "__matmul__": _matmul("matmul"), "bmm": _matmul("bmm"),
+        "__getitem__": _getitem, "roll": _roll,
     }
     for op in ("add", "sub", "mul", "div"):
         m[op] = _binary(op)

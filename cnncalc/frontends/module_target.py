@@ -26,7 +26,7 @@ from ..figure import Figure
 from ..kinds import REGISTRY, KindError
 from ..kinds.base import check_types
 from .capture import PRef, Ref
-from .kinds import Opaque, ParamOp, ScalarOp
+from .kinds import Opaque, ParamCat, ParamOp, ScalarOp
 
 KWARGS_ENV = "CNNCALC_KWARGS"
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
@@ -378,6 +378,9 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
     reads, claimed = [], set()    # buffers a call reads as an argument (not its own module's), and counted ones
 
     shuffles, skipped = _channel_shuffles(cap)
+    from . import patterns
+    fused, fskipped = patterns.find(cap, param_shapes, buf_numel, batch)
+    skipped = skipped | fskipped
     for c in cap.calls:
         for i, s in enumerate(c.out_shapes):
             shapes[Ref(c.id, i)] = tuple(s)
@@ -386,6 +389,9 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
         if c.id in shuffles:
             nm = namer.function_name(c.scope, "channel_shuffle")
             what = "channel shuffle (view, transpose, view)"
+        elif c.id in fused:
+            nm = namer.function_name(c.scope, fused[c.id][0])
+            what = fused[c.id][0]
         elif c.how == "module":
             nm = ".".join(namer.scope_names(c.scope)) if c.scope else c.path
             what = f"{type(c.target).__module__}.{type(c.target).__name__}"
@@ -402,6 +408,10 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
             if c.id in shuffles:
                 src, groups = shuffles[c.id]
                 op, bound, in_refs, pnames = "ChannelShuffle", {"groups": groups}, [src], []
+            elif c.id in fused:
+                op, bound, in_refs, pnames, fbufs = fused[c.id]
+                op = "paramcat:" if op == "param_cat" else op
+                claimed.update(fbufs)
             elif c.how == "module":
                 op = known_module(c.target)
                 if op is None:
@@ -440,6 +450,9 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
             if op.startswith("param:"):
                 kind = ParamOp(op[6:].lstrip("r") if op[6:] not in ("rsub", "rdiv") else op[6:], bound["param"],
                                param_shapes[bound["param"]], in_shapes, batch)
+            elif op == "paramcat:":
+                kind = ParamCat(bound["param"], param_shapes[bound["param"]], bound["dim"], bound["first"],
+                                in_shapes, batch)
             elif op.startswith("scalar:"):
                 kind = ScalarOp(op[7:].lstrip("r") if op[7:] not in ("rsub", "rdiv") else op[7:], bound["other"],
                                 in_shapes, batch)
@@ -461,7 +474,8 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
             reason = f"{type(e).__name__}: {e}"
         if reason is None:
             module = c.path if c.how == "module" else (pnames[0] if pnames else nm)
-            prefix = "scalar_" if isinstance(kind, ScalarOp) else "param_" if isinstance(kind, ParamOp) else ""
+            prefix = "scalar_" if isinstance(kind, ScalarOp) else "param_" if isinstance(kind, (ParamOp, ParamCat)) \
+                else ""
             shown = prefix + kind.op
             n = g.add(name=nm, op=shown, kind=kind,
                       inputs=[refmap[r] for r in in_refs], out_shapes=[tuple(s) for s in kind.out_shapes],
