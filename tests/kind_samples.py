@@ -72,6 +72,9 @@ def _samples():
     s["getitem"] = ("getitem([0, [1, 9, 2]])", [[4, 10, 9]])
     s["roll"] = ("roll([-3, 2], [2, 3])", [[4, 10, 9]])
     s["relative_position_bias"] = ("relative_position_bias(9)", [[2, 4, 4]])
+    s["ShiftedWindowAttention"] = ("ShiftedWindowAttention(8, [4, 4], [2, 2], 2)", [[6, 8, 8]])
+    s["ShiftedWindowAttentionV2"] = ("ShiftedWindowAttentionV2(8, [4, 4], [2, 2], 2)", [[6, 8, 8]])
+    s["patch_merging_pad"] = ("patch_merging_pad", [[5, 6, 4]])
     return s
 
 

@@ -122,6 +122,11 @@ CASES["einsum"] = [({"equation": "bhid,bhjd->bhij"}, [[2, 5, 4], [2, 3, 4]]),
                    ({"equation": "B G I D, B G J D -> B G I J"}, [[2, 5, 4], [2, 3, 4]])]
 CASES["getitem"] = [({"index": [0]}, None), ({"index": [None, [1, 7, 2]]}, None)]
 CASES["roll"] = [({"shifts": [-3, 2], "dims": [2, 3]}, None)]
+CASES["ShiftedWindowAttention"] = [({"window_size": [4, 4], "shift_size": [2, 2], "num_heads": 2}, [[6, 8, 8]]),
+                                   ({"window_size": 7, "shift_size": 3, "num_heads": 2, "qkv_bias": False},
+                                    [[5, 9, 4]])]
+CASES["ShiftedWindowAttentionV2"] = [({"window_size": [4, 4], "shift_size": [2, 2], "num_heads": 2}, [[6, 8, 8]])]
+CASES["patch_merging_pad"] = [({}, [[5, 6, 4]])]
 CASES["relative_position_bias"] = [({"table_size": 9}, [[2, 4, 4]]), ({"table_size": 25, "num_heads": 3}, [[6, 3, 5, 5]])]
 
 

@@ -32,16 +32,9 @@ BUILDERS = [(m, n) for m, mod in MODULES.items() for n in tvm.list_models(module
 FAST = {"resnet18", "mobilenet_v3_small", "vit_b_16", "lraspp_mobilenet_v3_large", "r3d_18", "squeezenet1_1"}
 
 # what still differs, by builder (measured; the reason says why)
-_OPAQUE_SWIN = "torchvision's fx-wrapped shifted_window_attention, _get_relative_position_bias and _patch_merging_pad"
 _OPAQUE_HOOKS = ("fx cannot trace it (control flow on shapes): the hooks capture's windows/heads fold the batch into "
                  "dim 0 ([N*windows, ...]) and constant index/mask tensors have no batch dim")
 XFAIL = {
-    "swin_t": f"27 opaque nodes: {_OPAQUE_SWIN}",
-    "swin_s": f"51 opaque nodes: {_OPAQUE_SWIN}",
-    "swin_b": f"51 opaque nodes: {_OPAQUE_SWIN}",
-    "swin_v2_t": f"51 opaque nodes: {_OPAQUE_SWIN}, the cpb_mlp run on a coordinate buffer",
-    "swin_v2_s": f"99 opaque nodes: {_OPAQUE_SWIN}, the cpb_mlp run on a coordinate buffer",
-    "swin_v2_b": f"99 opaque nodes: {_OPAQUE_SWIN}, the cpb_mlp run on a coordinate buffer",
     "swin3d_t": f"248 opaque nodes: {_OPAQUE_HOOKS}",
     "swin3d_s": f"392 opaque nodes: {_OPAQUE_HOOKS}",
     "swin3d_b": f"392 opaque nodes: {_OPAQUE_HOOKS}",
@@ -161,7 +154,7 @@ def _published(name):
 # torchvision's `_ops` is GMACs of conv, linear and matrix products, which is the default convention's MACs.
 PUBLISHED = ["alexnet", "resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_large", "vgg11", "convnext_tiny",
              "efficientnet_b0", "googlenet", "inception_v3", "squeezenet1_0", "shufflenet_v2_x1_0", "densenet121",
-             "maxvit_t", "vit_b_16"]
+             "maxvit_t", "vit_b_16", "swin_t", "swin_v2_t"]
 
 
 @pytest.mark.slow

@@ -22,6 +22,8 @@ _EXTRA_MODULES = {
     # torchvision classes mapped to our kinds
     "torchvision.ops.deform_conv.DeformConv2d": "DeformConv2d",
     "torchvision.ops.stochastic_depth.StochasticDepth": "Identity",   # eval mode: the identity
+    "torchvision.models.swin_transformer.ShiftedWindowAttention": "ShiftedWindowAttention",
+    "torchvision.models.swin_transformer.ShiftedWindowAttentionV2": "ShiftedWindowAttentionV2",
 }
 
 
@@ -68,6 +70,8 @@ def module_args(op, m):
         bound[a.name] = v
     if op == "ReLU6":
         bound = {"inplace": m.inplace}
+    if op in ("ShiftedWindowAttention", "ShiftedWindowAttentionV2"):
+        bound.update(qkv_bias=m.qkv.bias is not None, proj_bias=m.proj.bias is not None)
     return bound
 
 
@@ -556,6 +560,11 @@ def tables():
     add(g(torch, "einsum"), _einsum)
     add([operator.getitem], _getitem)
     add(g(torch, "roll"), _roll)
+    try:
+        from torchvision.models import swin_transformer
+        add([getattr(swin_transformer, "_patch_merging_pad", None)], lambda c, a, k: ("patch_merging_pad", {}, [a[0]], []))
+    except ImportError:    # pragma: no cover  (torchvision is optional)
+        pass
     for op, fns in (("add", [operator.add, operator.iadd, torch.add]),
                     ("sub", [operator.sub, operator.isub, torch.sub]),
                     ("mul", [operator.mul, operator.imul, torch.mul]),
