@@ -74,6 +74,7 @@ def _samples():
     s["relative_position_bias"] = ("relative_position_bias(9)", [[2, 4, 4]])
     s["ShiftedWindowAttention"] = ("ShiftedWindowAttention(8, [4, 4], [2, 2], 2)", [[6, 8, 8]])
     s["ShiftedWindowAttentionV2"] = ("ShiftedWindowAttentionV2(8, [4, 4], [2, 2], 2)", [[6, 8, 8]])
+    s["ShiftedWindowAttention3d"] = ("ShiftedWindowAttention3d(8, [2, 4, 4], [1, 2, 2], 2)", [[4, 6, 8, 8]])
     s["patch_merging_pad"] = ("patch_merging_pad", [[5, 6, 4]])
     return s
 

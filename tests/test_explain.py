@@ -126,7 +126,11 @@ CASES["ShiftedWindowAttention"] = [({"window_size": [4, 4], "shift_size": [2, 2]
                                    ({"window_size": 7, "shift_size": 3, "num_heads": 2, "qkv_bias": False},
                                     [[5, 9, 4]])]
 CASES["ShiftedWindowAttentionV2"] = [({"window_size": [4, 4], "shift_size": [2, 2], "num_heads": 2}, [[6, 8, 8]])]
-CASES["patch_merging_pad"] = [({}, [[5, 6, 4]])]
+CASES["ShiftedWindowAttention3d"] = [({"window_size": [2, 4, 4], "shift_size": [1, 2, 2], "num_heads": 2},
+                                     [[4, 6, 8, 8]]),
+                                    ({"window_size": [8, 7, 7], "shift_size": [4, 3, 3], "num_heads": 2},
+                                     [[2, 9, 9, 8]])]
+CASES["patch_merging_pad"] = [({}, [[5, 6, 4]]), ({}, [[3, 5, 6, 4]])]
 CASES["relative_position_bias"] = [({"table_size": 9}, [[2, 4, 4]]), ({"table_size": 25, "num_heads": 3}, [[6, 3, 5, 5]])]
 
 

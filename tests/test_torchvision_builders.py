@@ -35,9 +35,6 @@ FAST = {"resnet18", "mobilenet_v3_small", "vit_b_16", "lraspp_mobilenet_v3_large
 _OPAQUE_HOOKS = ("fx cannot trace it (control flow on shapes): the hooks capture's windows/heads fold the batch into "
                  "dim 0 ([N*windows, ...]) and constant index/mask tensors have no batch dim")
 XFAIL = {
-    "swin3d_t": f"248 opaque nodes: {_OPAQUE_HOOKS}",
-    "swin3d_s": f"392 opaque nodes: {_OPAQUE_HOOKS}",
-    "swin3d_b": f"392 opaque nodes: {_OPAQUE_HOOKS}",
     "mvit_v1_b": f"241 opaque nodes: {_OPAQUE_HOOKS}",
     "mvit_v2_s": f"340 opaque nodes: {_OPAQUE_HOOKS}; fvcore 64,456,924,584 vs 64,456,914,432 (its einsum count is "
                  "numpy's einsum_path report, printed to 4 significant digits)",

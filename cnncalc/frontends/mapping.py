@@ -24,6 +24,7 @@ _EXTRA_MODULES = {
     "torchvision.ops.stochastic_depth.StochasticDepth": "Identity",   # eval mode: the identity
     "torchvision.models.swin_transformer.ShiftedWindowAttention": "ShiftedWindowAttention",
     "torchvision.models.swin_transformer.ShiftedWindowAttentionV2": "ShiftedWindowAttentionV2",
+    "torchvision.models.video.swin_transformer.ShiftedWindowAttention3d": "ShiftedWindowAttention3d",
 }
 
 
@@ -70,7 +71,7 @@ def module_args(op, m):
         bound[a.name] = v
     if op == "ReLU6":
         bound = {"inplace": m.inplace}
-    if op in ("ShiftedWindowAttention", "ShiftedWindowAttentionV2"):
+    if op in ("ShiftedWindowAttention", "ShiftedWindowAttentionV2", "ShiftedWindowAttention3d"):
         bound.update(qkv_bias=m.qkv.bias is not None, proj_bias=m.proj.bias is not None)
     return bound
 

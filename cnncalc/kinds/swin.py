@@ -49,33 +49,43 @@ class ShiftedWindowAttention(Kind):
     doc = ("torchvision's Swin window attention on a channels-last [H, W, C] map: padded to whole windows, "
            "shifted, windowed multi-head attention with a relative position bias")
 
+    ND = 2
+
     def setup(self):
         s = self.in_shape
-        if len(s) != 3:
-            raise KindError(f"`{self.op}` takes a channels-last map [H, W, C], got {list(s)}", None, code="shape")
-        H, W, C = s
+        nd = self.ND
+        if len(s) != nd + 1:
+            dims = "[T, H, W, C]" if nd == 3 else "[H, W, C]"
+            raise KindError(f"`{self.op}` takes a channels-last map {dims}, got {list(s)}", None, code="shape")
+        S, C = tuple(s[:-1]), s[-1]
         if self.a.get("dim", REQUIRED) is REQUIRED:
             self.a["dim"] = C
         if self.a["dim"] != C:
             raise KindError(f"`dim` is {self.a['dim']} but the input has {C} channels (last dim)", "dim")
-        ws = ntuple(self.a["window_size"], 2, "window_size")
-        sh = ntuple(self.a["shift_size"], 2, "shift_size")
+        ws = ntuple(self.a["window_size"], nd, "window_size")
+        sh = ntuple(self.a["shift_size"], nd, "shift_size")
         h = self.a["num_heads"]
         if h < 1 or C % h:
             raise KindError(f"`num_heads` {h} does not divide dim {C}", "num_heads")
         if min(ws) < 1 or min(sh) < 0:
             raise KindError("`window_size` must be positive and `shift_size` non-negative", "window_size")
-        if self.a["attention_dropout"] or self.a["dropout"]:
-            pass      # eval mode: dropout is the identity
-        self.ws, self.h, self.C, self.H, self.W = ws, h, C, H, W
-        self.Hp = H + (ws[0] - H % ws[0]) % ws[0]
-        self.Wp = W + (ws[1] - W % ws[1]) % ws[1]
-        # torchvision: no shift along an axis the window covers whole
-        self.sh = (0 if ws[0] >= self.Hp else sh[0], 0 if ws[1] >= self.Wp else sh[1])
+        self.ws0 = ws
+        self.T = 1
+        for w in ws:
+            self.T *= 2 * w - 1
+        self.P0 = 1
+        for w in ws:
+            self.P0 *= w
+        ws, sh = self._adapt(S, ws, sh)
+        self.ws, self.h, self.C = ws, h, C
+        self.Sp = tuple(n + (w - n % w) % w for n, w in zip(S, ws))
+        self.sh = self._shift(ws, sh)
         self.shifted = sum(self.sh) > 0
-        self.nW = (self.Hp // ws[0]) * (self.Wp // ws[1])
-        self.P = ws[0] * ws[1]
-        self.T = (2 * ws[0] - 1) * (2 * ws[1] - 1)
+        self.nW = 1
+        self.P = 1
+        for n, w in zip(self.Sp, ws):
+            self.nW *= n // w
+            self.P *= w
         d = C // h
         N = self.N
         tok = (self.nW, self.P, C)
@@ -85,6 +95,14 @@ class ShiftedWindowAttention(Kind):
         self.av = _sub("matmul", {}, [(self.nW, h, self.P, self.P), (self.nW, h, self.P, d)], N)
         self.sm = _sub("softmax", {"dim": -1}, [(self.nW, h, self.P, self.P)], N)
         self.out_shapes = [s]
+
+    def _adapt(self, S, ws, sh):
+        """The window and shift used (the 3-D module shrinks a window larger than the map)."""
+        return ws, sh
+
+    def _shift(self, ws, sh):
+        # torchvision (2-D): no shift along an axis the window covers whole once padded
+        return tuple(0 if w >= n else x for w, n, x in zip(ws, self.Sp, sh))
 
     # ---- sizes
     def _b(self):
@@ -109,10 +127,11 @@ class ShiftedWindowAttention(Kind):
         return "T*h", {"T": self.T, "h": self.h}
 
     def _bias_note(self):
-        return "the relative position bias table, T = (2*wh - 1)*(2*ww - 1) rows"
+        return "the relative position bias table, T = product of (2*w - 1) over the window's axes"
 
     def buffers(self):
-        return _fig(self.P * self.P, "P*P", {"P": self.P}, "buffers", note="the relative position index")
+        return _fig(self.P0 * self.P0, "P0*P0", {"P0": self.P0}, "buffers",
+                    note="the relative position index (P0: tokens of the configured window)")
 
     def _score_terms(self):
         """Per-score elementwise work besides the bias: v1 scales q instead (per q element)."""
@@ -162,14 +181,22 @@ class ShiftedWindowAttention(Kind):
         return RFStep("global", formula="window attention on a channels-last map")
 
     def shape_figures(self):
-        return [_fig(self.nW, "(Hp/wh)*(Wp/ww)", {"Hp": self.Hp, "wh": self.ws[0], "Wp": self.Wp, "ww": self.ws[1]},
-                     "windows"),
-                _fig(self.P, "wh*ww", {"wh": self.ws[0], "ww": self.ws[1]}, "tokens per window")]
+        ax = "thw"[3 - self.ND:]
+        f = "*".join(f"({a}p/w{a})" for a in ax)
+        b = {}
+        for a, n, w in zip(ax, self.Sp, self.ws):
+            b[f"{a}p"] = n
+            b[f"w{a}"] = w
+        return [_fig(self.nW, f, b, "windows"),
+                _fig(self.P, "*".join(f"w{a}" for a in ax), {f"w{a}": w for a, w in zip(ax, self.ws)},
+                     "tokens per window")]
+
+    def _torch_class(self):
+        from torchvision.models import swin_transformer as sw
+        return sw.ShiftedWindowAttentionV2 if self.v2 else sw.ShiftedWindowAttention
 
     def torch_module(self):
-        from torchvision.models import swin_transformer as sw
-        cls = sw.ShiftedWindowAttentionV2 if self.v2 else sw.ShiftedWindowAttention
-        return cls(self.C, list(self.ws), list(ntuple(self.a["shift_size"], 2, "shift_size")), self.h,
+        return self._torch_class()(self.C, list(self.ws0), list(ntuple(self.a["shift_size"], self.ND, "shift_size")), self.h,
                    qkv_bias=self.a["qkv_bias"], proj_bias=self.a["proj_bias"],
                    attention_dropout=self.a["attention_dropout"], dropout=self.a["dropout"])
 
@@ -222,9 +249,31 @@ class ShiftedWindowAttentionV2(ShiftedWindowAttention):
         return out
 
 
+@register("ShiftedWindowAttention3d")
+class ShiftedWindowAttention3d(ShiftedWindowAttention):
+    example = ("ShiftedWindowAttention3d(8, [2, 4, 4], [1, 2, 2], 2)", [[4, 6, 8, 8]])
+    ND = 3
+    doc = ("torchvision's Swin3D window attention on a channels-last [T, H, W, C] clip: a window larger than the "
+           "clip shrinks to it (no shift on that axis), then as the 2-D one")
+
+    def _adapt(self, S, ws, sh):
+        ws, sh = list(ws), list(sh)
+        for i, n in enumerate(S):
+            if n <= ws[i]:
+                ws[i], sh[i] = n, 0
+        return tuple(ws), tuple(sh)
+
+    def _shift(self, ws, sh):
+        return tuple(sh)
+
+    def _torch_class(self):
+        from torchvision.models.video import swin_transformer as sw
+        return sw.ShiftedWindowAttention3d
+
+
 @register("patch_merging_pad")
 class PatchMergingPad(TensorFn):
-    """torchvision's ``_patch_merging_pad``: a channels-last ``[H, W, C]`` map padded to even H and W, its
+    """torchvision's ``_patch_merging_pad``: a channels-last ``[..., H, W, C]`` map padded to even H and W, its
     four 2x2 phases concatenated on the channels: ``[ceil(H/2), ceil(W/2), 4C]`` (a copy)."""
     example = ("patch_merging_pad()", [[5, 6, 4]])
     SIG = ()
@@ -232,11 +281,11 @@ class PatchMergingPad(TensorFn):
 
     def setup(self):
         s = self.in_shape
-        if len(s) != 3:
-            raise KindError(f"`patch_merging_pad` takes a channels-last map [H, W, C], got {list(s)}", None,
+        if len(s) < 3:
+            raise KindError(f"`patch_merging_pad` takes a channels-last map [..., H, W, C], got {list(s)}", None,
                             code="shape")
-        H, W, C = s
-        self.out_shapes = [(math.ceil(H / 2), math.ceil(W / 2), 4 * C)]
+        H, W, C = s[-3:]
+        self.out_shapes = [tuple(s[:-3]) + (math.ceil(H / 2), math.ceil(W / 2), 4 * C)]
 
     def bwd_terms(self, needs_input_grad):
         return []
