@@ -130,6 +130,10 @@ CASES["ShiftedWindowAttention3d"] = [({"window_size": [2, 4, 4], "shift_size": [
                                      [[4, 6, 8, 8]]),
                                     ({"window_size": [8, 7, 7], "shift_size": [4, 3, 3], "num_heads": 2},
                                      [[2, 9, 9, 8]])]
+CASES["sum"] = [({"dim": [2, 3]}, None), ({"dim": 1, "keepdim": True}, None)]
+CASES["grid_sample"] = [({}, [[3, 8, 8], [5, 6, 2]]), ({"mode": "nearest"}, [[2, 4, 5, 6], [3, 2, 2, 3]])]
+CASES["StochasticDepth"] = [({"p": 0.2}, None), ({"p": 0.2, "mode": "batch"}, None)]
+CASES["LayerScale"] = [({}, None), ({"channel_dim": -1}, [[10, 9, 4]])]
 CASES["patch_merging_pad"] = [({}, [[5, 6, 4]]), ({}, [[3, 5, 6, 4]])]
 CASES["relative_position_bias"] = [({"table_size": 9}, [[2, 4, 4]]), ({"table_size": 25, "num_heads": 3}, [[6, 3, 5, 5]])]
 

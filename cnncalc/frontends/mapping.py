@@ -21,7 +21,8 @@ class Unmapped(Exception):
 _EXTRA_MODULES = {
     # torchvision classes mapped to our kinds
     "torchvision.ops.deform_conv.DeformConv2d": "DeformConv2d",
-    "torchvision.ops.stochastic_depth.StochasticDepth": "Identity",   # eval mode: the identity
+    "torchvision.ops.stochastic_depth.StochasticDepth": "StochasticDepth",
+    "torchvision.ops.misc.Permute": "permute",
     "torchvision.models.swin_transformer.ShiftedWindowAttention": "ShiftedWindowAttention",
     "torchvision.models.swin_transformer.ShiftedWindowAttentionV2": "ShiftedWindowAttentionV2",
     "torchvision.models.video.swin_transformer.ShiftedWindowAttention3d": "ShiftedWindowAttention3d",
@@ -478,6 +479,12 @@ def _roll(c, args, kwargs):
                     "dims": tuple(ds) if isinstance(ds, (list, tuple)) else ds}, [b["input"]], []
 
 
+def _grid_sample(c, args, kwargs):
+    b = _bind([("input", _REQ), ("grid", _REQ), ("mode", "bilinear"), ("padding_mode", "zeros"),
+               ("align_corners", None)], args, kwargs)
+    return "grid_sample", {k: b[k] for k in ("mode", "padding_mode", "align_corners")}, [b["input"], b["grid"]], []
+
+
 def _abs(c, args, kwargs):
     return "abs", {}, [args[0]], []
 
@@ -554,6 +561,7 @@ def tables():
     add(g(torch, "split"), _split)
     add(g(torch, "mean"), _reduce("mean"))
     add(g(torch, "amax"), _reduce("amax"))
+    add(g(torch, "sum"), _reduce("sum"))
     add(g(torch, "abs") + [operator.abs], _abs)
     add(g(torch, "matmul") + [operator.matmul], _matmul("matmul"))
     add(g(torch, "bmm"), _matmul("bmm"))
@@ -561,6 +569,7 @@ def tables():
     add(g(torch, "einsum"), _einsum)
     add([operator.getitem], _getitem)
     add(g(torch, "roll"), _roll)
+    add(g(F, "grid_sample"), _grid_sample)
     try:
         from torchvision.models import swin_transformer
         add([getattr(swin_transformer, "_patch_merging_pad", None)], lambda c, a, k: ("patch_merging_pad", {}, [a[0]], []))
@@ -576,7 +585,7 @@ def tables():
         "tanh": _method_act("Tanh"),
         "softmax": _softmax("Softmax"), "log_softmax": _softmax("LogSoftmax"),
         "flatten": _flatten, "view": _reshape, "reshape": _reshape, "permute": _permute_method,
-        "transpose": _transpose, "chunk": _chunk, "split": _split, "mean": _reduce("mean"), "amax": _reduce("amax"),
+        "transpose": _transpose, "chunk": _chunk, "split": _split, "mean": _reduce("mean"), "amax": _reduce("amax"), "sum": _reduce("sum"),
         "abs": _abs, "contiguous": _identity,
         "matmul": _matmul("matmul"), "__matmul__": _matmul("matmul"), "bmm": _matmul("bmm"),
         "__getitem__": _getitem, "roll": _roll,

@@ -447,7 +447,11 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
             for s in c.out_shapes:
                 if not s or s[0] != batch:
                     raise Unmapped(f"its output of shape {list(s)} has no batch dimension {batch}")
-            if op.startswith("param:"):
+            scale_dim = _layer_scale_dim(op, param_shapes.get((bound or {}).get("param")), in_shapes, batch)
+            if scale_dim is not None:
+                op = "LayerScale"
+                kind = REGISTRY[op](op, {"channel_dim": scale_dim}, in_shapes, batch)
+            elif op.startswith("param:"):
                 kind = ParamOp(op[6:].lstrip("r") if op[6:] not in ("rsub", "rdiv") else op[6:], bound["param"],
                                param_shapes[bound["param"]], in_shapes, batch)
             elif op == "paramcat:":
@@ -549,6 +553,22 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
     info["buffer_bytes_by_dtype"] = by_dtype
     info["module_params"] = sum(p.numel() for p in model.parameters())
     return g, diags, info
+
+
+def _layer_scale_dim(op, pshape, in_shapes, batch):
+    """``gamma * x`` with one learned value per channel (ConvNeXt's layer scale): the channel dim (torch's
+    numbering), else None."""
+    if op not in ("param:mul", "param:rmul") or pshape is None or len(in_shapes) != 1:
+        return None
+    x = (batch,) + tuple(in_shapes[0])
+    p = tuple(pshape)
+    if len(p) > len(x) or (len(p) == len(x) and p[0] != 1):
+        return None
+    big = [i for i, d in enumerate(p) if d != 1]
+    if len(big) != 1:
+        return None
+    k = len(x) - len(p) + big[0]
+    return k if k >= 1 and x[k] == p[big[0]] else None
 
 
 def _add_read_buffers(kind, names, numel):

@@ -1,4 +1,4 @@
-"""Tensor functions of vision transformers: ``einsum`` (a two-operand contraction), ``getitem`` (basic
+"""Tensor functions of vision transformers: ``sum``, ``einsum`` (a two-operand contraction), ``getitem`` (basic
 indexing, a view), ``roll`` and ``relative_position_bias`` (scores plus a learned table gathered by an
 index buffer, as in Swin, Swin3D and MaxViT).  Dims follow torch: dim 0 is the batch, which each of them
 keeps in place.
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..figure import Figure
 from .base import REQUIRED, Arg, KindError, RFStep, Saved, Term, prod, register
-from .tensor import TensorFn, _dim
+from .tensor import Reduce, TensorFn, _dim
 
 
 def _fig(value, formula, bindings, name, note=""):
@@ -283,3 +283,11 @@ class RelativePositionBias(TensorFn):
 
     def torch_call(self, mod, xs):
         return mod(xs[0])
+
+
+# ------------------------------------------------------------------------------------ sum
+@register("sum")
+class Sum(Reduce):
+    """torch.sum over dims: one add per input element (as mean, without the divide)."""
+    example = ("sum(dim=[2, 3])", [[4, 10, 9]])
+    doc = "torch.sum over dims"
