@@ -112,7 +112,7 @@ class ShiftedWindowAttention(Kind):
         return self.N * self.nW * self.h * self.P * self.P
 
     def params(self):
-        C, h, T = self.C, self.h, self.T
+        C = self.C
         qb, pb = int(self.a["qkv_bias"]), int(self.a["proj_bias"])
         v = 3 * C * C + 3 * C * qb + C * C + C * pb + self._bias_params()
         f, b = self._bias_params_formula()
