@@ -130,6 +130,8 @@ CASES["ShiftedWindowAttention3d"] = [({"window_size": [2, 4, 4], "shift_size": [
                                      [[4, 6, 8, 8]]),
                                     ({"window_size": [8, 7, 7], "shift_size": [4, 3, 3], "num_heads": 2},
                                      [[2, 9, 9, 8]])]
+CASES["pad"] = [({"pad": [0, 0, 1, 2]}, [[5, 6, 4]]), ({"pad": [1, 1, 2, 0], "mode": "reflect"}, None),
+               ({"pad": [-1, 2], "value": 0.5}, None)]
 CASES["sum"] = [({"dim": [2, 3]}, None), ({"dim": 1, "keepdim": True}, None)]
 CASES["grid_sample"] = [({}, [[3, 8, 8], [5, 6, 2]]), ({"mode": "nearest"}, [[2, 4, 5, 6], [3, 2, 2, 3]])]
 CASES["StochasticDepth"] = [({"p": 0.2}, None), ({"p": 0.2, "mode": "batch"}, None)]

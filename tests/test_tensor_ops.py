@@ -254,3 +254,51 @@ def test_convnext_block_pieces_are_kinds():
     assert ls.kind.terms()[0].count == 144
     k = kind("StochasticDepth", {"p": 0.1, "mode": "row"}, [(4, 6, 6)])
     assert type(k.torch_module()).__name__ == "StochasticDepth"
+
+
+# ----------------------------------------------------------------------------- pad
+@pytest.mark.parametrize("shape,pad,mode", [
+    ((5, 6, 4), (0, 0, 1, 2), "constant"),         # channels-last: W padded 1 before, 2 after (Swin's pad)
+    ((4, 10, 9), (-1, 2), "constant"),             # a negative amount crops
+    ((4, 10, 9), (1, 1, 2, 0), "reflect"),
+    ((4, 10), (3, 3), "circular"),
+    ((4, 6, 7, 5), (1, 0, 0, 1, 2, 2), "replicate"),
+])
+def test_pad_shapes_and_mapping_equal_torch(shape, pad, mode):
+    x = torch.randn((1,) + shape)
+    k = kind("pad", {"pad": list(pad), "mode": mode}, [shape])
+    assert k.out_shape == tuple(F.pad(x, list(pad), mode=mode).shape[1:])
+    assert torch.equal(k.torch_call(None, [x]), F.pad(x, list(pad), mode=mode))
+
+    class P(nn.Module):
+        def forward(self, x):
+            return F.pad(x, list(pad), mode=mode)
+    a = analyse(P(), [shape])
+    assert not a.info["opaque"] and a.totals()["flops"] == 0
+
+
+def test_pad_index_sets_follow_torch():
+    # reflect, 2 on the left of a length-6 axis: output 0 reads input 2 (torch's gradient says so)
+    k = kind("pad", {"pad": [2, 0], "mode": "reflect"}, [(1, 6)])
+    x = torch.zeros(1, 1, 6, requires_grad=True)
+    F.pad(x, [2, 0], mode="reflect")[0, 0, 0].backward()
+    assert int(x.grad[0, 0].nonzero()[0, 0]) == 2
+    assert k.rf_index((1 << 0,))[0] == 1 << 2
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_pad_refuses_what_torch_refuses(mode):
+    from cnncalc.kinds import KindError
+    for shape in ((4,), (4, 10), (4, 10, 9), (4, 6, 7, 5), (2, 3, 4, 5, 6)):
+        for k in (1, 2, 3):
+            try:
+                F.pad(torch.randn((1,) + shape), [1] * (2 * k), mode=mode)
+                ok = True
+            except (RuntimeError, NotImplementedError, ValueError):
+                ok = False
+            try:
+                kind("pad", {"pad": [1] * (2 * k), "mode": mode}, [shape])
+                ours = True
+            except KindError:
+                ours = False
+            assert ours == ok, (shape, k, mode, ok)

@@ -272,16 +272,15 @@ def _pad(c, args, kwargs):
     pad = tuple(b["pad"])
     nd = len(pad) // 2
     rank = len(c.in_shape(b["input"])) - 2
-    if len(pad) % 2 or nd != rank or nd not in (1, 2, 3):
-        raise Unmapped("padding that does not pad every spatial dim")
     mode = b["mode"]
+    if len(pad) % 2 or nd != rank or nd not in (1, 2, 3) or mode not in ("constant", "reflect", "replicate"):
+        # a channels-last map, some of the dims, or circular: the functional kind
+        return "pad", {"pad": pad, "mode": mode, "value": b["value"]}, [b["input"]], []
     if mode == "constant":
         if not b["value"]:
             return f"ZeroPad{nd}d", {"padding": pad}, [b["input"]], []
         return f"ConstantPad{nd}d", {"padding": pad, "value": float(b["value"])}, [b["input"]], []
-    op = {"reflect": "Reflection", "replicate": "Replication"}.get(mode)
-    if op is None:
-        raise Unmapped(f"padding mode {mode!r}")
+    op = {"reflect": "Reflection", "replicate": "Replication"}[mode]
     return f"{op}Pad{nd}d", {"padding": pad}, [b["input"]], []
 
 

@@ -1,4 +1,4 @@
-"""Tensor functions of vision transformers: ``sum``, ``einsum`` (a two-operand contraction), ``getitem`` (basic
+"""Tensor functions of vision transformers: ``pad`` (functional, any dims), ``sum``, ``einsum`` (a two-operand contraction), ``getitem`` (basic
 indexing, a view), ``roll`` and ``relative_position_bias`` (scores plus a learned table gathered by an
 index buffer, as in Swin, Swin3D and MaxViT).  Dims follow torch: dim 0 is the batch, which each of them
 keeps in place.
@@ -291,3 +291,90 @@ class Sum(Reduce):
     """torch.sum over dims: one add per input element (as mean, without the divide)."""
     example = ("sum(dim=[2, 3])", [[4, 10, 9]])
     doc = "torch.sum over dims"
+
+
+# ------------------------------------------------------------------------------------ pad
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+@register("pad")
+class Pad(TensorFn):
+    """torch.nn.functional.pad: ``pad`` lists (before, after) for the last dim, then the one before, ... (as
+    in torch); any dims after the batch, negative amounts crop (constant mode).  A copy, no arithmetic."""
+    example = ("pad([0, 0, 1, 2], mode='constant')", [[5, 6, 4]])
+    SIG = (Arg("pad", REQUIRED, "any"), Arg("mode", "constant", "str", _PAD_MODES), Arg("value", None, "any"))
+    doc = ("torch.nn.functional.pad: (before, after) per dim from the last one, any dims after the batch "
+           "(a channels-last map too); modes constant, reflect, replicate, circular")
+
+    def setup(self):
+        p = self.a["pad"]
+        x = self.in_shape
+        if not isinstance(p, (list, tuple)) or not p or len(p) % 2 or \
+                not all(isinstance(v, int) and not isinstance(v, bool) for v in p):
+            raise KindError(f"`pad` must be an even number of ints (before, after, ...) from the last dim, got {p!r}",
+                            "pad")
+        k = len(p) // 2
+        if k > len(x):
+            raise KindError(f"`pad` covers {k} dims but the input has {len(x)} after the batch", "pad",
+                            ["the batch is never padded"])
+        mode = self.a["mode"]
+        v = self.a["value"]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise KindError("`value` must be a number or null", "value")
+        if mode != "constant":
+            if v not in (None, 0):
+                raise KindError(f"`value` is for mode 'constant' only (mode is {mode!r}; torch refuses it)", "value")
+            if k > 3 or len(x) + 1 not in (k + 1, k + 2):
+                raise KindError(f"mode {mode!r} pads the last 1 to 3 dims of a 2- to 5-dim tensor (batch included), "
+                                f"the last {k} of {len(x) + 1} here (as in torch)", "pad")
+            if min(p) < 0:
+                raise KindError("negative padding crops in mode 'constant' only (as in torch)", "pad")
+        out = list(x)
+        self.lo = [0] * len(x)
+        for i in range(k):
+            d = len(x) - 1 - i
+            lo, hi = p[2 * i], p[2 * i + 1]
+            if mode == "reflect" and max(lo, hi) >= x[d]:
+                raise KindError(f"reflect padding {max(lo, hi)} must be smaller than the size {x[d]} (as in torch)",
+                                "pad", code="shape")
+            if mode == "circular" and max(lo, hi) > x[d]:
+                raise KindError(f"circular padding {max(lo, hi)} must not exceed the size {x[d]} (as in torch)",
+                                "pad", code="shape")
+            out[d] += lo + hi
+            self.lo[d] = lo
+            if out[d] < 1:
+                raise KindError(f"the padding leaves dim {d + 1} (batch = 0) with {out[d]} elements", "pad",
+                                code="shape")
+        self.out_shapes = [tuple(out)]
+
+    @property
+    def copies_border(self):
+        return self.a["mode"] != "constant"
+
+    def bwd_terms(self, needs_input_grad):
+        return []
+
+    def saved(self):
+        if self.a["mode"] in ("reflect", "replicate"):
+            return [Saved("input", self.numel_in(), alias="input", input_grad_only=True)]
+        return []
+
+    def rf(self):
+        if self.lo[0] or self.out_shape[0] != self.in_shape[0]:
+            return RFStep("global", formula="padding of dim 1 (the channels, or a channels-last map's rows)")
+        nd = len(self.in_shape) - 1
+        left = tuple(self.lo[1:])
+        return RFStep("window", (1,) * nd, (1,) * nd, left, "padding: shifts p, not r")
+
+    def rf_index(self, sets, i=0, out=0):
+        """Output o reads o - P_left; reflect, replicate and circular copy input pixels into the border."""
+        from .index_sets import taps_mode
+        if self.rf().kind == "global":
+            return tuple((1 << L) - 1 for L in self.in_shape[1:])
+        m = {"constant": "zeros"}.get(self.a["mode"], self.a["mode"])
+        return tuple(taps_mode(s, 1, [-pl], L, m) for s, pl, L in zip(sets, self.lo[1:], self.in_shape[1:]))
+
+    def torch_call(self, mod, xs):
+        import torch.nn.functional as F
+        kw = {"value": self.a["value"]} if self.a["mode"] == "constant" and self.a["value"] is not None else {}
+        return F.pad(xs[0], list(self.a["pad"]), mode=self.a["mode"], **kw)
