@@ -239,6 +239,23 @@ class ShiftedWindowAttentionV2(ShiftedWindowAttention):
                                                    "q and k normalisation (square, add, divide)")),
                 Term(("elementwise",), sc, _fig(sc, "N*nW*h*P*P", self._b(), "logit scale multiplies"))]
 
+    def saved(self):
+        """Measured with saved_tensors_hooks on torchvision's module (CPU, float32): per sample the qkv
+        input, q and k with their norms (F.normalize), the normalised q, both cosine-product operands and v
+        as bmm copies, the cosine scores (for the logit scale) and the softmax output, the proj input;
+        once per forward the cpb_mlp's hidden activations, the sigmoid output, the logit scale and the
+        int64 index gathered with."""
+        tok = self.nW * self.P * self.C
+        rows = self.nW * self.h * self.P
+        sc = rows * self.P
+        return [Saved("qkv input, q, k, normalised q, two bmm operands, v, proj input", 8 * tok),
+                Saved("q and k norms", 2 * rows), Saved("cosine scores and attention weights", 2 * sc),
+                Saved("cpb_mlp hidden activations (once)", self.T * self.HIDDEN, batched=False),
+                Saved("bias sigmoid output (once)", self.h * self.P * self.P, batched=False),
+                Saved("logit scale (once)", self.h, batched=False),
+                Saved("relative position index gathered with (once, int64)", self.P * self.P, itemsize=8,
+                      batched=False)]
+
     def _once_terms(self):
         hp = self.h * self.P * self.P
         out = _renamed(self.cpb1.terms(), "cpb_mlp.0 (once)") + _renamed(self.cpb_act.terms(), "cpb_mlp.1 (once)")

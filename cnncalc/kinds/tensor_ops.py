@@ -192,8 +192,11 @@ class Roll(TensorFn):
         return []
 
     def rf(self):
-        nd = len(self.in_shape) - 1
-        return RFStep("window", (1,) * nd, (1,) * nd, (0,) * nd, "a circular shift: one input unit per output")
+        if not any(d for d, _ in self.pairs):
+            nd = len(self.in_shape) - 1
+            return RFStep("window", (1,) * nd, (1,) * nd, (0,) * nd, "roll of the channels: the identity in space")
+        return RFStep("global", formula="a circular shift: each unit reads one input position, wrapped around "
+                                        "(no window formula; the index sets are exact)")
 
     def rf_index(self, sets, i=0, out=0):
         """Output position p along a rolled spatial axis reads input position (p - shift) mod L."""

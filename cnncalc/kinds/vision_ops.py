@@ -134,7 +134,8 @@ class LayerScale(Kind):
         return out
 
     def saved(self):
-        return [Saved("input", self.numel_in(), alias="input"), Saved("gamma", self.C, batched=False)]
+        # x for gamma's gradient; gamma itself is the parameter (no new memory)
+        return [Saved("input", self.numel_in(), alias="input")]
 
     def rf(self):
         return RFStep("merge", formula="per-channel scale")
