@@ -28,7 +28,8 @@ SKIP = {"DeformConv2d", "reshape", "permute", "flatten", "mean", "amax", "sum", 
         "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss",
         "einsum", "getitem", "roll", "relative_position_bias", "ShiftedWindowAttention",
         "ShiftedWindowAttentionV2", "ShiftedWindowAttention3d", "patch_merging_pad",
-        "grid_sample", "StochasticDepth", "LayerScale", "pad"}   # arguments of their own form (tests/test_tensor_ops.py)
+        "grid_sample", "StochasticDepth", "LayerScale", "pad",
+        "MultiscaleAttention", "MViTPool", "MViTPositionalEncoding"}   # arguments of their own form (tests/test_tensor_ops.py)
 OPS = sorted(op for op in REGISTRY if op not in SKIP)
 FUNCS = {"add", "sub", "mul", "div", "abs", "cat", "stack", "chunk", "split", "interpolate"}
 

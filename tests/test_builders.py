@@ -60,7 +60,8 @@ def test_signatures_match_torch():
     for op, cls in REGISTRY.items():
         if not cls.has_module or op in ("DeformConv2d", "relative_position_bias", "ShiftedWindowAttention",
                                                         "ShiftedWindowAttentionV2", "ShiftedWindowAttention3d",
-                                                        "StochasticDepth", "LayerScale"):   # not torch.nn classes
+                                                        "StochasticDepth", "LayerScale", "MultiscaleAttention",
+                                                        "MViTPool", "MViTPositionalEncoding"):   # not torch.nn classes
             continue
         tcls = getattr(nn, op)
         params = [p for p in inspect.signature(tcls.__init__).parameters.values()

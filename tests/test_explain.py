@@ -130,6 +130,14 @@ CASES["ShiftedWindowAttention3d"] = [({"window_size": [2, 4, 4], "shift_size": [
                                      [[4, 6, 8, 8]]),
                                     ({"window_size": [8, 7, 7], "shift_size": [4, 3, 3], "num_heads": 2},
                                      [[2, 9, 9, 8]])]
+CASES["MultiscaleAttention"] = [
+    ({"output_dim": 8, "num_heads": 2, "thw": [1, 4, 4], "kernel_q": [3, 3, 3], "kernel_kv": [3, 3, 3],
+      "stride_q": [1, 2, 2], "stride_kv": [1, 2, 2]}, [[17, 8]]),
+    ({"output_dim": 16, "num_heads": 2, "thw": [2, 4, 4], "kernel_kv": [3, 3, 3], "stride_kv": [1, 2, 2],
+      "residual_with_cls_embed": False, "rel_pos_embed": True, "rel_pos_size": [7, 3]}, [[33, 8]])]
+CASES["MViTPool"] = [({"thw": [1, 4, 4], "kernel_size": [3, 3, 3], "stride": [1, 2, 2]}, [[17, 8]])]
+CASES["MViTPositionalEncoding"] = [({"spatial_size": [2, 2], "temporal_size": 4}, [[16, 8]]),
+                                   ({"spatial_size": [2, 2], "temporal_size": 4, "rel_pos_embed": True}, [[16, 8]])]
 CASES["pad"] = [({"pad": [0, 0, 1, 2]}, [[5, 6, 4]]), ({"pad": [1, 1, 2, 0], "mode": "reflect"}, None),
                ({"pad": [-1, 2], "value": 0.5}, None)]
 CASES["sum"] = [({"dim": [2, 3]}, None), ({"dim": 1, "keepdim": True}, None)]

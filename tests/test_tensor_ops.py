@@ -302,3 +302,52 @@ def test_pad_refuses_what_torch_refuses(mode):
             except KindError:
                 ours = False
             assert ours == ok, (shape, k, mode, ok)
+
+
+# ----------------------------------------------------------------------------- MViT
+class _Attn(nn.Module):
+    def __init__(self, m, thw):
+        super().__init__()
+        self.attn = m
+        self.thw = thw
+
+    def forward(self, x):
+        return self.attn(x, self.thw)[0]
+
+
+@pytest.mark.parametrize("rel", [False, True])
+def test_mvit_attention_equals_torchvision_module(rel):
+    from torchvision.models.video.mvit import MultiscaleAttention
+    thw = (2, 4, 4)
+    m = _Attn(MultiscaleAttention(list(thw), 8, 16, 2, [3, 3, 3], [3, 3, 3], [1, 2, 2], [1, 2, 2], True, not rel,
+                                  rel), thw).eval()
+    shape = (1 + 2 * 4 * 4, 8)
+    x = torch.randn((1,) + shape)
+    a = analyse(m, [shape])
+    assert ops_of(a) == ["MultiscaleAttention"] and not a.info["opaque"]
+    assert a.totals()["params"] == sum(p.numel() for p in m.parameters())
+    assert a.g.nodes[-1].out_shapes[0] == tuple(m(x).shape[1:]) == (1 + 2 * 2 * 2, 16)
+    assert analyse(m, [shape], "torch").totals()["flops"] == flop_counter(m, x)
+    if not rel:      # with relative positions fvcore's einsum count is rounded (docs: test_torchvision_builders)
+        assert analyse(m, [shape], "fvcore").totals()["flops"] == fvcore_total(m, x)
+
+
+def test_mvit_skip_pool_and_positions_equal_torchvision():
+    from torchvision.models.video.mvit import Pool, PositionalEncoding
+    thw = (2, 4, 4)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pos = PositionalEncoding(8, (4, 4), 2, False)
+            self.skip = Pool(nn.MaxPool3d([3, 3, 3], stride=[1, 2, 2], padding=[1, 1, 1]), None)
+
+        def forward(self, x):
+            return self.skip(self.pos(x), thw)[0]
+    m = Net().eval()
+    a = analyse(m, [(32, 8)])
+    assert ops_of(a) == ["MViTPositionalEncoding", "MViTPool"] and not a.info["opaque"]
+    # class token 8, spatial 16*8, temporal 2*8, class position 8
+    assert a.totals()["params"] == sum(p.numel() for p in m.parameters()) == 8 + 128 + 16 + 8
+    x = torch.randn(1, 32, 8)
+    assert a.g.nodes[-1].out_shapes[0] == tuple(m(x).shape[1:]) == (1 + 2 * 2 * 2, 8)

@@ -26,6 +26,9 @@ _EXTRA_MODULES = {
     "torchvision.models.swin_transformer.ShiftedWindowAttention": "ShiftedWindowAttention",
     "torchvision.models.swin_transformer.ShiftedWindowAttentionV2": "ShiftedWindowAttentionV2",
     "torchvision.models.video.swin_transformer.ShiftedWindowAttention3d": "ShiftedWindowAttention3d",
+    "torchvision.models.video.mvit.MultiscaleAttention": "MultiscaleAttention",
+    "torchvision.models.video.mvit.Pool": "MViTPool",
+    "torchvision.models.video.mvit.PositionalEncoding": "MViTPositionalEncoding",
 }
 
 
@@ -72,6 +75,9 @@ def module_args(op, m):
         bound[a.name] = v
     if op == "ReLU6":
         bound = {"inplace": m.inplace}
+    if op == "MViTPositionalEncoding":
+        bound = {"spatial_size": tuple(m.spatial_size), "temporal_size": m.temporal_size,
+                 "rel_pos_embed": m.spatial_pos is None}
     if op in ("ShiftedWindowAttention", "ShiftedWindowAttentionV2", "ShiftedWindowAttention3d"):
         bound.update(qkv_bias=m.qkv.bias is not None, proj_bias=m.proj.bias is not None)
     return bound
@@ -425,9 +431,55 @@ def _mha_call(c):
     return bound, [b["query"], b["key"], b["value"]], 1
 
 
+def _thw(c):
+    b = _bind([("x", _REQ), ("thw", _REQ)], c.args, c.kwargs)
+    thw = b["thw"]
+    if not isinstance(thw, (tuple, list)) or len(thw) != 3 or not all(isinstance(v, int) for v in thw):
+        raise Unmapped("thw is not three integers")
+    return b["x"], tuple(thw)
+
+
+def _mvit_attention_call(c):
+    """MViT's MultiscaleAttention(x, thw) -> (x, thw): output 0 is the kind's."""
+    m = c.target
+    x, thw = _thw(c)
+
+    def pool(p):
+        if p is None:
+            return (1, 1, 1), (1, 1, 1)
+        if type(p.pool).__name__ != "Conv3d" or p.norm_before_pool:
+            raise Unmapped("a pooling other than torchvision's Conv3d + norm")
+        return tuple(p.pool.kernel_size), tuple(p.pool.stride)
+    kq, sq = pool(m.pool_q)
+    kkv, skv = pool(m.pool_k)
+    if (kkv, skv) != pool(m.pool_v):
+        raise Unmapped("k and v pooled differently")
+    rel = m.rel_pos_h is not None
+    bound = {"embed_dim": m.qkv.in_features, "output_dim": m.output_dim, "num_heads": m.num_heads, "thw": thw,
+             "kernel_q": kq, "kernel_kv": kkv, "stride_q": sq, "stride_kv": skv, "residual_pool": m.residual_pool,
+             "residual_with_cls_embed": m.residual_with_cls_embed, "rel_pos_embed": rel,
+             "rel_pos_size": (m.rel_pos_h.shape[0], m.rel_pos_t.shape[0]) if rel else (0, 0)}
+    return bound, [x], 1
+
+
+def _mvit_pool_call(c):
+    """MViT's skip Pool(MaxPool3d, None)(x, thw) -> (x, thw)."""
+    m = c.target
+    x, thw = _thw(c)
+    if type(m.pool).__name__ != "MaxPool3d" or m.norm_act is not None:
+        raise Unmapped("a pooling other than the skip connection's MaxPool3d")
+    k = tuple(m.pool.kernel_size) if isinstance(m.pool.kernel_size, (tuple, list)) else (m.pool.kernel_size,) * 3
+    s = tuple(m.pool.stride) if isinstance(m.pool.stride, (tuple, list)) else (m.pool.stride,) * 3
+    if tuple(m.pool.padding if isinstance(m.pool.padding, (tuple, list)) else (m.pool.padding,) * 3) != \
+            tuple(v // 2 for v in k):
+        raise Unmapped("a padding other than kernel // 2")
+    return {"thw": thw, "kernel_size": k, "stride": s}, [x], 1
+
+
 # module kind -> handler(call) -> (bound arguments, input refs, number of outputs that are the kind's)
 # for modules called with more than activations (keyword arguments, an output tuple holding None)
-MODULE_CALLS = {"MultiheadAttention": _mha_call}
+MODULE_CALLS = {"MultiheadAttention": _mha_call, "MultiscaleAttention": _mvit_attention_call,
+                "MViTPool": _mvit_pool_call}
 
 
 def _einsum(c, args, kwargs):
@@ -482,6 +534,18 @@ def _grid_sample(c, args, kwargs):
     b = _bind([("input", _REQ), ("grid", _REQ), ("mode", "bilinear"), ("padding_mode", "zeros"),
                ("align_corners", None)], args, kwargs)
     return "grid_sample", {k: b[k] for k in ("mode", "padding_mode", "align_corners")}, [b["input"], b["grid"]], []
+
+
+def _mvit_unsqueeze(c, args, kwargs):
+    """MViT's ``_unsqueeze(x, target_dim, expand_dim) -> (x, dim)``: the tensor unchanged when it already has
+    ``target_dim`` dims (a clip into MViT)."""
+    x, target = args[0], args[1]
+    if len(c.in_shape(x)) != target:
+        raise Unmapped("_unsqueeze that adds a dim")
+    return "alias", {}, [x], []
+
+
+_mvit_unsqueeze.partial_output = True      # returns (tensor, int)
 
 
 def _abs(c, args, kwargs):
@@ -569,6 +633,11 @@ def tables():
     add([operator.getitem], _getitem)
     add(g(torch, "roll"), _roll)
     add(g(F, "grid_sample"), _grid_sample)
+    try:
+        from torchvision.models.video import mvit
+        add([getattr(mvit, "_unsqueeze", None)], _mvit_unsqueeze)
+    except ImportError:    # pragma: no cover
+        pass
     try:
         from torchvision.models import swin_transformer
         add([getattr(swin_transformer, "_patch_merging_pad", None)], lambda c, a, k: ("patch_merging_pad", {}, [a[0]], []))

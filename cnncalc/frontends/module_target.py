@@ -430,7 +430,7 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
                 h = handler_for(c)
                 if h is None:
                     raise Unmapped("not a function we know")
-                if not c.value_ok:
+                if not c.value_ok and not getattr(h, "partial_output", False):
                     raise Unmapped("its output is not a tensor or a tuple of tensors")
                 op, bound, in_refs, pnames = h(_Ctx(c, shapes, param_shapes, batch), c.args, c.kwargs)
                 if not all(isinstance(r, Ref) for r in in_refs):
