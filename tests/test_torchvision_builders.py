@@ -32,8 +32,8 @@ BUILDERS = [(m, n) for m, mod in MODULES.items() for n in tvm.list_models(module
 FAST = {"resnet18", "mobilenet_v3_small", "vit_b_16", "lraspp_mobilenet_v3_large", "r3d_18", "squeezenet1_1"}
 
 # what still differs, by builder (measured; the reason says why)
-_RAFT = ("captured by hooks (torch.fx cannot trace its checks on shapes): the feature encoder runs both images as one batch "
-         "[2N, 3, H, W], the correlation volume is [N*H*W, 1, H, W], the pyramid lookups grid_sample it per pixel, "
+_RAFT = ("captured by hooks (torch.fx cannot trace its checks on shapes): the feature encoder runs both images "
+         "as one batch [2N, 3, H, W], the correlation volume is [N*H*W, 1, H, W], the pyramid lookups grid_sample it per pixel, "
          "and the coordinate grids are built from arange/meshgrid/linspace with no batch dim")
 XFAIL = {
     "mvit_v2_s": "fvcore 64,456,924,584 vs 64,456,914,432: fvcore counts the relative-position einsums from "

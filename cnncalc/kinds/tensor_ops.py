@@ -1,5 +1,5 @@
-"""Tensor functions of vision transformers: ``pad`` (functional, any dims), ``sum``, ``einsum`` (a two-operand contraction), ``getitem`` (basic
-indexing, a view), ``roll`` and ``relative_position_bias`` (scores plus a learned table gathered by an
+"""Tensor functions of vision transformers: ``pad`` (functional, any dims), ``sum``, ``einsum`` (a
+two-operand contraction), ``getitem`` (basic indexing, a view), ``roll`` and ``relative_position_bias`` (scores plus a learned table gathered by an
 index buffer, as in Swin, Swin3D and MaxViT).  Dims follow torch: dim 0 is the batch, which each of them
 keeps in place.
 """
