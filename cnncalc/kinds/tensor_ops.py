@@ -1,6 +1,6 @@
 """Tensor functions of vision transformers: ``pad`` (functional, any dims), ``sum``, ``einsum`` (a
-two-operand contraction), ``getitem`` (basic indexing, a view), ``roll`` and ``relative_position_bias`` (scores plus a learned table gathered by an
-index buffer, as in Swin, Swin3D and MaxViT).  Dims follow torch: dim 0 is the batch, which each of them
+two-operand contraction), ``getitem`` (basic indexing, a view), ``roll`` and ``relative_position_bias``
+(scores plus a learned table gathered by an index buffer, as in MaxViT).  Dims follow torch: dim 0 is the batch, which each of them
 keeps in place.
 """
 from __future__ import annotations
