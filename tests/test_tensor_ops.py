@@ -253,7 +253,12 @@ def test_convnext_block_pieces_are_kinds():
     assert sd.kind.eval_identity
     assert ls.kind.terms()[0].count == 144
     k = kind("StochasticDepth", {"p": 0.1, "mode": "row"}, [(4, 6, 6)])
-    assert type(k.torch_module()).__name__ == "StochasticDepth"
+    tm = k.torch_module()
+    x = torch.randn(8, 4, 6, 6)
+    assert torch.equal(tm.eval()(x), x)                        # eval: the identity
+    y = tm.train()(x)
+    kept = (y.flatten(1) != 0).any(1)                         # row mode: whole samples dropped or scaled
+    assert torch.allclose(y[kept], x[kept] / 0.9)
 
 
 # ----------------------------------------------------------------------------- pad

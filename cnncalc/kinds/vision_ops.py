@@ -85,14 +85,29 @@ class StochasticDepth(DropoutBase):
         self.out_shapes = [self.in_shape]
 
     def saved(self):
+        if self.a["p"] == 0:
+            return []         # torchvision returns the input itself when p == 0
         # input * noise with noise [N, 1, ...] (row) or [1, ...] (batch): the noise is saved for backward
         if self.a["mode"] == "row":
             return [Saved("mask (one value per sample)", 1)]
         return [Saved("mask (one value per batch)", 1, batched=False)]
 
     def torch_module(self):
-        from torchvision.ops import StochasticDepth as SD
-        return SD(self.a["p"], self.a["mode"])
+        import torch
+        p, mode = self.a["p"], self.a["mode"]
+
+        class StochasticDepth(torch.nn.Module):
+            """torchvision.ops.stochastic_depth, without needing torchvision."""
+
+            def forward(self, x):
+                if not self.training or p == 0.0:
+                    return x
+                size = [x.shape[0]] + [1] * (x.ndim - 1) if mode == "row" else [1] * x.ndim
+                noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(1.0 - p)
+                if p < 1.0:
+                    noise.div_(1.0 - p)
+                return x * noise
+        return StochasticDepth()
 
 
 @register("LayerScale")
