@@ -219,11 +219,11 @@ PRESETS: dict[str, Conventions] = {
         "fvcore", 1, mac_rules=("conv", "conv_transpose", "linear", "matmul"),
         costs=_ALL_OFF + (("batch_norm", 2), ("batch_norm_noaffine", 1), ("norm", 5),
                           ("norm_noaffine", 4), ("upsample_nearest2d", 1), ("upsample_bilinear2d", 4),
-                          ("adaptive_avg_pool2d_in", 1), ("adaptive_avg_pool", None)),
+                          ("adaptive_avg_pool2d_in", 1), ("adaptive_avg_pool", None), ("grid_sampler", 4)),
         description=N_("what fvcore.nn.FlopCountAnalysis counts in eval mode: 1 per MAC of conv/linear/"
                        "matmul (no bias), batch norm 2 per element (1 without affine), layer/group/"
-                       "instance norm 5 (4), upsample_nearest2d 1 and upsample_bilinear2d 4 per output, "
-                       "adaptive_avg_pool2d 1 per input element; everything else uncounted (attention "
+                       "instance norm 5 (4), upsample_nearest2d 1, upsample_bilinear2d and grid_sampler 4 per "
+                       "output, adaptive_avg_pool2d 1 per input element; everything else uncounted (attention "
                        "products too: fvcore has no formula for scaled_dot_product_attention), and not the work "
                        "it does not see (listed in the report)"),
         tool="fvcore"),

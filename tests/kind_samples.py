@@ -71,6 +71,23 @@ def _samples():
     # recurrent: sequences [L, input_size]; the LSTM with a projection runs torch's composite path on the CPU
     s["LSTM"] = ("LSTM(6, 5, num_layers=2, bidirectional=True, proj_size=3)", [[7, 6]])
     s["GRU"] = ("GRU(6, 5, bidirectional=True)", [[7, 6]])
+    s["einsum"] = ("einsum('bhid,bhjd->bhij')", [[2, 5, 4], [2, 3, 4]])
+    s["getitem"] = ("getitem([0, [1, 9, 2]])", [[4, 10, 9]])
+    s["roll"] = ("roll([-3, 2], [2, 3])", [[4, 10, 9]])
+    s["relative_position_bias"] = ("relative_position_bias(9)", [[2, 4, 4]])
+    s["ShiftedWindowAttention"] = ("ShiftedWindowAttention(8, [4, 4], [2, 2], 2)", [[6, 8, 8]])
+    s["ShiftedWindowAttentionV2"] = ("ShiftedWindowAttentionV2(8, [4, 4], [2, 2], 2)", [[6, 8, 8]])
+    s["ShiftedWindowAttention3d"] = ("ShiftedWindowAttention3d(8, [2, 4, 4], [1, 2, 2], 2)", [[4, 6, 8, 8]])
+    s["patch_merging_pad"] = ("patch_merging_pad", [[5, 6, 4]])
+    s["MultiscaleAttention"] = ("MultiscaleAttention(8, 8, 2, [1, 4, 4], kernel_q=[3, 3, 3], kernel_kv=[3, 3, 3], "
+                                "stride_q=[1, 2, 2], stride_kv=[1, 2, 2])", [[17, 8]])
+    s["MViTPool"] = ("MViTPool([1, 4, 4], [3, 3, 3], [1, 2, 2])", [[17, 8]])
+    s["MViTPositionalEncoding"] = ("MViTPositionalEncoding([2, 2], 4)", [[16, 8]])
+    s["pad"] = ("pad([0, 0, 1, 2])", [[5, 6, 4]])
+    s["sum"] = ("sum(dim=[2, 3], keepdim=True)", [[4, 10, 9]])
+    s["grid_sample"] = ("grid_sample", [[3, 8, 8], [5, 6, 2]])
+    s["StochasticDepth"] = ("StochasticDepth(0.1, 'row')", [[4, 10, 9]])
+    s["LayerScale"] = ("LayerScale(channel_dim=-1)", [[10, 9, 4]])
     return s
 
 

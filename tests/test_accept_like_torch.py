@@ -24,8 +24,12 @@ from kind_samples import spec_text  # noqa: E402
 from cnncalc.kinds import REGISTRY  # noqa: E402
 from cnncalc.kinds.base import REQUIRED  # noqa: E402
 
-SKIP = {"DeformConv2d", "reshape", "permute", "flatten", "mean", "amax", "Identity",
-        "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss"}
+SKIP = {"DeformConv2d", "reshape", "permute", "flatten", "mean", "amax", "sum", "Identity",
+        "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss",
+        "einsum", "getitem", "roll", "relative_position_bias", "ShiftedWindowAttention",
+        "ShiftedWindowAttentionV2", "ShiftedWindowAttention3d", "patch_merging_pad",
+        "grid_sample", "StochasticDepth", "LayerScale", "pad",
+        "MultiscaleAttention", "MViTPool", "MViTPositionalEncoding"}   # arguments of their own form (tests/test_tensor_ops.py)
 OPS = sorted(op for op in REGISTRY if op not in SKIP)
 FUNCS = {"add", "sub", "mul", "div", "abs", "cat", "stack", "chunk", "split", "interpolate"}
 

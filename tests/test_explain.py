@@ -121,6 +121,34 @@ CASES["softmax"] = [({"dim": -1}, None)]
 CASES["LSTM"] = [({"hidden_size": 5}, [[7, 6]]),
                  ({"hidden_size": 5, "num_layers": 2, "bidirectional": True, "proj_size": 3, "bias": False}, [[7, 6]])]
 CASES["GRU"] = [({"hidden_size": 5, "num_layers": 3, "bidirectional": True}, [[7, 6]])]
+CASES["einsum"] = [({"equation": "bhid,bhjd->bhij"}, [[2, 5, 4], [2, 3, 4]]),
+                   ({"equation": "B G I D, B G J D -> B G I J"}, [[2, 5, 4], [2, 3, 4]])]
+CASES["getitem"] = [({"index": [0]}, None), ({"index": [None, [1, 7, 2]]}, None)]
+CASES["roll"] = [({"shifts": [-3, 2], "dims": [2, 3]}, None)]
+CASES["ShiftedWindowAttention"] = [({"window_size": [4, 4], "shift_size": [2, 2], "num_heads": 2}, [[6, 8, 8]]),
+                                   ({"window_size": 7, "shift_size": 3, "num_heads": 2, "qkv_bias": False},
+                                    [[5, 9, 4]])]
+CASES["ShiftedWindowAttentionV2"] = [({"window_size": [4, 4], "shift_size": [2, 2], "num_heads": 2}, [[6, 8, 8]])]
+CASES["ShiftedWindowAttention3d"] = [({"window_size": [2, 4, 4], "shift_size": [1, 2, 2], "num_heads": 2},
+                                     [[4, 6, 8, 8]]),
+                                    ({"window_size": [8, 7, 7], "shift_size": [4, 3, 3], "num_heads": 2},
+                                     [[2, 9, 9, 8]])]
+CASES["MultiscaleAttention"] = [
+    ({"output_dim": 8, "num_heads": 2, "thw": [1, 4, 4], "kernel_q": [3, 3, 3], "kernel_kv": [3, 3, 3],
+      "stride_q": [1, 2, 2], "stride_kv": [1, 2, 2]}, [[17, 8]]),
+    ({"output_dim": 16, "num_heads": 2, "thw": [2, 4, 4], "kernel_kv": [3, 3, 3], "stride_kv": [1, 2, 2],
+      "residual_with_cls_embed": False, "rel_pos_embed": True, "rel_pos_size": [7, 3]}, [[33, 8]])]
+CASES["MViTPool"] = [({"thw": [1, 4, 4], "kernel_size": [3, 3, 3], "stride": [1, 2, 2]}, [[17, 8]])]
+CASES["MViTPositionalEncoding"] = [({"spatial_size": [2, 2], "temporal_size": 4}, [[16, 8]]),
+                                   ({"spatial_size": [2, 2], "temporal_size": 4, "rel_pos_embed": True}, [[16, 8]])]
+CASES["pad"] = [({"pad": [0, 0, 1, 2]}, [[5, 6, 4]]), ({"pad": [1, 1, 2, 0], "mode": "reflect"}, None),
+               ({"pad": [-1, 2], "value": 0.5}, None)]
+CASES["sum"] = [({"dim": [2, 3]}, None), ({"dim": 1, "keepdim": True}, None)]
+CASES["grid_sample"] = [({}, [[3, 8, 8], [5, 6, 2]]), ({"mode": "nearest"}, [[2, 4, 5, 6], [3, 2, 2, 3]])]
+CASES["StochasticDepth"] = [({"p": 0.2}, None), ({"p": 0.2, "mode": "batch"}, None)]
+CASES["LayerScale"] = [({}, None), ({"channel_dim": -1}, [[10, 9, 4]])]
+CASES["patch_merging_pad"] = [({}, [[5, 6, 4]]), ({}, [[3, 5, 6, 4]])]
+CASES["relative_position_bias"] = [({"table_size": 9}, [[2, 4, 4]]), ({"table_size": 25, "num_heads": 3}, [[6, 3, 5, 5]])]
 
 
 def build(op, kw, shapes, batch=2):

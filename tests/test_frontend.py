@@ -391,7 +391,7 @@ class ParamScale(nn.Module):
 def test_parameter_operands_are_analytic():
     m = ParamScale()
     r = analysis_for_module("t:ParamScale", inputs=["3x5x5"], model=m).report()
-    assert [L["op"] for L in r["layers"]] == ["Conv2d", "param_mul", "param_add"]
+    assert [L["op"] for L in r["layers"]] == ["Conv2d", "LayerScale", "param_add"]   # gamma: one per channel
     # conv 4*3 = 12, gamma 4, pos 4*5*5 = 100
     assert [L["params"] for L in r["layers"]] == [12, 4, 100]
     assert r["totals"]["params"] == sum(p.numel() for p in m.parameters()) == 116

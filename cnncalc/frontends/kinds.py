@@ -130,3 +130,48 @@ class ParamOp(Kind):
 
     def describe_args(self):
         return f"{self.op}({self.pname})"
+
+
+class ParamCat(Kind):
+    """``cat([p.expand(N, ...), x], dim)``: a parameter (a class token) broadcast over the batch and
+    concatenated with an activation: a copy, no arithmetic; the parameter counted here."""
+
+    family = "tensor"
+    N_INPUTS = (1, 1)
+    SIG = ()
+    has_module = False
+    exportable = False
+
+    def __init__(self, pname, pshape, dim, first, in_shapes, batch):
+        self.pname = pname
+        self.pshape = tuple(pshape)
+        self.dim = dim
+        self.first = first
+        super().__init__("cat", {"param": pname, "dim": dim}, in_shapes, batch)
+
+    def setup(self):
+        x = self.in_shape
+        p = self.pshape[1:]
+        d = self.dim + len(x) + 1 if self.dim < 0 else self.dim
+        if len(p) != len(x) or not 1 <= d <= len(x) or any(a != b for i, (a, b) in enumerate(zip(p, x)) if i != d - 1):
+            raise KindError(f"parameter {self.pname} of shape {list(self.pshape)} does not concatenate with "
+                            f"{list(x)} along dim {self.dim}")
+        out = list(x)
+        out[d - 1] += p[d - 1]
+        self.out_shapes = [tuple(out)]
+
+    def params(self):
+        n = 1
+        for d in self.pshape:
+            n *= d
+        return Figure(n, "numel(" + "x".join(map(str, self.pshape)) + ")", {}, "params",
+                      note=f"the parameter {self.pname}, broadcast over the batch")
+
+    def grad_passes_through(self, in_shape):
+        return True
+
+    def rf(self):
+        return RFStep("merge", formula="concatenation with a parameter")
+
+    def describe_args(self):
+        return f"cat({self.pname}.expand(N, ...), dim={self.dim})"

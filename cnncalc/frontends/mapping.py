@@ -21,7 +21,14 @@ class Unmapped(Exception):
 _EXTRA_MODULES = {
     # torchvision classes mapped to our kinds
     "torchvision.ops.deform_conv.DeformConv2d": "DeformConv2d",
-    "torchvision.ops.stochastic_depth.StochasticDepth": "Identity",   # eval mode: the identity
+    "torchvision.ops.stochastic_depth.StochasticDepth": "StochasticDepth",
+    "torchvision.ops.misc.Permute": "permute",
+    "torchvision.models.swin_transformer.ShiftedWindowAttention": "ShiftedWindowAttention",
+    "torchvision.models.swin_transformer.ShiftedWindowAttentionV2": "ShiftedWindowAttentionV2",
+    "torchvision.models.video.swin_transformer.ShiftedWindowAttention3d": "ShiftedWindowAttention3d",
+    "torchvision.models.video.mvit.MultiscaleAttention": "MultiscaleAttention",
+    "torchvision.models.video.mvit.Pool": "MViTPool",
+    "torchvision.models.video.mvit.PositionalEncoding": "MViTPositionalEncoding",
 }
 
 
@@ -68,6 +75,11 @@ def module_args(op, m):
         bound[a.name] = v
     if op == "ReLU6":
         bound = {"inplace": m.inplace}
+    if op == "MViTPositionalEncoding":
+        bound = {"spatial_size": tuple(m.spatial_size), "temporal_size": m.temporal_size,
+                 "rel_pos_embed": m.spatial_pos is None}
+    if op in ("ShiftedWindowAttention", "ShiftedWindowAttentionV2", "ShiftedWindowAttention3d"):
+        bound.update(qkv_bias=m.qkv.bias is not None, proj_bias=m.proj.bias is not None)
     return bound
 
 
@@ -266,16 +278,15 @@ def _pad(c, args, kwargs):
     pad = tuple(b["pad"])
     nd = len(pad) // 2
     rank = len(c.in_shape(b["input"])) - 2
-    if len(pad) % 2 or nd != rank or nd not in (1, 2, 3):
-        raise Unmapped("padding that does not pad every spatial dim")
     mode = b["mode"]
+    if len(pad) % 2 or nd != rank or nd not in (1, 2, 3) or mode not in ("constant", "reflect", "replicate"):
+        # a channels-last map, some of the dims, or circular: the functional kind
+        return "pad", {"pad": pad, "mode": mode, "value": b["value"]}, [b["input"]], []
     if mode == "constant":
         if not b["value"]:
             return f"ZeroPad{nd}d", {"padding": pad}, [b["input"]], []
         return f"ConstantPad{nd}d", {"padding": pad, "value": float(b["value"])}, [b["input"]], []
-    op = {"reflect": "Reflection", "replicate": "Replication"}.get(mode)
-    if op is None:
-        raise Unmapped(f"padding mode {mode!r}")
+    op = {"reflect": "Reflection", "replicate": "Replication"}[mode]
     return f"{op}Pad{nd}d", {"padding": pad}, [b["input"]], []
 
 
@@ -439,9 +450,121 @@ def _rnn_call(c):
     return bound, [b["input"]], 1
 
 
+def _thw(c):
+    b = _bind([("x", _REQ), ("thw", _REQ)], c.args, c.kwargs)
+    thw = b["thw"]
+    if not isinstance(thw, (tuple, list)) or len(thw) != 3 or not all(isinstance(v, int) for v in thw):
+        raise Unmapped("thw is not three integers")
+    return b["x"], tuple(thw)
+
+
+def _mvit_attention_call(c):
+    """MViT's MultiscaleAttention(x, thw) -> (x, thw): output 0 is the kind's."""
+    m = c.target
+    x, thw = _thw(c)
+
+    def pool(p):
+        if p is None:
+            return (1, 1, 1), (1, 1, 1)
+        if type(p.pool).__name__ != "Conv3d" or p.norm_before_pool:
+            raise Unmapped("a pooling other than torchvision's Conv3d + norm")
+        return tuple(p.pool.kernel_size), tuple(p.pool.stride)
+    kq, sq = pool(m.pool_q)
+    kkv, skv = pool(m.pool_k)
+    if (kkv, skv) != pool(m.pool_v):
+        raise Unmapped("k and v pooled differently")
+    rel = m.rel_pos_h is not None
+    bound = {"embed_dim": m.qkv.in_features, "output_dim": m.output_dim, "num_heads": m.num_heads, "thw": thw,
+             "kernel_q": kq, "kernel_kv": kkv, "stride_q": sq, "stride_kv": skv, "residual_pool": m.residual_pool,
+             "residual_with_cls_embed": m.residual_with_cls_embed, "rel_pos_embed": rel,
+             "rel_pos_size": (m.rel_pos_h.shape[0], m.rel_pos_t.shape[0]) if rel else (0, 0)}
+    return bound, [x], 1
+
+
+def _mvit_pool_call(c):
+    """MViT's skip Pool(MaxPool3d, None)(x, thw) -> (x, thw)."""
+    m = c.target
+    x, thw = _thw(c)
+    if type(m.pool).__name__ != "MaxPool3d" or m.norm_act is not None:
+        raise Unmapped("a pooling other than the skip connection's MaxPool3d")
+    k = tuple(m.pool.kernel_size) if isinstance(m.pool.kernel_size, (tuple, list)) else (m.pool.kernel_size,) * 3
+    s = tuple(m.pool.stride) if isinstance(m.pool.stride, (tuple, list)) else (m.pool.stride,) * 3
+    if tuple(m.pool.padding if isinstance(m.pool.padding, (tuple, list)) else (m.pool.padding,) * 3) != \
+            tuple(v // 2 for v in k):
+        raise Unmapped("a padding other than kernel // 2")
+    return {"thw": thw, "kernel_size": k, "stride": s}, [x], 1
+
+
 # module kind -> handler(call) -> (bound arguments, input refs, number of outputs that are the kind's)
 # for modules called with more than activations (keyword arguments, an output tuple holding None)
-MODULE_CALLS = {"MultiheadAttention": _mha_call, "LSTM": _rnn_call, "GRU": _rnn_call}
+MODULE_CALLS = {"MultiheadAttention": _mha_call, "MultiscaleAttention": _mvit_attention_call,
+                "MViTPool": _mvit_pool_call, "LSTM": _rnn_call, "GRU": _rnn_call}
+
+
+def _einsum(c, args, kwargs):
+    if not args or not isinstance(args[0], str):
+        raise Unmapped("einsum without an equation string")
+    ops = list(args[1:])
+    if len(ops) == 1 and isinstance(ops[0], (list, tuple)):
+        ops = list(ops[0])
+    if len(ops) != 2 or not all(isinstance(x, Ref) for x in ops):
+        raise Unmapped("einsum of other than two activations")
+    return "einsum", {"equation": args[0]}, ops, []
+
+
+def _getitem(c, args, kwargs):
+    x, ix = args[0], args[1]
+    if not isinstance(x, Ref):
+        raise Unmapped("indexing of something other than an activation")
+    ix = list(ix) if isinstance(ix, tuple) else [ix]
+    rank = len(c.in_shape(x))
+    if Ellipsis in ix:
+        k = ix.index(Ellipsis)
+        if Ellipsis in ix[k + 1:]:
+            raise Unmapped("two ellipses")
+        ix = ix[:k] + [slice(None)] * (rank - len(ix) + 1) + ix[k + 1:]
+    if not ix or ix[0] != slice(None):
+        raise Unmapped("indexing that does not keep the whole batch dimension")
+    out = []
+    for e in ix[1:]:
+        if isinstance(e, bool) or e is None:
+            raise Unmapped("indexing with None or a bool")
+        if isinstance(e, int):
+            out.append(e)
+        elif isinstance(e, slice):
+            if not all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in (e.start, e.stop, e.step)):
+                raise Unmapped("a slice bound that is not an integer")
+            out.append(None if e == slice(None) else (e.start, e.stop, e.step))
+        else:
+            raise Unmapped("indexing by a tensor or a list")
+    return "getitem", {"index": tuple(out)}, [x], []
+
+
+def _roll(c, args, kwargs):
+    b = _bind([("input", _REQ), ("shifts", _REQ), ("dims", None)], args, kwargs)
+    if b["dims"] is None:
+        raise Unmapped("roll of the flattened tensor (no dims)")
+    sh, ds = b["shifts"], b["dims"]
+    return "roll", {"shifts": tuple(sh) if isinstance(sh, (list, tuple)) else sh,
+                    "dims": tuple(ds) if isinstance(ds, (list, tuple)) else ds}, [b["input"]], []
+
+
+def _grid_sample(c, args, kwargs):
+    b = _bind([("input", _REQ), ("grid", _REQ), ("mode", "bilinear"), ("padding_mode", "zeros"),
+               ("align_corners", None)], args, kwargs)
+    return "grid_sample", {k: b[k] for k in ("mode", "padding_mode", "align_corners")}, [b["input"], b["grid"]], []
+
+
+def _mvit_unsqueeze(c, args, kwargs):
+    """MViT's ``_unsqueeze(x, target_dim, expand_dim) -> (x, dim)``: the tensor unchanged when it already has
+    ``target_dim`` dims (a clip into MViT)."""
+    x, target = args[0], args[1]
+    if len(c.in_shape(x)) != target:
+        raise Unmapped("_unsqueeze that adds a dim")
+    return "alias", {}, [x], []
+
+
+_mvit_unsqueeze.partial_output = True      # returns (tensor, int)
 
 
 def _abs(c, args, kwargs):
@@ -520,10 +643,25 @@ def tables():
     add(g(torch, "split"), _split)
     add(g(torch, "mean"), _reduce("mean"))
     add(g(torch, "amax"), _reduce("amax"))
+    add(g(torch, "sum"), _reduce("sum"))
     add(g(torch, "abs") + [operator.abs], _abs)
     add(g(torch, "matmul") + [operator.matmul], _matmul("matmul"))
     add(g(torch, "bmm"), _matmul("bmm"))
     add(g(F, "scaled_dot_product_attention"), _sdpa)
+    add(g(torch, "einsum"), _einsum)
+    add([operator.getitem], _getitem)
+    add(g(torch, "roll"), _roll)
+    add(g(F, "grid_sample"), _grid_sample)
+    try:
+        from torchvision.models.video import mvit
+        add([getattr(mvit, "_unsqueeze", None)], _mvit_unsqueeze)
+    except ImportError:    # pragma: no cover
+        pass
+    try:
+        from torchvision.models import swin_transformer
+        add([getattr(swin_transformer, "_patch_merging_pad", None)], lambda c, a, k: ("patch_merging_pad", {}, [a[0]], []))
+    except ImportError:    # pragma: no cover  (torchvision is optional)
+        pass
     for op, fns in (("add", [operator.add, operator.iadd, torch.add]),
                     ("sub", [operator.sub, operator.isub, torch.sub]),
                     ("mul", [operator.mul, operator.imul, torch.mul]),
@@ -534,9 +672,10 @@ def tables():
         "tanh": _method_act("Tanh"),
         "softmax": _softmax("Softmax"), "log_softmax": _softmax("LogSoftmax"),
         "flatten": _flatten, "view": _reshape, "reshape": _reshape, "permute": _permute_method,
-        "transpose": _transpose, "chunk": _chunk, "split": _split, "mean": _reduce("mean"), "amax": _reduce("amax"),
+        "transpose": _transpose, "chunk": _chunk, "split": _split, "mean": _reduce("mean"), "amax": _reduce("amax"), "sum": _reduce("sum"),
         "abs": _abs, "contiguous": _identity,
         "matmul": _matmul("matmul"), "__matmul__": _matmul("matmul"), "bmm": _matmul("bmm"),
+        "__getitem__": _getitem, "roll": _roll,
     }
     for op in ("add", "sub", "mul", "div"):
         m[op] = _binary(op)

@@ -26,7 +26,7 @@ from ..figure import Figure
 from ..kinds import REGISTRY, KindError
 from ..kinds.base import check_types
 from .capture import PRef, Ref
-from .kinds import Opaque, ParamOp, ScalarOp
+from .kinds import Opaque, ParamCat, ParamOp, ScalarOp
 
 KWARGS_ENV = "CNNCALC_KWARGS"
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
@@ -379,6 +379,9 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
     node_call = {}                # node id -> the capture's call id (verify measures the same call on the module)
 
     shuffles, skipped = _channel_shuffles(cap)
+    from . import patterns
+    fused, fskipped = patterns.find(cap, param_shapes, buf_numel, batch)
+    skipped = skipped | fskipped
     for c in cap.calls:
         for i, s in enumerate(c.out_shapes):
             shapes[Ref(c.id, i)] = tuple(s)
@@ -387,6 +390,9 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
         if c.id in shuffles:
             nm = namer.function_name(c.scope, "channel_shuffle")
             what = "channel shuffle (view, transpose, view)"
+        elif c.id in fused:
+            nm = namer.function_name(c.scope, fused[c.id][0])
+            what = fused[c.id][0]
         elif c.how == "module":
             nm = ".".join(namer.scope_names(c.scope)) if c.scope else c.path
             what = f"{type(c.target).__module__}.{type(c.target).__name__}"
@@ -403,6 +409,10 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
             if c.id in shuffles:
                 src, groups = shuffles[c.id]
                 op, bound, in_refs, pnames = "ChannelShuffle", {"groups": groups}, [src], []
+            elif c.id in fused:
+                op, bound, in_refs, pnames, fbufs = fused[c.id]
+                op = "paramcat:" if op == "param_cat" else op
+                claimed.update(fbufs)
             elif c.how == "module":
                 op = known_module(c.target)
                 if op is None:
@@ -421,7 +431,7 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
                 h = handler_for(c)
                 if h is None:
                     raise Unmapped("not a function we know")
-                if not c.value_ok:
+                if not c.value_ok and not getattr(h, "partial_output", False):
                     raise Unmapped("its output is not a tensor or a tuple of tensors")
                 op, bound, in_refs, pnames = h(_Ctx(c, shapes, param_shapes, batch), c.args, c.kwargs)
                 if not all(isinstance(r, Ref) for r in in_refs):
@@ -438,9 +448,16 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
             for s in c.out_shapes[:n_out]:
                 if not s or s[0] != batch:
                     raise Unmapped(f"its output of shape {list(s)} has no batch dimension {batch}")
-            if op.startswith("param:"):
+            scale_dim = _layer_scale_dim(op, param_shapes.get((bound or {}).get("param")), in_shapes, batch)
+            if scale_dim is not None:
+                op = "LayerScale"
+                kind = REGISTRY[op](op, {"channel_dim": scale_dim}, in_shapes, batch)
+            elif op.startswith("param:"):
                 kind = ParamOp(op[6:].lstrip("r") if op[6:] not in ("rsub", "rdiv") else op[6:], bound["param"],
                                param_shapes[bound["param"]], in_shapes, batch)
+            elif op == "paramcat:":
+                kind = ParamCat(bound["param"], param_shapes[bound["param"]], bound["dim"], bound["first"],
+                                in_shapes, batch)
             elif op.startswith("scalar:"):
                 kind = ScalarOp(op[7:].lstrip("r") if op[7:] not in ("rsub", "rdiv") else op[7:], bound["other"],
                                 in_shapes, batch)
@@ -462,7 +479,8 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
             reason = f"{type(e).__name__}: {e}"
         if reason is None:
             module = c.path if c.how == "module" else (pnames[0] if pnames else nm)
-            prefix = "scalar_" if isinstance(kind, ScalarOp) else "param_" if isinstance(kind, ParamOp) else ""
+            prefix = "scalar_" if isinstance(kind, ScalarOp) else "param_" if isinstance(kind, (ParamOp, ParamCat)) \
+                else ""
             shown = prefix + kind.op
             n = g.add(name=nm, op=shown, kind=kind,
                       inputs=[refmap[r] for r in in_refs], out_shapes=[tuple(s) for s in kind.out_shapes],
@@ -590,6 +608,22 @@ def _data_dependent(g, cap, node_call):
         if made or any(nid in dd for nid, _ in n.inputs):
             dd.add(n.id)
     return sources, dd
+
+
+def _layer_scale_dim(op, pshape, in_shapes, batch):
+    """``gamma * x`` with one learned value per channel (ConvNeXt's layer scale): the channel dim (torch's
+    numbering), else None."""
+    if op not in ("param:mul", "param:rmul") or pshape is None or len(in_shapes) != 1:
+        return None
+    x = (batch,) + tuple(in_shapes[0])
+    p = tuple(pshape)
+    if len(p) > len(x) or (len(p) == len(x) and p[0] != 1):
+        return None
+    big = [i for i, d in enumerate(p) if d != 1]
+    if len(big) != 1:
+        return None
+    k = len(x) - len(p) + big[0]
+    return k if k >= 1 and x[k] == p[big[0]] else None
 
 
 def _add_read_buffers(kind, names, numel):

@@ -1,0 +1,383 @@
+"""Tensor functions of vision transformers: ``pad`` (functional, any dims), ``sum``, ``einsum`` (a
+two-operand contraction), ``getitem`` (basic indexing, a view), ``roll`` and ``relative_position_bias``
+(scores plus a learned table gathered by an index buffer, as in MaxViT).  Dims follow torch: dim 0 is the batch, which each of them
+keeps in place.
+"""
+from __future__ import annotations
+
+from ..figure import Figure
+from .base import REQUIRED, Arg, KindError, RFStep, Saved, Term, prod, register
+from .tensor import Reduce, TensorFn, _dim
+
+
+def _fig(value, formula, bindings, name, note=""):
+    return Figure(value, formula, bindings, name, note=note)
+
+
+# ------------------------------------------------------------------------------------ einsum
+def parse_equation(eq, op="einsum"):
+    """``"bij,bjk->bik"`` (spaces ignored) -> ([operand subscripts], output subscripts)."""
+    if not isinstance(eq, str):
+        raise KindError("`equation` must be a string", "equation")
+    e = eq.replace(" ", "")
+    if "->" not in e:
+        raise KindError(f"`{op}`: the equation {eq!r} has no explicit output (`->`)", "equation",
+                        ["write the output subscripts, e.g. 'bij,bjk->bik'"])
+    lhs, out = e.split("->", 1)
+    ins = lhs.split(",")
+    for s in ins + [out]:
+        if not s.isalpha() and s != "":
+            raise KindError(f"`{op}`: subscripts must be letters (no `...`), got {s!r}", "equation")
+        if len(set(s)) != len(s):
+            raise KindError(f"`{op}`: a letter repeated within one operand ({s!r}: a diagonal) is not supported",
+                            "equation")
+    return ins, out
+
+
+@register("einsum")
+class Einsum(TensorFn):
+    """torch.einsum of two activations that contracts at least one letter.  The first letter of every
+    operand and of the output is the batch."""
+    example = ("einsum('bhid,bhjd->bhij')", [[2, 5, 4], [2, 3, 4]])
+    N_INPUTS = (2, 2)
+    SIG = (Arg("equation", REQUIRED, "str"),)
+    doc = "torch.einsum of two activations contracting at least one letter; the batch letter first everywhere"
+
+    def setup(self):
+        ins, out = parse_equation(self.a["equation"])
+        if len(ins) != 2:
+            raise KindError(f"`einsum` here takes two operands, the equation has {len(ins)}", "equation")
+        sizes = {}
+        for i, (s, shp) in enumerate(zip(ins, self.in_shapes)):
+            if len(s) != len(shp) + 1:
+                raise KindError(f"`einsum`: operand {i} has subscripts {s!r} ({len(s)} dims) but is "
+                                f"[N, {', '.join(map(str, shp))}] ({len(shp) + 1} dims, batch included)", "equation")
+            for L, d in zip(s[1:], shp):
+                if sizes.setdefault(L, d) != d:
+                    raise KindError(f"`einsum`: letter {L!r} is {sizes[L]} in one operand and {d} in another",
+                                    "equation", code="shape")
+        b = {s[0] for s in ins + [out]}
+        if len(b) != 1 or any(s[0] in s[1:] for s in ins + [out]):
+            raise KindError("`einsum`: the first letter of every operand and of the output must be the batch",
+                            "equation", ["dim 0 is the batch: write it first everywhere, e.g. 'bij,bjk->bik'"])
+        self.batch = b.pop()
+        if any(L not in sizes for L in out[1:]):
+            raise KindError(f"`einsum`: output letters {out!r} not in the operands", "equation")
+        self.sizes = sizes
+        self.contracted = [L for L in sizes if L not in out]
+        if not self.contracted:
+            raise KindError("`einsum` without a contracted letter (an outer or elementwise product) is not "
+                            "supported", "equation", ["use `mul` for an elementwise product"], code="unsupported")
+        self.ins, self.out = ins, out
+        self.out_shapes = [tuple(sizes[L] for L in out[1:])]
+
+    def mac_figure(self, name="MACs"):
+        letters = sorted(self.sizes)
+        v = self.N * prod(self.sizes[L] for L in letters)
+        return _fig(v, "N*" + "*".join("d_" + L for L in letters),
+                    dict({"N": self.N}, **{"d_" + L: self.sizes[L] for L in letters}), name,
+                    note="the product of every letter's size: one multiply-accumulate per combination "
+                         f"(contracted: {', '.join(self.contracted)})")
+
+    def terms(self):
+        m = self.mac_figure()
+        return [Term(("matmul",), m.value, m)]
+
+    def bwd_terms(self, needs_input_grad):
+        if not needs_input_grad:
+            return []
+        return [Term(("matmul",), self.mac_figure().value, self.mac_figure("grad_input0 MACs")),
+                Term(("matmul",), self.mac_figure().value, self.mac_figure("grad_input1 MACs"))]
+
+    def saved(self):
+        return [Saved("input0", self.numel_in(0), alias="input"), Saved("input1", self.numel_in(1), alias="input1")]
+
+    def rf(self):
+        return RFStep("global", formula="contraction: every output mixes whole rows of both operands")
+
+    def shape_figures(self):
+        return [_fig(self.numel_out(), "*".join("d_" + L for L in self.out[1:]),
+                     {"d_" + L: self.sizes[L] for L in self.out[1:]},
+                     "output elements")]
+
+    def torch_call(self, mod, xs):
+        import torch
+        return torch.einsum(self.a["equation"], xs[0], xs[1])
+
+
+# ------------------------------------------------------------------------------------ getitem
+def _norm_index(index, shape, op="getitem"):
+    """Basic indexing of the dims after the batch: entries int, null (all) or [start, stop, step].
+    Returns (per dim: ("int", i) or ("slice", start, stop, step)), output shape)."""
+    if not isinstance(index, (list, tuple)):
+        index = [index]
+    if len(index) > len(shape):
+        raise KindError(f"`{op}`: {len(index)} index entries for {len(shape)} dims (batch excluded)", "index")
+    res, out = [], []
+    for e, L in zip(list(index) + [None] * (len(shape) - len(index)), shape):
+        if isinstance(e, bool):
+            raise KindError(f"`{op}`: an index entry must be an integer, null or [start, stop, step]", "index")
+        if isinstance(e, int):
+            i = e + L if e < 0 else e
+            if not 0 <= i < L:
+                raise KindError(f"`{op}`: index {e} out of range for a dim of {L}", "index")
+            res.append(("int", i))
+            continue
+        if e is None:
+            e = (None, None, None)
+        if not isinstance(e, (list, tuple)) or len(e) not in (2, 3):
+            raise KindError(f"`{op}`: an index entry must be an integer, null or [start, stop, step], got {e!r}",
+                            "index")
+        start, stop, step = (list(e) + [None])[:3]
+        step = 1 if step is None else step
+        if not isinstance(step, int) or step < 1:
+            raise KindError(f"`{op}`: a slice step must be a positive integer (as in torch), got {step!r}", "index")
+        a, b, s = slice(start, stop, step).indices(L)
+        res.append(("slice", a, b, s))
+        out.append(len(range(a, b, s)))
+    return res, tuple(out)
+
+
+@register("getitem")
+class GetItem(TensorFn):
+    """``x[:, i, a:b:s, ...]``: basic indexing after the batch (a view)."""
+    example = ("getitem([0, [1, 9, 2]])", [[4, 10, 9]])
+    SIG = (Arg("index", REQUIRED, "any"),)
+    view = True
+    doc = ("x[:, ...]: basic indexing of the dims after the batch; `index` lists per dim an integer, null "
+           "(the whole dim) or [start, stop, step]")
+
+    def setup(self):
+        self.idx, out = _norm_index(self.a["index"], self.in_shape)
+        self.out_shapes = [out]
+
+    def grad_passes_through(self, in_shape):
+        return False       # the input's gradient is a new zero tensor with the output's gradient written in
+
+    def bwd_terms(self, needs_input_grad):
+        return []
+
+    def rf(self):
+        return RFStep("global", formula="indexing")
+
+    def torch_call(self, mod, xs):
+        ix = [slice(None)]
+        for e in self.idx:
+            ix.append(e[1] if e[0] == "int" else slice(e[1], e[2], e[3]))
+        return xs[0][tuple(ix)]
+
+
+# ------------------------------------------------------------------------------------ roll
+@register("roll")
+class Roll(TensorFn):
+    """torch.roll along dims after the batch: a circular shift, a copy with no arithmetic."""
+    example = ("roll([-3, -3], [1, 2])", [[7, 7, 4]])
+    SIG = (Arg("shifts", REQUIRED, "any"), Arg("dims", REQUIRED, "any"))
+    doc = "torch.roll (a circular shift, copied); `dims` count the batch as 0, which is refused"
+
+    def setup(self):
+        sh, ds = self.a["shifts"], self.a["dims"]
+        sh = [sh] if isinstance(sh, int) else list(sh)
+        ds = [ds] if isinstance(ds, int) else list(ds)
+        if len(sh) != len(ds) or not all(isinstance(x, int) and not isinstance(x, bool) for x in sh + ds):
+            raise KindError("`roll`: `shifts` and `dims` must be integers or lists of integers of one length",
+                            "shifts")
+        self.pairs = [(_dim(d, len(self.in_shape) + 1, "roll", "dims"), s) for s, d in zip(sh, ds)]
+        self.out_shapes = [self.in_shape]
+
+    def grad_passes_through(self, in_shape):
+        return False      # the gradient is rolled back: a new tensor
+
+    def bwd_terms(self, needs_input_grad):
+        return []
+
+    def rf(self):
+        if not any(d for d, _ in self.pairs):
+            nd = len(self.in_shape) - 1
+            return RFStep("window", (1,) * nd, (1,) * nd, (0,) * nd, "roll of the channels: the identity in space")
+        return RFStep("global", formula="a circular shift: each unit reads one input position, wrapped around "
+                                        "(no window formula; the index sets are exact)")
+
+    def rf_index(self, sets, i=0, out=0):
+        """Output position p along a rolled spatial axis reads input position (p - shift) mod L."""
+        res = list(sets)
+        for d, s in self.pairs:
+            if d == 0:
+                continue
+            L = self.in_shape[d]
+            s %= L
+            m = res[d - 1]
+            res[d - 1] = ((m >> s) | (m << (L - s))) & ((1 << L) - 1)
+        return tuple(res)
+
+    def torch_call(self, mod, xs):
+        import torch
+        return torch.roll(xs[0], self.a["shifts"], self.a["dims"])
+
+
+# ------------------------------------------------------------------------------------ relative position bias
+@register("relative_position_bias")
+class RelativePositionBias(TensorFn):
+    """``scores + table[index]``: attention scores ``[*, H, P, P]`` plus a learned table of
+    ``table_size x H`` biases gathered by a ``P*P`` index buffer (Swin, Swin3D, MaxViT).  The gather runs
+    once per forward; the add once per score."""
+    example = ("relative_position_bias(9)", [[4, 2, 4, 4]])
+    SIG = (Arg("table_size", REQUIRED, "int"), Arg("num_heads", REQUIRED, "int", infer=True))
+    has_module = True
+    doc = ("attention scores [*, H, P, P] plus table[index]: a learned table_size x H table gathered by a "
+           "P*P index buffer (Swin's, MaxViT's relative position bias)")
+
+    def setup(self):
+        s = self.in_shape
+        if len(s) < 3 or s[-1] != s[-2]:
+            raise KindError(f"`relative_position_bias` needs scores [*, H, P, P], got {list(s)}", None, code="shape")
+        H = self.a.get("num_heads", REQUIRED)
+        if H is REQUIRED:
+            H = s[-3]
+            self.a["num_heads"] = H
+        if H != s[-3]:
+            raise KindError(f"`num_heads` is {H} but the scores have {s[-3]} heads (dim -3)", "num_heads")
+        if self.a["table_size"] < 1:
+            raise KindError("`table_size` must be positive", "table_size")
+        self.P = s[-1]
+        self.out_shapes = [s]
+
+    def params(self):
+        T, H = self.a["table_size"], self.a["num_heads"]
+        return _fig(T * H, "table_size*H", {"table_size": T, "H": H}, "params", note="the bias table")
+
+    def buffers(self):
+        return _fig(self.P * self.P, "P*P", {"P": self.P}, "buffers",
+                    note="the index buffer: one table row per (query, key) pair")
+
+    def terms(self):
+        v = self.N * self.numel_in()
+        return [Term(("elementwise",), v, _fig(v, "N*numel", {"N": self.N, "numel": self.numel_in()},
+                                                "bias adds"))]
+
+    def bwd_terms(self, needs_input_grad):
+        # the table's gradient: every score's gradient summed into its table entry (index_put with accumulate)
+        v = self.N * self.numel_in()
+        return [Term(("elementwise",), v, _fig(v, "N*numel", {"N": self.N, "numel": self.numel_in()},
+                                                "grad_table adds (scatter-add of the scores' gradient)"))]
+
+    def grad_passes_through(self, in_shape):
+        return True
+
+    def rf(self):
+        return RFStep("merge", formula="elementwise bias")
+
+    def torch_module(self):
+        import torch
+        T, H, P = self.a["table_size"], self.a["num_heads"], self.P
+
+        class RelPosBias(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.relative_position_bias_table = torch.nn.Parameter(torch.zeros(T, H))
+                torch.nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+                self.register_buffer("relative_position_index", torch.arange(P * P) % T)
+
+            def forward(self, x):
+                b = self.relative_position_bias_table[self.relative_position_index]     # [P*P, H]
+                return x + b.view(P, P, H).permute(2, 0, 1)
+
+        return RelPosBias()
+
+    def torch_call(self, mod, xs):
+        return mod(xs[0])
+
+
+# ------------------------------------------------------------------------------------ sum
+@register("sum")
+class Sum(Reduce):
+    """torch.sum over dims: one add per input element (as mean, without the divide)."""
+    example = ("sum(dim=[2, 3])", [[4, 10, 9]])
+    doc = "torch.sum over dims"
+
+
+# ------------------------------------------------------------------------------------ pad
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+@register("pad")
+class Pad(TensorFn):
+    """torch.nn.functional.pad: ``pad`` lists (before, after) for the last dim, then the one before, ... (as
+    in torch); any dims after the batch, negative amounts crop (constant mode).  A copy, no arithmetic."""
+    example = ("pad([0, 0, 1, 2], mode='constant')", [[5, 6, 4]])
+    SIG = (Arg("pad", REQUIRED, "any"), Arg("mode", "constant", "str", _PAD_MODES), Arg("value", None, "any"))
+    doc = ("torch.nn.functional.pad: (before, after) per dim from the last one, any dims after the batch "
+           "(a channels-last map too); modes constant, reflect, replicate, circular")
+
+    def setup(self):
+        p = self.a["pad"]
+        x = self.in_shape
+        if not isinstance(p, (list, tuple)) or not p or len(p) % 2 or \
+                not all(isinstance(v, int) and not isinstance(v, bool) for v in p):
+            raise KindError(f"`pad` must be an even number of ints (before, after, ...) from the last dim, got {p!r}",
+                            "pad")
+        k = len(p) // 2
+        if k > len(x):
+            raise KindError(f"`pad` covers {k} dims but the input has {len(x)} after the batch", "pad",
+                            ["the batch is never padded"])
+        mode = self.a["mode"]
+        v = self.a["value"]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise KindError("`value` must be a number or null", "value")
+        if mode != "constant":
+            if v not in (None, 0):
+                raise KindError(f"`value` is for mode 'constant' only (mode is {mode!r}; torch refuses it)", "value")
+            if k > 3 or len(x) + 1 not in (k + 1, k + 2):
+                raise KindError(f"mode {mode!r} pads the last 1 to 3 dims of a 2- to 5-dim tensor (batch included), "
+                                f"the last {k} of {len(x) + 1} here (as in torch)", "pad")
+            if min(p) < 0:
+                raise KindError("negative padding crops in mode 'constant' only (as in torch)", "pad")
+        out = list(x)
+        self.lo = [0] * len(x)
+        for i in range(k):
+            d = len(x) - 1 - i
+            lo, hi = p[2 * i], p[2 * i + 1]
+            if mode == "reflect" and max(lo, hi) >= x[d]:
+                raise KindError(f"reflect padding {max(lo, hi)} must be smaller than the size {x[d]} (as in torch)",
+                                "pad", code="shape")
+            if mode == "circular" and max(lo, hi) > x[d]:
+                raise KindError(f"circular padding {max(lo, hi)} must not exceed the size {x[d]} (as in torch)",
+                                "pad", code="shape")
+            out[d] += lo + hi
+            self.lo[d] = lo
+            if out[d] < 1:
+                raise KindError(f"the padding leaves dim {d + 1} (batch = 0) with {out[d]} elements", "pad",
+                                code="shape")
+        self.out_shapes = [tuple(out)]
+
+    @property
+    def copies_border(self):
+        return self.a["mode"] != "constant"
+
+    def bwd_terms(self, needs_input_grad):
+        return []
+
+    def saved(self):
+        if self.a["mode"] in ("reflect", "replicate"):
+            return [Saved("input", self.numel_in(), alias="input", input_grad_only=True)]
+        return []
+
+    def rf(self):
+        if self.lo[0] or self.out_shape[0] != self.in_shape[0]:
+            return RFStep("global", formula="padding of dim 1 (the channels, or a channels-last map's rows)")
+        nd = len(self.in_shape) - 1
+        left = tuple(self.lo[1:])
+        return RFStep("window", (1,) * nd, (1,) * nd, left, "padding: shifts p, not r")
+
+    def rf_index(self, sets, i=0, out=0):
+        """Output o reads o - P_left; reflect, replicate and circular copy input pixels into the border."""
+        from .index_sets import taps_mode
+        if self.rf().kind == "global":
+            return tuple((1 << L) - 1 for L in self.in_shape[1:])
+        m = {"constant": "zeros"}.get(self.a["mode"], self.a["mode"])
+        return tuple(taps_mode(s, 1, [-pl], L, m) for s, pl, L in zip(sets, self.lo[1:], self.in_shape[1:]))
+
+    def torch_call(self, mod, xs):
+        import torch.nn.functional as F
+        kw = {"value": self.a["value"]} if self.a["mode"] == "constant" and self.a["value"] is not None else {}
+        return F.pad(xs[0], list(self.a["pad"]), mode=self.a["mode"], **kw)
