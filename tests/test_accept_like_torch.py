@@ -126,6 +126,8 @@ def outside_the_format(op, kw, shapes):
         return "concatenates along the batch"
     if op in ("chunk", "split", "stack") and kw.get("dim", 0 if op != "stack" else 1) in (0, -rank, -rank - 1):
         return "splits or stacks along the batch"
+    if op in ("LSTM", "GRU") and rank == 2:
+        return "torch would read the batch as the time steps (a 2-D input is one unbatched sequence)"
     for a in REGISTRY[op].SIG:
         if a.infer and a.name in kw:
             want = shapes[0][-1] if a.name == "in_features" else shapes[0][0]
