@@ -18,6 +18,7 @@ and the inputs are 3- or 4-dimensional; the math path otherwise.  Both are measu
 """
 from __future__ import annotations
 
+from ..i18n import N_
 from ..figure import Figure
 from .activation import TABLE as _ACT_TABLE
 from .base import REGISTRY, REQUIRED, Arg, Kind, KindError, RFStep, Saved, Term, prod, register
@@ -126,7 +127,7 @@ class Matmul(TensorFn):
                  "fvcore counts torch.matmul as prod(A's shape) * m, missing A's broadcast copies")]
 
     def rf(self):
-        return RFStep("global", formula="matrix product: every output mixes a whole row and column")
+        return RFStep("global", formula=N_("matrix product: every output mixes a whole row and column"))
 
     def shape_figures(self):
         return [_fig(self.n, "n", {"n": self.n}, "rows"), _fig(self.m, "m", {"m": self.m}, "columns")]
@@ -159,7 +160,7 @@ class Transpose(TensorFn):
         self.out_shapes = [tuple(out)]
 
     def rf(self):
-        return RFStep("global", formula="transpose")
+        return RFStep("global", formula=N_("transpose"))
 
     def torch_call(self, mod, xs):
         return xs[0].transpose(self.a["dim0"], self.a["dim1"])
@@ -312,7 +313,7 @@ class SDPA(TensorFn):
         return []
 
     def rf(self):
-        return RFStep("global", formula="attention: every output reads every key and value")
+        return RFStep("global", formula=N_("attention: every output reads every key and value"))
 
     def shape_figures(self):
         c = self.core
@@ -497,7 +498,7 @@ class MultiheadAttention(Kind):
         return []
 
     def rf(self):
-        return RFStep("global", formula="attention: every output token reads every token")
+        return RFStep("global", formula=N_("attention: every output token reads every token"))
 
     def shape_figures(self):
         return [_fig(self.L, "L", {"L": self.L}, "tokens_out", note="one output per query token"),

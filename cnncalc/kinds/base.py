@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from ..figure import Figure
-from ..i18n import _
+from ..i18n import N_, _
 
 REQUIRED = object()   # marks an argument without default
 REGISTRY: dict[str, type["Kind"]] = {}
@@ -248,7 +248,7 @@ class Kind:
 
     def rf(self) -> RFStep:
         nd = len(self.in_shapes[0]) - 1 if self.in_shapes else 0
-        return RFStep("window", (1,) * nd, (1,) * nd, (0,) * nd, "identity")
+        return RFStep("window", (1,) * nd, (1,) * nd, (0,) * nd, N_("identity"))
 
     def shape_figures(self) -> list[Figure]:
         return []

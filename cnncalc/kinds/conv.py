@@ -286,7 +286,7 @@ def _conv_rf(self):
     a = self.a
     k = tuple(dd * (kk - 1) + 1 for kk, dd in zip(a["kernel_size"], a["dilation"]))
     pl = tuple(p for p, _ in self.pad_lr)
-    return RFStep("window", k, a["stride"], pl, "conv",
+    return RFStep("window", k, a["stride"], pl, N_("conv"),
                   window_rf_figures(AXES[self.nd], a["kernel_size"], a["dilation"], a["stride"], pl))
 
 
@@ -353,7 +353,7 @@ def _tconv_rf(self):
                     Figure(_fv(s[i]), "1/S", {"S": ss}, "s", note=N_("fractional stride")),
                     Figure(_fv(p[i]), "(D*(K-1) - P)/S", {"D": dd, "K": kk, "P": pp, "S": ss}, "P",
                            note="unit 0 reads from input (P - D*(K-1))/S")]
-    return RFStep("window", k, s, p, "transposed conv", figs)
+    return RFStep("window", k, s, p, N_("transposed conv"), figs)
 
 
 def _fv(x):
@@ -451,7 +451,7 @@ class DeformConv2d(ConvBase):
 
     def rf(self):
         st = _conv_rf(self)
-        return RFStep("data", st.k, st.s, st.p, "deformable: offsets are data dependent")
+        return RFStep("data", st.k, st.s, st.p, N_("deformable: offsets are data dependent"))
 
     shape_figures = _conv_shape_figures
 

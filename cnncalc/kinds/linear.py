@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..figure import Figure
-from ..i18n import _
+from ..i18n import N_, _
 from .base import REQUIRED, Arg, Kind, KindError, RFStep, Saved, Term, prod, register
 
 
@@ -78,7 +78,7 @@ class LinearBase(Kind):
         return [Saved("input", self.numel_in(), alias="input")]
 
     def rf(self):
-        return RFStep("global", formula="fully connected: every output sees every input")
+        return RFStep("global", formula=N_("fully connected: every output sees every input"))
 
     def shape_figures(self):
         return [Figure(self.a["out_features"], "F_out", {"F_out": self.a["out_features"]}, "F_out")]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from ..i18n import N_
 from ..figure import Figure
 from .base import REQUIRED, Arg, Kind, KindError, RFStep, Saved, Term, ntuple, prod, register
 from .conv import AXES
@@ -36,7 +37,7 @@ class Flatten(Kind):
 
     def rf(self):
         if len(self.in_shape) > 1 and self.a["start_dim"] == 1:
-            return RFStep("global", formula="flatten: spatial axes merged")
+            return RFStep("global", formula=N_("flatten: spatial axes merged"))
         return super().rf()
 
 
@@ -221,7 +222,7 @@ class UpsampleBase(Kind):
                 figs[ax] = [Figure(1, "1", {}, "k_eff", note="nearest: one source pixel"),
                             Figure(_fv(1 / f), "1/scale", {"scale": f}, "s", note="output o reads floor(o/scale)"),
                             Figure(0, "0", {}, "P")]
-            return RFStep("window", (1,) * nd, s, (0,) * nd, "nearest upsampling: jump / scale", figs)
+            return RFStep("window", (1,) * nd, s, (0,) * nd, N_("nearest upsampling: jump / scale"), figs)
         taps = {"bicubic": 4, "area": 1}.get(mode, 2)
         if self.a.get("align_corners"):
             s, p = [], []
@@ -307,7 +308,7 @@ class PixelShuffle(Kind):
         figs = {ax: [Figure(1, "1", {}, "k_eff"), Figure(Fraction(1, r), "1/r", {"r": r}, "s",
                                                           note="output o reads input floor(o/r)"),
                      Figure(0, "0", {}, "P")] for ax in ("H", "W")}
-        return RFStep("window", (1, 1), (Fraction(1, r),) * 2, (0, 0), "pixel shuffle", figs)
+        return RFStep("window", (1, 1), (Fraction(1, r),) * 2, (0, 0), N_("pixel shuffle"), figs)
 
     def rf_index(self, sets, i=0, out=0):
         from .index_sets import runs, span
@@ -341,7 +342,7 @@ class PixelUnshuffle(Kind):
         r = self.a["downscale_factor"]
         figs = {ax: [Figure(r, "r", {"r": r}, "k_eff"), Figure(r, "r", {"r": r}, "s"), Figure(0, "0", {}, "P")]
                 for ax in ("H", "W")}
-        return RFStep("window", (r, r), (r, r), (0, 0), "pixel unshuffle", figs)
+        return RFStep("window", (r, r), (r, r), (0, 0), N_("pixel unshuffle"), figs)
 
 
 @register("ChannelShuffle")
@@ -405,7 +406,7 @@ class PadBase(Kind):
                      Figure(v, "P_left", {"P_left": v}, "P",
                             note="torch's padding order is (left, right, top, bottom, front, back)")]
                 for ax, v in zip(AXES[self.nd], left)}
-        return RFStep("window", (1,) * self.nd, (1,) * self.nd, left, "padding: shifts p, not r", figs)
+        return RFStep("window", (1,) * self.nd, (1,) * self.nd, left, N_("padding: shifts p, not r"), figs)
 
     def rf_index(self, sets, i=0, out=0):
         """Output o reads o - P_left (negative padding crops); reflection and replication copy borders."""
@@ -472,7 +473,7 @@ class LossBase(Kind):
         return [Saved("input", n, alias="input"), target or Saved("target", n)]
 
     def rf(self):
-        return RFStep("global", formula="loss")
+        return RFStep("global", formula=N_("loss"))
 
     torch_module = _torch
 

@@ -10,6 +10,7 @@ it prices those.
 """
 from __future__ import annotations
 
+from ..i18n import N_
 from ..figure import Figure
 from .base import REQUIRED, Arg, Kind, KindError, RFStep, Saved, Term, ntuple, register
 from .swin import _renamed, _sub
@@ -207,7 +208,7 @@ class MultiscaleAttention(Kind):
         return out
 
     def rf(self):
-        return RFStep("global", formula="attention over every token")
+        return RFStep("global", formula=N_("attention over every token"))
 
     def torch_module(self):
         import torch
@@ -259,7 +260,7 @@ class MViTPool(Kind):
                 Saved("max indices", C * _prod(self.p.thw), itemsize=8)]
 
     def rf(self):
-        return RFStep("global", formula="pooling of tokens")
+        return RFStep("global", formula=N_("pooling of tokens"))
 
     def torch_module(self):
         import torch
@@ -322,7 +323,7 @@ class MViTPositionalEncoding(Kind):
         return False
 
     def rf(self):
-        return RFStep("global", formula="a class token and positions")
+        return RFStep("global", formula=N_("a class token and positions"))
 
     def torch_module(self):
         from torchvision.models.video.mvit import PositionalEncoding as P

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+from ..i18n import N_
 from ..figure import Figure
 from .base import REQUIRED, Arg, Geometry, Kind, KindError, RFStep, Saved, Term, ntuple, prod, rank_hints, register
 from .conv import AXES, window_rf_figures
@@ -139,7 +140,7 @@ class PoolBase(Kind):
     def rf(self):
         # ceil_mode only adds a last, partial window: r, j and p are those of floor mode
         k = tuple(d * (kk - 1) + 1 for kk, d in zip(self.a["kernel_size"], self.dil))
-        return RFStep("window", k, self.a["stride"], self.a["padding"], "pool",
+        return RFStep("window", k, self.a["stride"], self.a["padding"], N_("pool"),
                       window_rf_figures(AXES[self.nd], self.a["kernel_size"], self.dil, self.a["stride"],
                                         self.a["padding"]))
 
@@ -255,7 +256,7 @@ class LPPoolBase(PoolBase):
                         bool(self.a.get("ceil_mode", False)))
 
     def rf(self):
-        return RFStep("window", self.a["kernel_size"], self.a["stride"], self._pad, "pool",
+        return RFStep("window", self.a["kernel_size"], self.a["stride"], self._pad, N_("pool"),
                       window_rf_figures(AXES[self.nd], self.a["kernel_size"], (1,) * self.nd, self.a["stride"],
                                         self._pad))
 
@@ -352,15 +353,15 @@ class AdaptiveBase(Kind):
     def rf(self):
         x = self.in_shape[1:]
         if all(o == 1 for o in self.a["output_size"]):
-            return RFStep("global", formula="global pooling")
+            return RFStep("global", formula=N_("global pooling"))
         # Uniform windows when the input divides evenly: a plain window of L/n.
         if all(L % n == 0 for L, n in zip(x, self.a["output_size"])):
             k = tuple(L // n for L, n in zip(x, self.a["output_size"]))
-            return RFStep("window", k, k, (0,) * self.nd, "adaptive pool (even windows)")
+            return RFStep("window", k, k, (0,) * self.nd, N_("adaptive pool (even windows)"))
         k = tuple(max(_adaptive_windows(L, n)) for L, n in zip(x, self.a["output_size"]))
         from fractions import Fraction
         s = tuple(Fraction(L, n) for L, n in zip(x, self.a["output_size"]))
-        return RFStep("window", k, s, (0,) * self.nd, "adaptive pool (uneven windows: largest window, mean stride)")
+        return RFStep("window", k, s, (0,) * self.nd, N_("adaptive pool (uneven windows: largest window, mean stride)"))
 
     def linearised(self):
         if not self.is_max:

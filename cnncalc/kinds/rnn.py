@@ -15,6 +15,7 @@ Convention, per time step, per layer and direction (G gates: LSTM 4, GRU 3):
 """
 from __future__ import annotations
 
+from ..i18n import N_
 from ..figure import Figure
 from .base import REQUIRED, Arg, Kind, KindError, RFStep, Saved, Term, register
 
@@ -158,7 +159,7 @@ class _RNN(Kind):
         return out
 
     def rf(self):
-        return RFStep("global", formula="recurrent: each output reads every earlier step (bidirectional: every step)")
+        return RFStep("global", formula=N_("recurrent: each output reads every earlier step (bidirectional: every step)"))
 
     def shape_figures(self):
         return [Figure(self.D * self.R, "D*R", {"D": self.D, "R": self.R}, "features_out",

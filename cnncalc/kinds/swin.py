@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 
+from ..i18n import N_
 from ..figure import Figure
 from .base import REGISTRY, REQUIRED, Arg, Kind, KindError, RFStep, Saved, Term, check_types, ntuple, register
 from .tensor import TensorFn
@@ -178,7 +179,7 @@ class ShiftedWindowAttention(Kind):
         return out
 
     def rf(self):
-        return RFStep("global", formula="window attention on a channels-last map")
+        return RFStep("global", formula=N_("window attention on a channels-last map"))
 
     def shape_figures(self):
         ax = "thw"[3 - self.ND:]
@@ -308,7 +309,7 @@ class PatchMergingPad(TensorFn):
         return []
 
     def rf(self):
-        return RFStep("global", formula="2x2 phases stacked on the channels of a channels-last map")
+        return RFStep("global", formula=N_("2x2 phases stacked on the channels of a channels-last map"))
 
     def torch_call(self, mod, xs):
         from torchvision.models.swin_transformer import _patch_merging_pad

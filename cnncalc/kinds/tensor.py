@@ -2,6 +2,7 @@
 flatten, reshape, permute, mean, amax.  Dims follow torch: dim 0 is the batch."""
 from __future__ import annotations
 
+from ..i18n import N_
 from ..figure import Figure
 from .base import REQUIRED, Arg, Kind, KindError, RFStep, Saved, Term, prod, register
 
@@ -88,7 +89,7 @@ class Binary(TensorFn):
         return []
 
     def rf(self):
-        return RFStep("merge", formula="elementwise merge")
+        return RFStep("merge", formula=N_("elementwise merge"))
 
     def torch_call(self, mod, xs):
         import torch
@@ -149,7 +150,7 @@ class Cat(TensorFn):
                 raise KindError("cat: shapes differ outside the concatenated dim", None, code="cat-mismatch")
 
     def rf(self):
-        return RFStep("merge", formula="concatenation")
+        return RFStep("merge", formula=N_("concatenation"))
 
     def rf_index(self, sets, i=0, out=0):
         """Along a spatial dim, input i's units sit at an offset: the sum of the earlier inputs' sizes."""
@@ -178,7 +179,7 @@ class Stack(TensorFn):
         self.out_shapes = [tuple(out)]
 
     def rf(self):
-        return RFStep("merge", formula="stack")
+        return RFStep("merge", formula=N_("stack"))
 
     def torch_call(self, mod, xs):
         import torch
@@ -297,7 +298,7 @@ class FlattenFn(TensorFn):
         self.out_shapes = [_flatten_shape(self.in_shape, self.a["start_dim"], self.a["end_dim"], "flatten")]
 
     def rf(self):
-        return RFStep("global", formula="flatten: spatial axes merged")
+        return RFStep("global", formula=N_("flatten: spatial axes merged"))
 
     def torch_call(self, mod, xs):
         return xs[0].flatten(self.a["start_dim"], self.a["end_dim"])
@@ -325,7 +326,7 @@ class Reshape(TensorFn):
         self.out_shapes = [tuple(shp)]
 
     def rf(self):
-        return RFStep("global", formula="reshape")
+        return RFStep("global", formula=N_("reshape"))
 
     def torch_call(self, mod, xs):
         return xs[0].reshape((xs[0].shape[0],) + self.out_shape)
@@ -345,7 +346,7 @@ class Permute(TensorFn):
         self.out_shapes = [tuple(self.in_shape[i - 1] for i in d[1:])]
 
     def rf(self):
-        return RFStep("global", formula="permute")
+        return RFStep("global", formula=N_("permute"))
 
     def rf_index(self, sets, i=0, out=0):
         """Spatial axes are reordered: input axis d[m] is output axis m.  The axis that becomes the
@@ -383,8 +384,8 @@ class Reduce(TensorFn):
     def rf(self):
         sp = [i - 1 for i in self.ds if i >= 1]
         if sp:
-            return RFStep("global", formula="reduction over spatial axes")
-        return RFStep("merge", formula="reduction over channels")
+            return RFStep("global", formula=N_("reduction over spatial axes"))
+        return RFStep("merge", formula=N_("reduction over channels"))
 
     def rf_index(self, sets, i=0, out=0):
         """Reduced spatial axes are read whole; kept ones per position.  Without keepdim the kept axes

@@ -5,6 +5,7 @@ keeps in place.
 """
 from __future__ import annotations
 
+from ..i18n import N_
 from ..figure import Figure
 from .base import REQUIRED, Arg, KindError, RFStep, Saved, Term, prod, register
 from .tensor import Reduce, TensorFn, _dim
@@ -93,7 +94,7 @@ class Einsum(TensorFn):
         return [Saved("input0", self.numel_in(0), alias="input"), Saved("input1", self.numel_in(1), alias="input1")]
 
     def rf(self):
-        return RFStep("global", formula="contraction: every output mixes whole rows of both operands")
+        return RFStep("global", formula=N_("contraction: every output mixes whole rows of both operands"))
 
     def shape_figures(self):
         return [_fig(self.numel_out(), "*".join("d_" + L for L in self.out[1:]),
@@ -158,7 +159,7 @@ class GetItem(TensorFn):
         return []
 
     def rf(self):
-        return RFStep("global", formula="indexing")
+        return RFStep("global", formula=N_("indexing"))
 
     def torch_call(self, mod, xs):
         ix = [slice(None)]
@@ -194,9 +195,9 @@ class Roll(TensorFn):
     def rf(self):
         if not any(d for d, _ in self.pairs):
             nd = len(self.in_shape) - 1
-            return RFStep("window", (1,) * nd, (1,) * nd, (0,) * nd, "roll of the channels: the identity in space")
-        return RFStep("global", formula="a circular shift: each unit reads one input position, wrapped around "
-                                        "(no window formula; the index sets are exact)")
+            return RFStep("window", (1,) * nd, (1,) * nd, (0,) * nd, N_("roll of the channels: the identity in space"))
+        return RFStep("global", formula=N_("a circular shift: each unit reads one input position, wrapped around "
+                                           "(no window formula; the index sets are exact)"))
 
     def rf_index(self, sets, i=0, out=0):
         """Output position p along a rolled spatial axis reads input position (p - shift) mod L."""
@@ -265,7 +266,7 @@ class RelativePositionBias(TensorFn):
         return True
 
     def rf(self):
-        return RFStep("merge", formula="elementwise bias")
+        return RFStep("merge", formula=N_("elementwise bias"))
 
     def torch_module(self):
         import torch
@@ -364,10 +365,10 @@ class Pad(TensorFn):
 
     def rf(self):
         if self.lo[0] or self.out_shape[0] != self.in_shape[0]:
-            return RFStep("global", formula="padding of dim 1 (the channels, or a channels-last map's rows)")
+            return RFStep("global", formula=N_("padding of dim 1 (the channels, or a channels-last map's rows)"))
         nd = len(self.in_shape) - 1
         left = tuple(self.lo[1:])
-        return RFStep("window", (1,) * nd, (1,) * nd, left, "padding: shifts p, not r")
+        return RFStep("window", (1,) * nd, (1,) * nd, left, N_("padding: shifts p, not r"))
 
     def rf_index(self, sets, i=0, out=0):
         """Output o reads o - P_left; reflect, replicate and circular copy input pixels into the border."""

@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+from ..i18n import N_
 from ..figure import Figure
 from .base import Arg, Kind, KindError, RFStep, Saved, Term, prod, register
 from .misc import DropoutBase
@@ -63,7 +64,7 @@ class GridSample(TensorFn):
         return [Saved("input", self.numel_in(0), alias="input"), Saved("grid", self.numel_in(1), alias="input1")]
 
     def rf(self):
-        return RFStep("data", formula="sampling positions come from the grid (data dependent)")
+        return RFStep("data", formula=N_("sampling positions come from the grid (data dependent)"))
 
     def torch_call(self, mod, xs):
         import torch.nn.functional as F
@@ -153,7 +154,7 @@ class LayerScale(Kind):
         return [Saved("input", self.numel_in(), alias="input")]
 
     def rf(self):
-        return RFStep("merge", formula="per-channel scale")
+        return RFStep("merge", formula=N_("per-channel scale"))
 
     def linearised(self):
         return lambda xs: xs[0]
