@@ -79,6 +79,8 @@ RULE_DOC: dict[str, str] = {
     "upsample_bicubic": N_("per output: 16 mul + 15 add"),
     "loss": N_("per input element, by the loss's own count (see the kind)"),
     "dropout": N_("eval mode: identity"),
+    "fvcore_einsum_rounding": N_("fvcore's einsum count less the exact one: fvcore reads it from numpy's "
+                                 "einsum_path report, to 4 significant digits (priced by the fvcore preset only)"),
 }
 for _r in ("relu", "relu6", "leaky_relu", "prelu", "rrelu", "elu", "selu", "celu", "gelu", "silu",
            "mish", "sigmoid", "tanh", "hardswish", "hardsigmoid", "hardtanh", "softplus", "softmax",
@@ -219,7 +221,8 @@ PRESETS: dict[str, Conventions] = {
         "fvcore", 1, mac_rules=("conv", "conv_transpose", "linear", "matmul"),
         costs=_ALL_OFF + (("batch_norm", 2), ("batch_norm_noaffine", 1), ("norm", 5),
                           ("norm_noaffine", 4), ("upsample_nearest2d", 1), ("upsample_bilinear2d", 4),
-                          ("adaptive_avg_pool2d_in", 1), ("adaptive_avg_pool", None), ("grid_sampler", 4)),
+                          ("adaptive_avg_pool2d_in", 1), ("adaptive_avg_pool", None), ("grid_sampler", 4),
+                          ("fvcore_einsum_rounding", 1)),
         description=N_("what fvcore.nn.FlopCountAnalysis counts in eval mode: 1 per MAC of conv/linear/"
                        "matmul (no bias), batch norm 2 per element (1 without affine), layer/group/"
                        "instance norm 5 (4), upsample_nearest2d 1, upsample_bilinear2d and grid_sampler 4 per "

@@ -78,6 +78,21 @@ def test_einsum_against_torch_fvcore_and_flop_counter(eq, sa, sb):
     assert ops_of(an) == ["einsum"] and an.totals()["macs"] == macs
 
 
+def test_einsum_fvcore_preset_rounds_as_fvcore():
+    # fvcore counts a general einsum from numpy's einsum_path report: 2*P printed as %.3e, halved and floored.
+    # N*h*i*j*d = 3*7*13*17*11 = 51,051 MACs; 2*P = 102,102 -> "1.021e+05" = 102,100 -> 51,050
+    eq, sa, sb = "bhid,bhjd->bhij", (7, 13, 11), (7, 17, 11)
+    m = Einsum(eq)
+    a, b = torch.zeros((3,) + sa), torch.zeros((3,) + sb)
+    assert fvcore_total(m, a, b) == 51_050
+    from cnncalc.conventions import PRESETS, tally
+    terms = kind("einsum", {"equation": eq}, [sa, sb], batch=3).terms()
+    assert tally(terms, PRESETS["fvcore"]).flops == 51_050
+    d = tally(terms, PRESETS["default"])
+    assert (d.macs, d.flops, d.excluded) == (51_051, 2 * 51_051, ())     # the truth, nothing reported excluded
+    assert tally(terms, PRESETS["torch"]).flops == 2 * 51_051 == flop_counter(m, a, b)
+
+
 def test_einsum_refuses_the_batch_elsewhere_and_no_contraction():
     from cnncalc.kinds import KindError
     with pytest.raises(KindError, match="batch"):

@@ -14,6 +14,7 @@ from ..i18n import N_
 from ..figure import Figure
 from .base import REQUIRED, Arg, Kind, KindError, RFStep, Saved, Term, ntuple, register
 from .swin import _renamed, _sub
+from .tensor_ops import fvcore_einsum_count, fvcore_rounding_terms
 
 
 def _prod(xs):
@@ -150,7 +151,10 @@ class MultiscaleAttention(Kind):
         q = N * h * qt * qh * qw * d
         b = {"N": N, "h": h, "qt": qt, "qh": qh, "qw": qw, "d": d}
         n = N * h * qt * qh * qw * kt * kh * kw
-        return [Term(("matmul",), q * kh, Figure(q * kh, "N*h*qt*qh*qw*d*kh", dict(b, kh=kh), "rel pos h MACs (einsum)")),
+        # the two einsums ("bythwc,hkc->bythwk" and its w twin): fvcore rounds their counts (tensor_ops)
+        rounding = [t for m in (q * kh, q * kw) for t in fvcore_rounding_terms(m, fvcore_einsum_count(m))]
+        return rounding + [
+                Term(("matmul",), q * kh, Figure(q * kh, "N*h*qt*qh*qw*d*kh", dict(b, kh=kh), "rel pos h MACs (einsum)")),
                 Term(("matmul",), q * kw, Figure(q * kw, "N*h*qt*qh*qw*d*kw", dict(b, kw=kw), "rel pos w MACs (einsum)")),
                 Term(("matmul",), q * kt, Figure(q * kt, "N*h*qt*qh*qw*d*kt", dict(b, kt=kt), "rel pos t MACs (matmul)")),
                 Term(("elementwise",), 3 * n, Figure(3 * n, "3*N*h*qt*qh*qw*kt*kh*kw",

@@ -11,6 +11,28 @@ from .base import REQUIRED, Arg, KindError, RFStep, Saved, Term, prod, register
 from .tensor import Reduce, TensorFn, _dim
 
 
+# the rule of fvcore's rounding of an einsum count: priced (1 per unit) by the fvcore preset alone
+FVCORE_EINSUM_ROUNDING = "fvcore_einsum_rounding"
+
+
+def fvcore_einsum_count(macs):
+    """fvcore 0.1.5's count of a two-operand einsum contracting a letter (other than its two batched-matmul
+    equations): numpy's ``einsum_path`` reports the "Optimized FLOP count" 2*P (P the product of every
+    letter's size, the exact MACs) as ``%.3e``; fvcore halves and floors it: 4 significant digits."""
+    return int(float("%.3e" % (2 * macs)) // 2)
+
+
+def fvcore_rounding_terms(macs, fvcore_macs):
+    """The alternative accounting the fvcore preset alone prices: fvcore's einsum count less the exact one."""
+    if fvcore_macs == macs:
+        return []
+    d = fvcore_macs - macs
+    return [Term((FVCORE_EINSUM_ROUNDING,), d,
+                 _fig(d, "floor(float('%.3e' % (2*P))/2) - P", {"P": macs}, "fvcore's rounding",
+                      note="fvcore reads an einsum's count from numpy's einsum_path report, printed to 4 "
+                           "significant digits"), alt=True)]
+
+
 def _fig(value, formula, bindings, name, note=""):
     return Figure(value, formula, bindings, name, note=note)
 
@@ -80,9 +102,21 @@ class Einsum(TensorFn):
                     note="the product of every letter's size: one multiply-accumulate per combination "
                          f"(contracted: {', '.join(self.contracted)})")
 
+    def fvcore_macs(self):
+        """What fvcore 0.1.5 counts for this einsum: two equations (batched matmuls) exactly, any other
+        rounded (fvcore_einsum_count)."""
+        eq = ",".join(self.ins) + "->" + self.out
+        order = {}
+        for ch in eq:
+            if ch.isalpha():
+                order.setdefault(ch, chr(97 + len(order)))
+        canon = "".join(order.get(ch, ch) for ch in eq)
+        v = self.mac_figure().value
+        return v if canon in ("abc,abd->acd", "abc,adc->adb") else fvcore_einsum_count(v)
+
     def terms(self):
         m = self.mac_figure()
-        return [Term(("matmul",), m.value, m)]
+        return [Term(("matmul",), m.value, m)] + fvcore_rounding_terms(m.value, self.fvcore_macs())
 
     def bwd_terms(self, needs_input_grad):
         if not needs_input_grad:
