@@ -197,6 +197,39 @@ def test_window_attention_equals_torchvision_module(case):
     assert sum(p.numel() for p in k.torch_module().parameters()) == a.totals()["params"]
 
 
+def _saved_by_torch(m, x):
+    """Bytes autograd saves (storages counted once; parameters, buffers and the input excluded)."""
+    skip = {t.untyped_storage().data_ptr() for t in list(m.parameters()) + list(m.buffers()) + [x]}
+    seen = {}
+
+    def pack(t):
+        st = t.untyped_storage()
+        if st.data_ptr() not in skip:
+            seen[st.data_ptr()] = st.nbytes()
+        return t.detach()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        m(x)
+    return sum(seen.values())
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("shape,window", [((4, 4, 48), 7), ((10, 10, 8), 4)])
+def test_window_attention_saved_bytes_equal_torch(shape, window, batch):
+    # Swin-T's last stages at a 64x64 input: a 4x4 map padded to one 7x7 window.  At batch 1 with one window,
+    # matmul keeps k and v as views of the whole qkv output: 6 token-sized tensors instead of 5; else 5.
+    from torchvision.models import swin_transformer as sw
+    m = sw.ShiftedWindowAttention(shape[-1], [window, window], [window // 2] * 2, 2).train()
+    x = torch.randn((batch,) + shape)
+    from cnncalc.kinds.base import kept_saved
+    k = kind("ShiftedWindowAttention", {"dim": shape[-1], "window_size": window, "shift_size": window // 2,
+                                        "num_heads": 2}, [shape], batch)
+    ours = sum(s.numel * (batch if s.batched else 1) * 4 for s in kept_saved(k.saved(), True))
+    assert ours == _saved_by_torch(m, x)
+    if shape == (4, 4, 48):
+        # tok = 49 tokens * 48 channels * 4 bytes = 9,408 B; scores 2 heads * 49 * 49 * 4 = 19,208 B
+        assert ours == batch * (5 * 9_408 + 19_208) + (9_408 if batch == 1 else 0)
+
+
 def test_window_attention_counts_by_hand():
     # ShiftedWindowAttention(8, [4, 4], [2, 2], 2) on 10x10x8: padded to 12x12, nW = 9, P = 16, C = 8,
     # h = 2, L = nW*P = 144 tokens.  MACs: qkv 144*8*24 = 27,648; q k^T and attn v 144*16*8 = 18,432 each;

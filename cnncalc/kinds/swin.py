@@ -176,6 +176,11 @@ class ShiftedWindowAttention(Kind):
         out = [Saved("qkv input (the padded, shifted windows)", tok)]
         out += [Saved("q (scaled), k, v", 3 * tok), Saved("attention weights", self.nW * self.h * self.P * self.P),
                 Saved("attention output (proj input)", tok)]
+        if self.N * self.nW == 1:
+            # one window of one sample: matmul keeps k and v as views of the whole qkv output (3 tokens' worth)
+            # instead of copies of each (2): measured with saved_tensors_hooks on torchvision's module
+            out.append(Saved("the rest of the qkv output (k and v kept as views of it: batch 1, one window)",
+                             tok, batched=False))
         return out
 
     def rf(self):
