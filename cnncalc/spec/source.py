@@ -29,15 +29,15 @@ def _fail(message: str, loc: Loc | None, hints=(), code="unreadable-file"):
 
 def _kind_of(mode: int) -> str | None:
     if stat.S_ISDIR(mode):
-        return "a directory"
+        return _("a directory")
     if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
+        return _("a named pipe (FIFO)")
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
+        return _("a device")
     if stat.S_ISSOCK(mode):
-        return "a socket"
+        return _("a socket")
     if not stat.S_ISREG(mode):
-        return "not a regular file"
+        return _("not a regular file")
     return None
 
 

@@ -211,7 +211,7 @@ def _convert(node, file: str, errors: list, lines=()):
         elif isinstance(node, yaml.ScalarNode):
             return _tagged_scalar(node, file, errors)
         elif node.tag[len(_STD):] != ("seq" if isinstance(node, yaml.SequenceNode) else "map"):
-            errors.append(Diagnostic("error", _("`{tag_name}` on a {value}").format(tag_name=_tag_name(node.tag), value='list' if isinstance(node, yaml.SequenceNode) else 'mapping'),
+            errors.append(Diagnostic("error", _("`{tag_name}` on a {value}").format(tag_name=_tag_name(node.tag), value=_("list") if isinstance(node, yaml.SequenceNode) else _("mapping")),
                                      loc, code="yaml-tag"))
     if isinstance(node, yaml.ScalarNode):
         plain = node.style is None or node.style == ""
