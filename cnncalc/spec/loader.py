@@ -641,7 +641,7 @@ class Loader:
             refs += v.refs if cls.N_INPUTS[1] > 1 and len(vals) == 1 and len(v.refs) > 1 else [v.single(v.node, loc)]
         lo, hi = cls.N_INPUTS
         if not lo <= len(refs) <= hi:
-            want = f"{lo}" if lo == hi else f"{lo} to {hi}"
+            want = f"{lo}" if lo == hi else _("{lo} to {hi}").format(lo=lo, hi=hi)
             raise SpecError(_("`{op}` takes {want} input(s), got {n_refs}").format(op=op, want=want, n_refs=len(refs)), loc,
                             [_("list its inputs with `from: [a, b]`")] if len(refs) < lo else [])
         pos = [self.subst(x, env, self.arg_loc(spec, None)) for x in spec["pos"]]
