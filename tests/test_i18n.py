@@ -262,6 +262,64 @@ def test_errors_in_chinese(tmp_path, text, expect):
     assert "没有输出表格：规格文件有" in r.stderr
 
 
+# A broken spec, its error in Chinese (the course's terms, the same numbers) and in English (unchanged).
+# Each spec's input is [3, 32, 32]; the numbers are worked by hand.
+BROKEN = [
+    # a 40-wide kernel with padding 2 on 32: the padded input is 32 + 2 * 2 = 36 < 1 * (40 - 1) + 1 = 40
+    ("  - Conv2d: {out_channels: 8, kernel_size: 40, padding: 2}\n", "5:44",
+     ["卷积核覆盖 40（膨胀 1 * (卷积核 40 - 1) + 1），但填充后的输入只有 32 + 4 = 36", "提示：请用更小的卷积核、更多的填充或更大的输入"],
+     ["H: the kernel spans 40 (dilation 1 * (kernel 40 - 1) + 1) but the padded input is only 32 + 4 = 36",
+      "hint: use a smaller kernel, more padding, or a larger input"]),
+    # groups=2 does not divide the 3 input channels (3 % 2 = 1)
+    ("  - Conv2d: {in_channels: 3, out_channels: 8, kernel_size: 3, groups: 2}\n", "5:71",
+     ["分组数 groups=2 必须整除 in_channels=3 和 out_channels=8（分组卷积）"],
+     ["groups=2 must divide in_channels=3 and out_channels=8"]),
+    # a stride of 0
+    ("  - Conv2d: {out_channels: 8, kernel_size: 3, stride: 0}\n", "5:5",
+     ["stride（步幅）", "都必须为正数"], ["kernel_size, stride and dilation must be positive"]),
+    # Linear on the 4-D [N, 3, 32, 32]: flattened it would be 3 * 32 * 32 = 3072 features
+    ("  - Linear: {in_features: 3072, out_features: 10}\n", "5:5",
+     ["`Linear` 需要展平的输入，但收到 [3, 32, 32]", "提示：在它前面插入 `- Flatten`（nn.Flatten：[C, H, W] -> [3072]）"],
+     ["`Linear` needs a flat input but got [3, 32, 32]",
+      "hint: insert `- Flatten` before it (nn.Flatten: [C, H, W] -> [3072])"]),
+    # `pad` takes (before, after) pairs: three numbers are not pairs
+    ("  - pad: {pad: [1, 2, 3]}\n", "5:16",
+     ["`pad` 必须是偶数个整数", "收到 (1, 2, 3)"],
+     ["`pad` must be an even number of ints (before, after, ...) from the last dim, got (1, 2, 3)"]),
+    # max pooling pads at most half its window: padding 2 > 2 // 2 = 1
+    ("  - MaxPool2d: {kernel_size: 2, padding: 2}\n", "5:42",
+     ["填充 (padding)（2）最多只能是窗口大小（2）的一半"],
+     ["padding (2) must be at most half the kernel size (2), as torch requires"]),
+    # an unknown argument, with the closest name as the hint
+    ("  - MaxPool2d: {kernel_size: 2, strde: 2}\n", "5:40",     # the argument's value, column 40
+     ["`MaxPool2d` 没有参数 `strde`（未知参数）", "提示：你是不是想写 `stride`？"],
+     ["`MaxPool2d` has no argument `strde`", "hint: did you mean `stride`?"]),
+    # the spec's own structure: a reference to no node, a key given twice
+    ("  - Conv2d: {out_channels: 8, kernel_size: 3}\n    from: nope\n", "6:11",
+     ["未知引用 `nope`", "提示：这里的名字：input"], ["unknown reference `nope`", "hint: names here: input"]),
+    ("  - ReLU:\n    inplace: true\n    inplace: false\n", "7:5",
+     ["重复的键 `inplace`（第一次出现在第 6 行）", "提示：删掉两个 `inplace` 中的一个"],
+     ["duplicate key `inplace` (first given at line 6)", "hint: remove one of the two `inplace` entries"]),
+]
+
+
+@pytest.mark.parametrize("text,where,zh,en", BROKEN)
+def test_kind_and_spec_errors_in_both_languages(tmp_path, text, where, zh, en):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("cnncalc: 1\nname: t\ninput: [3, 32, 32]\nlayers:\n" + text)
+    r = run_cli("analyze", spec, "--lang", "zh")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert f"{spec}:{where}: 错误: " in r.stderr, r.stderr
+    for e in zh:
+        assert e in r.stderr, r.stderr
+    r = run_cli("analyze", spec)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert f"{spec}:{where}: error: " in r.stderr, r.stderr
+    for e in en:
+        assert e in r.stderr, r.stderr
+    assert not re.search(r"[\u4e00-\u9fff]", r.stderr), r.stderr     # English stays all English
+
+
 def test_bad_input_shape_in_chinese():
     # LeNet's first conv needs [C, H, W]; [3, 2] has no channel dimension
     r = _zh("analyze", LENET, "-i", "3x2")

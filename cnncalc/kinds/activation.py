@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..figure import Figure
 from .base import Arg, Kind, KindError, RFStep, Saved, Term, register
+from ..i18n import _
 
 INPLACE = Arg("inplace", False, "bool")
 
@@ -42,26 +43,24 @@ class Activation(Kind):
         if self.op == "PReLU":
             n = self.a["num_parameters"]
             if n not in (1, self.in_shape[0]):
-                raise KindError(f"PReLU num_parameters must be 1 or the {self.in_shape[0]} channels", "num_parameters")
+                raise KindError(_("PReLU num_parameters must be 1 or the {in_shape_0} channels").format(in_shape_0=self.in_shape[0]), "num_parameters")
         a = self.a
         if self.op == "Hardtanh" and not a["max_val"] > a["min_val"]:
-            raise KindError(f"Hardtanh needs max_val > min_val, got min_val={a['min_val']}, max_val={a['max_val']} "
-                            "(torch refuses this)", "max_val")
+            raise KindError(_("Hardtanh needs max_val > min_val, got min_val={min_val}, max_val={max_val} (torch "
+                              "refuses this)").format(min_val=a['min_val'], max_val=a['max_val']), "max_val")
         if self.op == "RReLU" and a["lower"] > a["upper"]:
-            raise KindError(f"RReLU needs lower <= upper, got lower={a['lower']}, upper={a['upper']} "
-                            "(torch refuses this)", "lower")
+            raise KindError(_("RReLU needs lower <= upper, got lower={lower}, upper={upper} (torch refuses this)").format(lower=a['lower'], upper=a['upper']), "lower")
         if self.op == "CELU" and a["alpha"] == 0:
-            raise KindError("CELU's alpha cannot be 0 (it divides by alpha; torch refuses this)", "alpha")
+            raise KindError(_("CELU's alpha cannot be 0 (it divides by alpha; torch refuses this)"), "alpha")
         if self.op == "PReLU" and self.a["num_parameters"] < 1:
-            raise KindError("PReLU num_parameters must be positive", "num_parameters")
+            raise KindError(_("PReLU num_parameters must be positive"), "num_parameters")
         if self.rule in ("softmax", "log_softmax"):
             d = self.a["dim"]
             if d is None:
-                raise KindError(f"`{self.op}` needs `dim` (dim 1 is the channels; dim 0 is the batch)", "dim",
-                                [f"write {self.op}: {{dim: 1}}"])
+                raise KindError(_("`{op}` needs `dim` (dim 1 is the channels; dim 0 is the batch)").format(op=self.op), "dim",
+                                [_("write {op}: {{dim: 1}}").format(op=self.op)])
             if d == 0 or not -len(self.in_shape) <= d <= len(self.in_shape):
-                raise KindError(f"`dim={d}` is out of range for a [N, {', '.join(map(str, self.in_shape))}] tensor "
-                                "(dim 0 is the batch)", "dim")
+                raise KindError(_("`dim={d}` is out of range for a [N, {map}] tensor (dim 0 is the batch)").format(d=d, map=', '.join(map(str, self.in_shape))), "dim")
         # In place: the output is the input's memory.
         self.view = bool(self.a.get("inplace", False))
 

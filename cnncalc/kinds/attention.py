@@ -18,7 +18,7 @@ and the inputs are 3- or 4-dimensional; the math path otherwise.  Both are measu
 """
 from __future__ import annotations
 
-from ..i18n import N_
+from ..i18n import N_, _
 from ..figure import Figure
 from .activation import TABLE as _ACT_TABLE
 from .base import REGISTRY, REQUIRED, Arg, Kind, KindError, RFStep, Saved, Term, prod, register
@@ -38,7 +38,7 @@ def _fig(value, formula, bindings, name, note=""):
 
 
 def _unsupported(op, arg, what, hint):
-    return KindError(f"`{op}`: {what} is not supported", arg, [hint], code="unsupported")
+    return KindError(_("`{op}`: {what} is not supported").format(op=op, what=what), arg, [hint], code="unsupported")
 
 
 # ------------------------------------------------------------------------------------ matmul, bmm
@@ -57,20 +57,20 @@ class Matmul(TensorFn):
         op = self.op
         for i, s in enumerate((a, b)):
             if len(s) < 2:
-                raise KindError(f"`{op}`: input {i} is {list(s)}; with the batch that is a matrix [N, {s[0] if s else ''}]"
-                                f", not a batch of vectors", None,
-                                ["give both inputs two dims or more (batch excluded): [n, k] and [k, m]"], code="shape")
+                raise KindError(_("`{op}`: input {i} is {s}; with the batch that is a matrix [N, {value}], not a batch of "
+                                  "vectors").format(op=op, i=i, s=list(s), value=s[0] if s else ''), None,
+                                [_("give both inputs two dims or more (batch excluded): [n, k] and [k, m]")], code="shape")
         if self.op == "bmm" and (len(a) != 2 or len(b) != 2):
-            raise KindError(f"`bmm` needs [n, k] and [k, m] (3-D tensors with the batch), got {list(a)} and {list(b)}",
-                            None, ["use `matmul` for more dims"], code="shape")
+            raise KindError(_("`bmm` needs [n, k] and [k, m] (3-D tensors with the batch), got {a} and {b}").format(a=list(a), b=list(b)),
+                            None, [_("use `matmul` for more dims")], code="shape")
         if len(a) != len(b):
-            raise KindError(f"`{op}`: inputs {list(a)} and {list(b)} have different ranks: torch would broadcast "
-                            "the batch dimension against another one", None,
-                            ["give both the same number of dims (reshape or unsqueeze one)"], code="shape")
+            raise KindError(_("`{op}`: inputs {a} and {b} have different ranks: torch would broadcast the batch "
+                              "dimension against another one").format(op=op, a=list(a), b=list(b)), None,
+                            [_("give both the same number of dims (reshape or unsqueeze one)")], code="shape")
         if a[-1] != b[-2]:
-            raise KindError(f"`{op}`: inner dims differ: {list(a)} @ {list(b)} needs {a[-1]} == {b[-2]}", None,
-                            ["the last dim of the first input must equal the second-to-last of the second "
-                             "(insert a `transpose`)"], code="shape")
+            raise KindError(_("`{op}`: inner dims differ: {a} @ {b} needs {a_last} == {b_m2}").format(op=op, a=list(a), b=list(b), a_last=a[-1], b_m2=b[-2]), None,
+                            [_("the last dim of the first input must equal the second-to-last of the second (insert a "
+                               "`transpose`)")], code="shape")
         self.bdims = broadcast([a[:-2], b[:-2]], op) if len(a) > 2 else ()
         self.n, self.k, self.m = a[-2], a[-1], b[-1]
         self.out_shapes = [tuple(self.bdims) + (self.n, self.m)]
@@ -256,26 +256,26 @@ class SDPA(TensorFn):
         op = self.op
         a = self.a
         if a["attn_mask"] is not None:
-            raise _unsupported(op, "attn_mask", "`attn_mask` (a tensor)",
-                               "a spec has no mask tensors; `is_causal: true` gives the causal mask")
+            raise _unsupported(op, "attn_mask", _("`attn_mask` (a tensor)"),
+                               _("a spec has no mask tensors; `is_causal: true` gives the causal mask"))
         if a["dropout_p"]:
-            raise _unsupported(op, "dropout_p", "attention dropout",
-                               "write dropout_p: 0.0 (the inference setting)")
+            raise _unsupported(op, "dropout_p", _("attention dropout"),
+                               _("write dropout_p: 0.0 (the inference setting)"))
         if a["enable_gqa"]:
-            raise _unsupported(op, "enable_gqa", "grouped-query attention", "give key and value as many heads as the query")
+            raise _unsupported(op, "enable_gqa", _("grouped-query attention"), _("give key and value as many heads as the query"))
         if a["scale"] is not None and (isinstance(a["scale"], bool) or not isinstance(a["scale"], (int, float))):
-            raise KindError(f"`scale` must be a number or null, got {a['scale']!r}", "scale")
+            raise KindError(_("`scale` must be a number or null, got {scale!r}").format(scale=a['scale']), "scale")
         q, k, v = self.in_shapes
         if not (len(q) == len(k) == len(v)) or len(q) not in (2, 3):
-            raise KindError(f"`{op}` needs query, key and value of the same rank, [L, E] or [H, L, E] (batch "
-                            f"excluded), got {list(q)}, {list(k)}, {list(v)}", None, code="shape")
+            raise KindError(_("`{op}` needs query, key and value of the same rank, [L, E] or [H, L, E] (batch "
+                              "excluded), got {q}, {k}, {v}").format(op=op, q=list(q), k=list(k), v=list(v)), None, code="shape")
         if q[:-2] != k[:-2] or q[:-2] != v[:-2]:
-            raise KindError(f"`{op}`: the heads differ: {list(q)}, {list(k)}, {list(v)}", None, code="shape")
+            raise KindError(_("`{op}`: the heads differ: {q}, {k}, {v}").format(op=op, q=list(q), k=list(k), v=list(v)), None, code="shape")
         if q[-1] != k[-1]:
-            raise KindError(f"`{op}`: query and key feature sizes differ ({q[-1]} and {k[-1]})", None,
-                            ["Q K^T needs the same E in query and key"], code="shape")
+            raise KindError(_("`{op}`: query and key feature sizes differ ({q_last} and {k_last})").format(op=op, q_last=q[-1], k_last=k[-1]), None,
+                            [_("Q K^T needs the same E in query and key")], code="shape")
         if k[-2] != v[-2]:
-            raise KindError(f"`{op}`: key and value lengths differ ({k[-2]} and {v[-2]})", None, code="shape")
+            raise KindError(_("`{op}`: key and value lengths differ ({k_m2} and {v_m2})").format(op=op, k_m2=k[-2], v_m2=v[-2]), None, code="shape")
         self.core = _Core(self.N, prod(q[:-2]), q[-2], k[-2], q[-1], v[-1])
         self.out_shapes = [tuple(q[:-1]) + (v[-1],)]
 
@@ -371,42 +371,41 @@ class MultiheadAttention(Kind):
     def setup(self):
         a, op = self.a, self.op
         if len(self.in_shapes) == 2:
-            raise KindError(f"`{op}` takes one input (self-attention) or three (query, key, value), got 2", None,
-                            ["for cross-attention write `from: [query, memory, memory]`"], code="inputs")
+            raise KindError(_("`{op}` takes one input (self-attention) or three (query, key, value), got 2").format(op=op), None,
+                            [_("for cross-attention write `from: [query, memory, memory]`")], code="inputs")
         ins = self.in_shapes * 3 if len(self.in_shapes) == 1 else self.in_shapes
-        for what, s in zip(("query", "key", "value"), ins):
+        for what, s in zip((_("query"), _("key"), _("value")), ins):
             if len(s) != 2:
-                raise KindError(f"`{op}` needs sequences [L, E] (batch excluded); the {what} is {list(s)}", None,
-                                ["a feature map [C, H, W] becomes tokens [H*W, C] with `flatten: {start_dim: 2}` "
-                                 "then `transpose: {dim0: 1, dim1: 2}`"], code="shape")
+                raise KindError(_("`{op}` needs sequences [L, E] (batch excluded); the {what} is {s}").format(op=op, what=what, s=list(s)), None,
+                                [_("a feature map [C, H, W] becomes tokens [H*W, C] with `flatten: {start_dim: 2}` then "
+                                   "`transpose: {dim0: 1, dim1: 2}`")], code="shape")
         q, k, v = ins
         E = q[-1]
         if a.get("embed_dim") is not None and a["embed_dim"] != E:
-            raise KindError(f"`embed_dim={a['embed_dim']}` given but the query has {E} features (shape {list(q)})",
-                            "embed_dim", [f"write embed_dim: {E}, or leave it out to infer it"], code="in-features")
+            raise KindError(_("`embed_dim={embed_dim}` given but the query has {E} features (shape {q})").format(embed_dim=a['embed_dim'], E=E, q=list(q)),
+                            "embed_dim", [_("write embed_dim: {E}, or leave it out to infer it").format(E=E)], code="in-features")
         a["embed_dim"] = E
         H = a["num_heads"]
         if H < 1 or E % H:
-            raise KindError(f"`num_heads={H}` must divide embed_dim={E}", "num_heads",
-                            [f"divisors of {E}: {', '.join(str(d) for d in range(1, E + 1) if E % d == 0)}"])
+            raise KindError(_("`num_heads={H}` must divide embed_dim={E}").format(H=H, E=E), "num_heads",
+                            [_("divisors of {E}: {range}").format(E=E, range=', '.join(str(d) for d in range(1, E + 1) if E % d == 0))])
         for name, s in (("kdim", k), ("vdim", v)):
             want = a[name] if a[name] is not None else E
             if s[-1] != want:
-                what = "key" if name == "kdim" else "value"
-                hint = f"write {name}: {s[-1]}" if a[name] is None else f"write {name}: {s[-1]} or null"
-                raise KindError(f"the {what} has {s[-1]} features but `{name}` is {a[name]}"
-                                f"{' (embed_dim)' if a[name] is None else ''}", name, [hint], code="shape")
+                what = _("key") if name == "kdim" else _("value")
+                hint = (_("write {name}: {size}") if a[name] is None else _("write {name}: {size} or null")).format(name=name, size=s[-1])
+                raise KindError(_("the {what} has {s_last} features but `{name}` is {a}{value}").format(what=what, s_last=s[-1], name=name, a=a[name], value=' (embed_dim)' if a[name] is None else ''), name, [hint], code="shape")
         if k[0] != v[0]:
-            raise KindError(f"`{op}`: key and value lengths differ ({k[0]} and {v[0]})", None, code="shape")
+            raise KindError(_("`{op}`: key and value lengths differ ({k_0} and {v_0})").format(op=op, k_0=k[0], v_0=v[0]), None, code="shape")
         if a["add_bias_kv"]:
-            raise _unsupported(op, "add_bias_kv", "`add_bias_kv: true`", "write add_bias_kv: false")
+            raise _unsupported(op, "add_bias_kv", _("`add_bias_kv: true`"), _("write add_bias_kv: false"))
         if a["add_zero_attn"]:
-            raise _unsupported(op, "add_zero_attn", "`add_zero_attn: true`", "write add_zero_attn: false")
+            raise _unsupported(op, "add_zero_attn", _("`add_zero_attn: true`"), _("write add_zero_attn: false"))
         if not 0 <= a["dropout"] < 1:
-            raise KindError(f"dropout probability must be in [0, 1), got {a['dropout']}", "dropout")
+            raise KindError(_("dropout probability must be in [0, 1), got {dropout}").format(dropout=a['dropout']), "dropout")
         if a["dropout"]:
-            raise _unsupported(op, "dropout", "attention dropout",
-                               "write dropout: 0.0 (the inference setting), or add a `Dropout` after the block")
+            raise _unsupported(op, "dropout", _("attention dropout"),
+                               _("write dropout: 0.0 (the inference setting), or add a `Dropout` after the block"))
         self.L, self.S, self.E, self.H = q[0], k[0], E, H
         self.kdim, self.vdim = k[-1], v[-1]
         # per head: E/H features; the core's B*L*S*(E/H) over H heads is N*L*S*E

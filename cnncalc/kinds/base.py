@@ -173,16 +173,16 @@ def prod(xs):
 
 def ntuple(v, n, name):
     if isinstance(v, bool):
-        raise KindError(f"`{name}` must be an int or a list of {n} ints, got {v!r}", name)
+        raise KindError(_("`{name}` must be an int or a list of {n} ints, got {v!r}").format(name=name, n=n, v=v), name)
     if isinstance(v, int):
         return (v,) * n
     if isinstance(v, (list, tuple)):
         if len(v) == 1 and n > 1 and isinstance(v[0], int) and not isinstance(v[0], bool):
             return (v[0],) * n
         if len(v) != n or not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
-            raise KindError(f"`{name}` must be an int or a list of {n} ints, got {list(v)}", name)
+            raise KindError(_("`{name}` must be an int or a list of {n} ints, got {v}").format(name=name, n=n, v=list(v)), name)
         return tuple(v)
-    raise KindError(f"`{name}` must be an int or a list of {n} ints, got {v!r}", name)
+    raise KindError(_("`{name}` must be an int or a list of {n} ints, got {v!r}").format(name=name, n=n, v=v), name)
 
 
 class Kind:
@@ -399,28 +399,28 @@ def check_types(cls: type[Kind], op: str, bound: dict, inferable_ok=True) -> dic
         t = a.type
         if t == "bool":
             if not isinstance(v, bool):
-                raise KindError(f"`{a.name}` must be true or false, got {v!r}", a.name,
-                                ["YAML 1.2: `yes`/`no`/`on`/`off` are strings; write true or false"])
+                raise KindError(_("`{name}` must be true or false, got {v!r}").format(name=a.name, v=v), a.name,
+                                [_("YAML 1.2: `yes`/`no`/`on`/`off` are strings; write true or false")])
         elif t == "int":
             if not isinstance(v, int) or isinstance(v, bool):   # torch refuses 4.0 for a size, too
-                raise KindError(f"`{a.name}` must be an integer, got {v!r}", a.name,
-                                [f"write {int(v)}" if isinstance(v, float) and v.is_integer() else
-                                 "an expression with `/` gives a fraction: use `//` or int(...)"])
+                raise KindError(_("`{name}` must be an integer, got {v!r}").format(name=a.name, v=v), a.name,
+                                [_("write {v}").format(v=int(v)) if isinstance(v, float) and v.is_integer() else
+                                 _("an expression with `/` gives a fraction: use `//` or int(...)")])
         elif t == "float":
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise KindError(f"`{a.name}` must be a number, got {v!r}", a.name)
+                raise KindError(_("`{name}` must be a number, got {v!r}").format(name=a.name, v=v), a.name)
         elif t == "str":
             if not isinstance(v, str):
-                raise KindError(f"`{a.name}` must be a string, got {v!r}", a.name)
+                raise KindError(_("`{name}` must be a string, got {v!r}").format(name=a.name, v=v), a.name)
             if a.choices and v not in a.choices:
                 from ..errors import suggest
                 s = suggest(v, a.choices)
-                raise KindError(f"`{a.name}` must be one of {', '.join(map(repr, a.choices))}, got {v!r}",
-                                a.name, [f"did you mean `{s[0]}`?"] if s else [])
+                raise KindError(_("`{name}` must be one of {map}, got {v!r}").format(name=a.name, map=', '.join(map(repr, a.choices)), v=v),
+                                a.name, [_("did you mean `{s_0}`?").format(s_0=s[0])] if s else [])
             v = str(v)
         elif t == "optint":
             if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
-                raise KindError(f"`{a.name}` must be an integer or null, got {v!r}", a.name)
+                raise KindError(_("`{name}` must be an integer or null, got {v!r}").format(name=a.name, v=v), a.name)
         if isinstance(v, list):
             v = tuple(tuple(x) if isinstance(x, list) else x for x in v)
         out[a.name] = v

@@ -48,18 +48,18 @@ class ConvBase(Kind):
         self.a["in_channels"] = c_in
         a = self.a
         _no_short_list(a["kernel_size"], nd, "kernel_size",
-                       "torch builds the weight from it, and a one-element list gives it the wrong rank")
+                       _("torch builds the weight from it, and a one-element list gives it the wrong rank"))
         a["kernel_size"] = ntuple(a["kernel_size"], nd, "kernel_size")
         a["stride"] = ntuple(a["stride"], nd, "stride")
         a["dilation"] = ntuple(a["dilation"], nd, "dilation")
         g = a["groups"]
         if g < 1 or c_in % g or a["out_channels"] % g:
-            raise KindError(f"groups={g} must divide in_channels={c_in} and out_channels={a['out_channels']}",
+            raise KindError(_("groups={g} must divide in_channels={c_in} and out_channels={out_channels}").format(g=g, c_in=c_in, out_channels=a['out_channels']),
                             "groups")
         if a["out_channels"] < 1:
-            raise KindError("`out_channels` must be positive", "out_channels")
+            raise KindError(_("`out_channels` must be positive"), "out_channels")
         if min(a["kernel_size"]) < 1 or min(a["stride"]) < 1 or min(a["dilation"]) < 1:
-            raise KindError("kernel_size, stride and dilation must be positive")
+            raise KindError(_("kernel_size, stride and dilation must be positive"))
 
     def geometry(self):
         a = self.a
@@ -183,18 +183,18 @@ class ConvBase(Kind):
 def _no_short_list(v, nd, name, why):
     """A one-element list where torch needs one value per axis (no broadcasting there)."""
     if nd > 1 and isinstance(v, (list, tuple)) and len(v) == 1:
-        raise KindError(f"`{name}` needs an int or {nd} values, got {list(v)} ({why})", name)
+        raise KindError(_("`{name}` needs an int or {nd} values, got {v} ({why})").format(name=name, nd=nd, v=list(v), why=why), name)
 
 
 def _check_padding_mode(pad, stride):
     """A string padding: 'same' or 'valid', and 'same' only without a stride (as torch); needs no input."""
     if isinstance(pad, str):
         if pad not in ("same", "valid"):
-            raise KindError(f"`padding` must be an int, a list of ints, 'same' or 'valid', got {pad!r}", "padding")
+            raise KindError(_("`padding` must be an int, a list of ints, 'same' or 'valid', got {pad!r}").format(pad=pad), "padding")
         strides = stride if isinstance(stride, (list, tuple)) else [stride]
         if pad == "same" and any(x != 1 for x in strides if isinstance(x, int)):
-            raise KindError("padding='same' is not supported for strided convolutions (as in torch)", "padding",
-                            ["give the padding explicitly, e.g. padding: (kernel_size - 1) // 2"])
+            raise KindError(_("padding='same' is not supported for strided convolutions (as in torch)"), "padding",
+                            [_("give the padding explicitly, e.g. padding: (kernel_size - 1) // 2")])
 
 
 def _ints(v):
@@ -206,12 +206,14 @@ def _conv_check_args(cls, op, args):
     whose input has an error."""
     g, oc, ic = args.get("groups", 1), args.get("out_channels"), args.get("in_channels")
     if isinstance(g, int) and isinstance(oc, int) and (g < 1 or oc % g or (isinstance(ic, int) and ic % g)):
-        raise KindError(f"groups={g} must divide " + (f"in_channels={ic} and " if isinstance(ic, int) else "")
-                        + f"out_channels={oc}", "groups")
+        if isinstance(ic, int):
+            raise KindError(_("groups={g} must divide in_channels={c_in} and out_channels={out_channels}").format(
+                g=g, c_in=ic, out_channels=oc), "groups")
+        raise KindError(_("groups={g} must divide out_channels={out_channels}").format(g=g, out_channels=oc), "groups")
     if isinstance(oc, int) and oc < 1:
-        raise KindError("`out_channels` must be positive", "out_channels")
+        raise KindError(_("`out_channels` must be positive"), "out_channels")
     if min(_ints(args.get("kernel_size", 1)) + _ints(args.get("stride", 1)) + _ints(args.get("dilation", 1)) + [1]) < 1:
-        raise KindError("kernel_size, stride and dilation must be positive")
+        raise KindError(_("kernel_size, stride and dilation must be positive"))
     if not cls.transposed:
         _check_padding_mode(args.get("padding", 0), args.get("stride", 1))
 
@@ -229,18 +231,16 @@ def _conv_setup(self):
     else:
         p = ntuple(pad, nd, "padding")
         if min(p) < 0:
-            raise KindError(f"`padding` must not be negative, got {list(p)} (torch: negative padding is not "
-                            "supported)", "padding")
+            raise KindError(_("`padding` must not be negative, got {p} (torch: negative padding is not supported)").format(p=list(p)), "padding")
         a["padding"] = p
         self.pad_lr = tuple((pp, pp) for pp in p)
     mode = a.get("padding_mode", "zeros")
     for ax, L, (pl, pr) in zip(AXES[nd], self.in_shape[1:], self.pad_lr):
         if mode == "reflect" and max(pl, pr) >= L:
-            raise KindError(f"{ax}: reflect padding {max(pl, pr)} must be smaller than the input size {L} "
-                            "(as in torch)", "padding", code="shape")
+            raise KindError(_("{ax}: reflect padding {max} must be smaller than the input size {L} (as in torch)").format(ax=ax, max=max(pl, pr), L=L), "padding", code="shape")
         if mode == "circular" and max(pl, pr) > L:
-            raise KindError(f"{ax}: circular padding {max(pl, pr)} wraps around the input of size {L} more than "
-                            "once (torch refuses this)", "padding", code="shape")
+            raise KindError(_("{ax}: circular padding {max} wraps around the input of size {L} more than once (torch "
+                              "refuses this)").format(ax=ax, max=max(pl, pr), L=L), "padding", code="shape")
     out = [a["out_channels"]]
     for ax, L, kk, ss, dd, (pl, pr) in zip(AXES[nd], self.in_shape[1:], k, s, d, self.pad_lr):
         span = dd * (kk - 1) + 1
@@ -304,21 +304,21 @@ def _tconv_setup(self):
     a = self.a
     nd = self.nd
     if isinstance(a["padding"], str):
-        raise KindError("transposed convolution takes an int or list padding", "padding")
+        raise KindError(_("transposed convolution takes an int or list padding"), "padding")
     a["padding"] = ntuple(a["padding"], nd, "padding")
     a["output_padding"] = ntuple(a["output_padding"], nd, "output_padding")
     if min(a["padding"]) < 0 or min(a["output_padding"]) < 0:
-        raise KindError("`padding` and `output_padding` must not be negative (as in torch)", "padding")
+        raise KindError(_("`padding` and `output_padding` must not be negative (as in torch)"), "padding")
     if a["padding_mode"] != "zeros":
-        raise KindError("transposed convolution supports only padding_mode='zeros' (as in torch)", "padding_mode")
+        raise KindError(_("transposed convolution supports only padding_mode='zeros' (as in torch)"), "padding_mode")
     out = [a["out_channels"]]
     for ax, L, kk, ss, dd, pp, op in zip(AXES[nd], self.in_shape[1:], a["kernel_size"], a["stride"],
                                          a["dilation"], a["padding"], a["output_padding"]):
         if op >= max(ss, dd):
-            raise KindError(f"output_padding ({op}) must be smaller than stride or dilation", "output_padding")
+            raise KindError(_("output_padding ({op}) must be smaller than stride or dilation").format(op=op), "output_padding")
         n = (L - 1) * ss - 2 * pp + dd * (kk - 1) + op + 1
         if n < 1:
-            raise KindError(f"{ax}: output size (L_in-1)*S - 2*P + D*(K-1) + output_padding + 1 = {n} < 1",
+            raise KindError(_("{ax}: output size (L_in-1)*S - 2*P + D*(K-1) + output_padding + 1 = {n} < 1").format(ax=ax, n=n),
                             "padding", code="shape")
         out.append(n)
     self.out_shapes = [tuple(out)]
@@ -404,10 +404,10 @@ class DeformConv2d(ConvBase):
         kh, kw = self.a["kernel_size"]
         off = self.in_shapes[1]
         if len(off) != 3 or off[0] % (2 * kh * kw) or off[1:] != self.out_shape[1:]:
-            raise KindError(f"the offset input must be [2*offset_groups*{kh}*{kw}, {self.out_shape[1]}, "
-                            f"{self.out_shape[2]}], got {list(off)}", None,
-                            [f"make the offset a Conv2d of x with {2 * kh * kw} output channels and the same "
-                             "kernel, stride, padding and dilation"], code="shape")
+            raise KindError(_("the offset input must be [2*offset_groups*{kh}*{kw}, {out_shape_1}, {out_shape_2}], got "
+                              "{off}").format(kh=kh, kw=kw, out_shape_1=self.out_shape[1], out_shape_2=self.out_shape[2], off=list(off)), None,
+                            [_("make the offset a Conv2d of x with {value} output channels and the same kernel, stride, "
+                               "padding and dilation").format(value=2 * kh * kw)], code="shape")
         self.offset_groups = off[0] // (2 * kh * kw)
         self.has_mask = len(self.in_shapes) == 3
 

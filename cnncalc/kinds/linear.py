@@ -14,21 +14,20 @@ class LinearBase(Kind):
         if len(x) >= 3 and self.a.get("in_features") != x[-1]:
             # torch applies Linear to the last dim of any input; on a feature map that is almost always
             # a forgotten Flatten, so it is accepted only when in_features says so explicitly
-            raise KindError(f"`{self.op}` needs a flat input but got {list(x)}", None,
-                            ["insert `- Flatten` before it (nn.Flatten: [C, H, W] -> "
-                             f"[{prod(x)}])"], code="needs-flat")
+            raise KindError(_("`{op}` needs a flat input but got {x}").format(op=self.op, x=list(x)), None,
+                            [_("insert `- Flatten` before it (nn.Flatten: [C, H, W] -> [{prod}])").format(prod=prod(x))], code="needs-flat")
         f = x[-1]
         given = self.a.get("in_features")
         if given is not None and given != f:
-            hints = [f"write in_features: {f}, or leave it out to infer it"]
+            hints = [_("write in_features: {f}, or leave it out to infer it").format(f=f)]
             if "out_features" not in self.a:
-                hints = [f"`{self.op}`'s first positional argument is `in_features`; write "
-                         f"`LazyLinear: {given}` or `Linear: {{out_features: {given}}}`"]
+                hints = [_("`{op}`'s first positional argument is `in_features`; write `LazyLinear: {given}` or "
+                           "`Linear: {{out_features: {given}}}`").format(op=self.op, given=given)]
             raise KindError(_("`in_features={given}` given but the input has {features} features (shape {shape})").format(
                 given=given, features=f, shape=list(x)), "in_features", hints, code="in-features")
         self.a["in_features"] = f
         if self.a.get("out_features", 0) < 1:
-            raise KindError("`out_features` must be positive", "out_features")
+            raise KindError(_("`out_features` must be positive"), "out_features")
         self.out_shapes = [tuple(x[:-1]) + (self.a["out_features"],)]
 
     def params(self):
@@ -93,9 +92,9 @@ class Linear(LinearBase):
     @classmethod
     def check_binding(cls, op, positional, bound):
         if "out_features" not in bound and "in_features" in bound and len(positional) == 1:
-            raise KindError(f"`Linear`'s first positional argument is `in_features`, so `Linear: {positional[0]}` "
-                            "sets in_features and leaves out_features missing", "in_features",
-                            [f"write `LazyLinear: {positional[0]}` or `Linear: {{out_features: {positional[0]}}}`"],
+            raise KindError(_("`Linear`'s first positional argument is `in_features`, so `Linear: {positional_0}` sets "
+                              "in_features and leaves out_features missing").format(positional_0=positional[0]), "in_features",
+                            [_("write `LazyLinear: {positional_0}` or `Linear: {{out_features: {positional_0}}}`").format(positional_0=positional[0])],
                             code="linear-scalar")
 
     SIG = (Arg("in_features", REQUIRED, "int", infer=True), Arg("out_features", REQUIRED, "int"),

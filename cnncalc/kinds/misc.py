@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from ..i18n import N_
+from ..i18n import N_, _
 from ..figure import Figure
 from .base import REQUIRED, Arg, Kind, KindError, RFStep, Saved, Term, ntuple, prod, register
 from .conv import AXES
@@ -55,22 +55,22 @@ class Unflatten(Kind):
         if d < 0:
             d += r
         if not 0 < d < r:
-            raise KindError("`dim` out of range (dim 0 is the batch)", "dim")
+            raise KindError(_("`dim` out of range (dim 0 is the batch)"), "dim")
         sz = self.a["unflattened_size"]
         if not isinstance(sz, (list, tuple)) or not sz or not all(
                 isinstance(v, int) and not isinstance(v, bool) and (v > 0 or v == -1) for v in sz) \
                 or list(sz).count(-1) > 1:
-            raise KindError(f"`unflattened_size` must be a list of positive ints (one may be -1), got {sz!r}",
+            raise KindError(_("`unflattened_size` must be a list of positive ints (one may be -1), got {sz!r}").format(sz=sz),
                             "unflattened_size")
         sz = tuple(sz)
         if -1 in sz:   # as torch: one size inferred from the others
             rest = -prod(sz)
             if self.in_shape[d - 1] % rest:
-                raise KindError(f"unflattened_size {list(sz)} cannot split {self.in_shape[d - 1]}", "unflattened_size")
+                raise KindError(_("unflattened_size {sz} cannot split {in_shape}").format(sz=list(sz), in_shape=self.in_shape[d - 1]), "unflattened_size")
             sz = tuple(self.in_shape[d - 1] // rest if v == -1 else v for v in sz)
         self.a["unflattened_size"] = sz
         if prod(sz) != self.in_shape[d - 1]:
-            raise KindError(f"unflattened_size {list(sz)} does not multiply to {self.in_shape[d - 1]}",
+            raise KindError(_("unflattened_size {sz} does not multiply to {in_shape}").format(sz=list(sz), in_shape=self.in_shape[d - 1]),
                             "unflattened_size")
         self.out_shapes = [tuple(self.in_shape[:d - 1]) + sz + tuple(self.in_shape[d:])]
 
@@ -96,7 +96,7 @@ class DropoutBase(Kind):
 
     def setup(self):
         if not 0 <= self.a["p"] <= 1:
-            raise KindError(f"dropout probability must be in [0, 1], got {self.a['p']}", "p")
+            raise KindError(_("dropout probability must be in [0, 1], got {p}").format(p=self.a['p']), "p")
         self.out_shapes = [self.in_shape]
         self.view = bool(self.a["inplace"])
 
@@ -133,21 +133,21 @@ class UpsampleBase(Kind):
         x = self.in_shape
         nd = len(x) - 1
         if nd < 1:
-            raise KindError(f"`{self.op}` needs a [C, ...spatial] input, got {list(x)}", None)
+            raise KindError(_("`{op}` needs a [C, ...spatial] input, got {x}").format(op=self.op, x=list(x)), None)
         a = self.a
         mode = a["mode"]
         need = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}.get(mode)
         if need and need != nd:
-            raise KindError(f"mode '{mode}' needs {need} spatial dims, the input has {nd}", "mode")
+            raise KindError(_("mode '{mode}' needs {need} spatial dims, the input has {nd}").format(mode=mode, need=need, nd=nd), "mode")
         if (a["size"] is None) == (a["scale_factor"] is None):
-            raise KindError(f"`{self.op}` needs exactly one of `size` and `scale_factor`", "size")
+            raise KindError(_("`{op}` needs exactly one of `size` and `scale_factor`").format(op=self.op), "size")
         self._check_flags(mode, nd)
         if a["size"] is not None:
             if nd > 1 and isinstance(a["size"], (list, tuple)) and len(a["size"]) != nd:
-                raise KindError(f"`size` needs an int or {nd} values, got {list(a['size'])} (as in torch)", "size")
+                raise KindError(_("`size` needs an int or {nd} values, got {size} (as in torch)").format(nd=nd, size=list(a['size'])), "size")
             out = ntuple(a["size"], nd, "size")
             if min(out) < 1:
-                raise KindError(f"`size` must be positive, got {list(out)} (as in torch)", "size")
+                raise KindError(_("`size` must be positive, got {out} (as in torch)").format(out=list(out)), "size")
             self.scale = tuple(Fraction(o, i) for o, i in zip(out, x[1:]))
         else:
             sf = a["scale_factor"]
@@ -155,11 +155,11 @@ class UpsampleBase(Kind):
             sf = (sf,) * nd if isinstance(sf, num) and not isinstance(sf, bool) else sf
             if not isinstance(sf, (list, tuple)) or len(sf) != nd or not all(
                     isinstance(f, num) and not isinstance(f, bool) for f in sf):
-                raise KindError(f"`scale_factor` must be a number or {nd} numbers, got {a['scale_factor']!r}",
+                raise KindError(_("`scale_factor` must be a number or {nd} numbers, got {scale_factor!r}").format(nd=nd, scale_factor=a['scale_factor']),
                                 "scale_factor")
             sf = tuple(sf)
             if min(sf) <= 0 or any(f != f or f in (float("inf"),) for f in sf):
-                raise KindError(f"`scale_factor` must be positive, got {list(sf)} (as in torch)", "scale_factor")
+                raise KindError(_("`scale_factor` must be positive, got {sf} (as in torch)").format(sf=list(sf)), "scale_factor")
             out = tuple(int(i * f) for i, f in zip(x[1:], sf))   # torch: floor(input * scale)
             self.scale = tuple(Fraction(f).limit_denominator(1000) for f in sf)
         self.out_shapes = [(x[0],) + tuple(out)]
@@ -169,20 +169,20 @@ class UpsampleBase(Kind):
         a = self.a
         ac = a.get("align_corners")
         if ac is not None and not isinstance(ac, bool):
-            raise KindError(f"`align_corners` must be true, false or null, got {ac!r}", "align_corners")
+            raise KindError(_("`align_corners` must be true, false or null, got {ac!r}").format(ac=ac), "align_corners")
         if ac is not None and mode in ("nearest", "nearest-exact", "area"):
-            raise KindError("align_corners can only be set with the interpolating modes (linear, bilinear, "
-                            "bicubic, trilinear), as in torch", "align_corners")
+            raise KindError(_("align_corners can only be set with the interpolating modes (linear, bilinear, bicubic, "
+                              "trilinear), as in torch"), "align_corners")
         rsf = a.get("recompute_scale_factor")
         if rsf is not None and not isinstance(rsf, (bool, int)):
-            raise KindError(f"`recompute_scale_factor` must be true, false or null, got {rsf!r}",
+            raise KindError(_("`recompute_scale_factor` must be true, false or null, got {rsf!r}").format(rsf=rsf),
                             "recompute_scale_factor")
         if rsf and a["size"] is not None:
-            raise KindError("recompute_scale_factor is not meaningful with an explicit size (torch refuses it)",
+            raise KindError(_("recompute_scale_factor is not meaningful with an explicit size (torch refuses it)"),
                             "recompute_scale_factor")
         if a.get("antialias") and (mode not in ("bilinear", "bicubic") or nd != 2):
-            raise KindError("antialias is restricted to the bilinear and bicubic modes on [C, H, W] inputs "
-                            "(as in torch)", "antialias")
+            raise KindError(_("antialias is restricted to the bilinear and bicubic modes on [C, H, W] inputs (as in "
+                              "torch)"), "antialias")
 
     def rule(self):
         return {"nearest": "upsample_nearest", "nearest-exact": "upsample_nearest", "linear": "upsample_linear",
@@ -298,9 +298,9 @@ class PixelShuffle(Kind):
         r = self.a["upscale_factor"]
         c, *sp = self.in_shape
         if r < 1:
-            raise KindError(f"`upscale_factor` must be positive, got {r} (as in torch)", "upscale_factor")
+            raise KindError(_("`upscale_factor` must be positive, got {r} (as in torch)").format(r=r), "upscale_factor")
         if len(sp) != 2 or c % (r * r):
-            raise KindError(f"PixelShuffle({r}) needs [C*{r * r}, H, W], got {list(self.in_shape)}", "upscale_factor")
+            raise KindError(_("PixelShuffle({r}) needs [C*{r2}, H, W], got {in_shape}").format(r=r, r2=r * r, in_shape=list(self.in_shape)), "upscale_factor")
         self.out_shapes = [(c // (r * r), sp[0] * r, sp[1] * r)]
 
     def rf(self):
@@ -332,9 +332,9 @@ class PixelUnshuffle(Kind):
         r = self.a["downscale_factor"]
         c, *sp = self.in_shape
         if r < 1:
-            raise KindError(f"`downscale_factor` must be positive, got {r} (as in torch)", "downscale_factor")
+            raise KindError(_("`downscale_factor` must be positive, got {r} (as in torch)").format(r=r), "downscale_factor")
         if len(sp) != 2 or sp[0] % r or sp[1] % r:
-            raise KindError(f"PixelUnshuffle({r}) needs H and W divisible by {r}, got {list(self.in_shape)}",
+            raise KindError(_("PixelUnshuffle({r}) needs H and W divisible by {r}, got {in_shape}").format(r=r, in_shape=list(self.in_shape)),
                             "downscale_factor")
         self.out_shapes = [(c * r * r, sp[0] // r, sp[1] // r)]
 
@@ -354,11 +354,11 @@ class ChannelShuffle(Kind):
 
     def setup(self):
         if self.a["groups"] < 1:
-            raise KindError(f"`groups` must be positive, got {self.a['groups']} (as in torch)", "groups")
+            raise KindError(_("`groups` must be positive, got {groups} (as in torch)").format(groups=self.a['groups']), "groups")
         if len(self.in_shape) < 2:
-            raise KindError(f"ChannelShuffle needs a [C, ...spatial] input, got {list(self.in_shape)}", None)
+            raise KindError(_("ChannelShuffle needs a [C, ...spatial] input, got {in_shape}").format(in_shape=list(self.in_shape)), None)
         if self.in_shape[0] % self.a["groups"]:
-            raise KindError(f"groups={self.a['groups']} must divide the {self.in_shape[0]} channels", "groups")
+            raise KindError(_("groups={groups} must divide the {in_shape_0} channels").format(groups=self.a['groups'], in_shape_0=self.in_shape[0]), "groups")
         self.out_shapes = [self.in_shape]
 
 
@@ -376,22 +376,22 @@ class PadBase(Kind):
         p = (p,) * n if isinstance(p, int) and not isinstance(p, bool) else p
         if not isinstance(p, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in p) \
                 or len(p) % 2 or not 2 <= len(p) <= n:
-            raise KindError(f"`padding` must be an int or an even number (up to {n}) of ints: (left, right, top, "
-                            f"bottom, ...), got {p!r}", "padding")
+            raise KindError(_("`padding` must be an int or an even number (up to {n}) of ints: (left, right, top, "
+                              "bottom, ...), got {p!r}").format(n=n, p=p), "padding")
         if len(p) != n and not self.op.startswith(("Zero", "Constant")):
-            raise KindError(f"`{self.op}` takes an int or {n} ints, got {len(p)} (as in torch)", "padding")
+            raise KindError(_("`{op}` takes an int or {n} ints, got {n_p} (as in torch)").format(op=self.op, n=n, n_p=len(p)), "padding")
         # torch pads the last dims first; a shorter list leaves the leading spatial dims alone
         p = tuple(p) + (0,) * (n - len(p))
         self.a["padding"] = p
         x = self.in_shape
         if len(x) != self.nd + 1:
-            raise KindError(f"`{self.op}` needs {self.nd} spatial dims, got {list(x)}", None)
+            raise KindError(_("`{op}` needs {nd} spatial dims, got {x}").format(op=self.op, nd=self.nd, x=list(x)), None)
         if self.op.startswith("Reflection"):
             for i in range(self.nd):
                 L = x[len(x) - 1 - i]
                 if max(p[2 * i], p[2 * i + 1]) >= L:
-                    raise KindError(f"reflection padding {max(p[2 * i], p[2 * i + 1])} must be smaller than the "
-                                    f"input size {L} it reflects (as in torch)", "padding", code="shape")
+                    raise KindError(_("reflection padding {max} must be smaller than the input size {L} it reflects (as in "
+                                      "torch)").format(max=max(p[2 * i], p[2 * i + 1]), L=L), "padding", code="shape")
         # torch order: last dim first: (left, right, top, bottom, front, back)
         out = list(x)
         for i in range(self.nd):
@@ -438,7 +438,7 @@ class LossBase(Kind):
 
     def setup(self):
         if len(self.in_shapes) == 2 and self.target == "same" and self.in_shapes[1] != self.in_shape:
-            raise KindError(f"`{self.op}`: prediction {list(self.in_shape)} and target {list(self.in_shapes[1])} differ",
+            raise KindError(_("`{op}`: prediction {in_shape} and target {in_shapes_1} differ").format(op=self.op, in_shape=list(self.in_shape), in_shapes_1=list(self.in_shapes[1])),
                             None, code="shape")
         red = self.a.get("reduction", "mean")
         self.out_shapes = [() if red != "none" else (self.in_shape if self.target == "same" else self.in_shape[1:])]

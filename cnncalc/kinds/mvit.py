@@ -10,7 +10,7 @@ it prices those.
 """
 from __future__ import annotations
 
-from ..i18n import N_
+from ..i18n import N_, _
 from ..figure import Figure
 from .base import REQUIRED, Arg, Kind, KindError, RFStep, Saved, Term, ntuple, register
 from .swin import _renamed, _sub
@@ -81,19 +81,19 @@ class MultiscaleAttention(Kind):
     def setup(self):
         s = self.in_shape
         if len(s) != 2:
-            raise KindError(f"`MultiscaleAttention` takes tokens [L, C], got {list(s)}", None, code="shape")
+            raise KindError(_("`MultiscaleAttention` takes tokens [L, C], got {s}").format(s=list(s)), None, code="shape")
         L, E = s
         if self.a.get("embed_dim", REQUIRED) is REQUIRED:
             self.a["embed_dim"] = E
         if self.a["embed_dim"] != E:
-            raise KindError(f"`embed_dim` is {self.a['embed_dim']} but the tokens have {E} features", "embed_dim")
+            raise KindError(_("`embed_dim` is {embed_dim} but the tokens have {E} features").format(embed_dim=self.a['embed_dim'], E=E), "embed_dim")
         thw = ntuple(self.a["thw"], 3, "thw")
         if 1 + _prod(thw) != L:
-            raise KindError(f"`thw` {list(thw)} makes {1 + _prod(thw)} tokens with the class token, the input has {L}",
+            raise KindError(_("`thw` {thw} makes {value} tokens with the class token, the input has {L}").format(thw=list(thw), value=1 + _prod(thw), L=L),
                             "thw")
         D, h = self.a["output_dim"], self.a["num_heads"]
         if h < 1 or D % h:
-            raise KindError(f"`num_heads` {h} does not divide output_dim {D}", "num_heads")
+            raise KindError(_("`num_heads` {h} does not divide output_dim {D}").format(h=h, D=D), "num_heads")
         d = D // h
         N = self.N
         self.d, self.h, self.D, self.E, self.L = d, h, D, E, L
@@ -120,7 +120,7 @@ class MultiscaleAttention(Kind):
             qt, qh, qw = self.q_thw
             kt, kh, kw = self.k_thw
             if sp != 2 * max(qh, kh) - 1 or sp != 2 * max(qw, kw) - 1 or tp != 2 * max(qt, kt) - 1:
-                raise KindError("relative position tables that torchvision would interpolate are not supported",
+                raise KindError(_("relative position tables that torchvision would interpolate are not supported"),
                                 "rel_pos_size", code="unsupported")
             self.rel = (sp, tp)
         self.out_shapes = [(Lq, D)]
@@ -245,7 +245,7 @@ class MViTPool(Kind):
         s = self.in_shape
         thw = ntuple(self.a["thw"], 3, "thw")
         if len(s) != 2 or s[0] != 1 + _prod(thw):
-            raise KindError(f"`MViTPool` takes [1 + T*H*W, C] tokens with thw {list(thw)}, got {list(s)}", None,
+            raise KindError(_("`MViTPool` takes [1 + T*H*W, C] tokens with thw {thw}, got {s}").format(thw=list(thw), s=list(s)), None,
                             code="shape")
         self.p = _Pooling("MaxPool3d", s[1], 1, thw, ntuple(self.a["kernel_size"], 3, "kernel_size"),
                           ntuple(self.a["stride"], 3, "stride"), False, self.N)
@@ -297,8 +297,7 @@ class MViTPositionalEncoding(Kind):
         hw = ntuple(self.a["spatial_size"], 2, "spatial_size")
         T = self.a["temporal_size"]
         if len(s) != 2 or s[0] != T * hw[0] * hw[1]:
-            raise KindError(f"`MViTPositionalEncoding` takes [T*H*W, C] = [{T * hw[0] * hw[1]}, C] tokens, got "
-                            f"{list(s)}", None, code="shape")
+            raise KindError(_("`MViTPositionalEncoding` takes [T*H*W, C] = [{T}, C] tokens, got {s}").format(T=T * hw[0] * hw[1], s=list(s)), None, code="shape")
         self.C, self.hw, self.T = s[1], hw[0] * hw[1], T
         self.out_shapes = [(s[0] + 1, s[1])]
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..figure import Figure
-from ..i18n import N_
+from ..i18n import N_, _
 from .base import REQUIRED, Arg, Kind, KindError, Saved, Term, prod, register
 
 
@@ -15,18 +15,18 @@ class BatchNormBase(Kind):
         ranks = {1: (1, 2), 2: (3,), 3: (4,)}[self.nd]
         if len(x) not in ranks:
             want = {1: "[C] or [C, L]", 2: "[C, H, W]", 3: "[C, D, H, W]"}[self.nd]
-            raise KindError(f"`{self.op}` needs a {want} input, got {list(x)}", None)
+            raise KindError(_("`{op}` needs a {want} input, got {x}").format(op=self.op, want=want, x=list(x)), None)
         given = self.a.get("num_features")
         if given is not None and given != x[0]:
-            raise KindError(f"`num_features={given}` given but the input has {x[0]} channels (shape {list(x)})",
-                            "num_features", [f"write num_features: {x[0]}, or leave it out"], code="num-features")
+            raise KindError(_("`num_features={given}` given but the input has {x_0} channels (shape {x})").format(given=given, x_0=x[0], x=list(x)),
+                            "num_features", [_("write num_features: {x_0}, or leave it out").format(x_0=x[0])], code="num-features")
         self.a["num_features"] = x[0]
         if self.a["eps"] <= 0 and "Instance" not in self.op:
-            raise KindError(f"`eps` must be positive, got {self.a['eps']} (torch: batch_norm eps must be positive "
-                            "during training)", "eps")
+            raise KindError(_("`eps` must be positive, got {eps} (torch: batch_norm eps must be positive during "
+                              "training)").format(eps=self.a['eps']), "eps")
         m = self.a["momentum"]
         if m is not None and (isinstance(m, bool) or not isinstance(m, (int, float))):
-            raise KindError(f"`momentum` must be a number or null, got {m!r}", "momentum")
+            raise KindError(_("`momentum` must be a number or null, got {m!r}").format(m=m), "momentum")
         self.out_shapes = [x]
 
     def params(self):
@@ -75,12 +75,12 @@ class InstanceNormBase(BatchNormBase):
     def setup(self):
         x = self.in_shape
         if len(x) != self.nd + 1:
-            raise KindError(f"`{self.op}` needs a [C, ...] input of {self.nd} spatial dims, got {list(x)}", None)
+            raise KindError(_("`{op}` needs a [C, ...] input of {nd} spatial dims, got {x}").format(op=self.op, nd=self.nd, x=list(x)), None)
         super().setup()
         if prod(x[1:]) == 1:
             # torch: "Expected more than 1 spatial element when training" (statistics are over space)
-            raise KindError(f"`{self.op}` normalises over space, but the input {list(x)} has one spatial element "
-                            "(torch refuses it)", None, ["instance norm needs a map larger than 1x1"], code="shape")
+            raise KindError(_("`{op}` normalises over space, but the input {x} has one spatial element (torch refuses "
+                              "it)").format(op=self.op, x=list(x)), None, [_("instance norm needs a map larger than 1x1")], code="shape")
 
     def terms(self):
         v = self.N * self.numel_in()
@@ -132,12 +132,12 @@ class GroupNorm(Kind):
         c = self.in_shape[0]
         given = self.a.get("num_channels")
         if given is not None and given != c:
-            raise KindError(f"`num_channels={given}` given but the input has {c} channels", "num_channels")
+            raise KindError(_("`num_channels={given}` given but the input has {c} channels").format(given=given, c=c), "num_channels")
         self.a["num_channels"] = c
         if self.a["num_groups"] < 1:
-            raise KindError(f"num_groups must be positive, got {self.a['num_groups']}", "num_groups")
+            raise KindError(_("num_groups must be positive, got {num_groups}").format(num_groups=self.a['num_groups']), "num_groups")
         if c % self.a["num_groups"]:
-            raise KindError(f"num_groups={self.a['num_groups']} must divide the {c} channels", "num_groups")
+            raise KindError(_("num_groups={num_groups} must divide the {c} channels").format(num_groups=self.a['num_groups'], c=c), "num_groups")
         self.out_shapes = [self.in_shape]
 
     def params(self):
@@ -175,8 +175,7 @@ class LayerNorm(Kind):
         ns = (ns,) if isinstance(ns, int) else tuple(ns)
         self.a["normalized_shape"] = ns
         if tuple(self.in_shape[-len(ns):]) != ns:
-            raise KindError(f"normalized_shape {list(ns)} must equal the input's trailing dims "
-                            f"(input {list(self.in_shape)})", "normalized_shape")
+            raise KindError(_("normalized_shape {ns} must equal the input's trailing dims (input {in_shape})").format(ns=list(ns), in_shape=list(self.in_shape)), "normalized_shape")
         self.out_shapes = [self.in_shape]
 
     def params(self):
@@ -212,9 +211,9 @@ class LocalResponseNorm(Kind):
 
     def setup(self):
         if self.a["size"] < 1:
-            raise KindError(f"`size` must be positive, got {self.a['size']} (torch refuses this)", "size")
+            raise KindError(_("`size` must be positive, got {size} (torch refuses this)").format(size=self.a['size']), "size")
         if len(self.in_shape) < 2:
-            raise KindError(f"LocalResponseNorm needs a [C, ...spatial] input, got {list(self.in_shape)}", None)
+            raise KindError(_("LocalResponseNorm needs a [C, ...spatial] input, got {in_shape}").format(in_shape=list(self.in_shape)), None)
         self.out_shapes = [self.in_shape]
 
     def terms(self):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from ..i18n import N_
+from ..i18n import N_, _
 from ..figure import Figure
 from .base import REQUIRED, Arg, Geometry, Kind, KindError, RFStep, Saved, Term, ntuple, prod, rank_hints, register
 from .conv import AXES, window_rf_figures
@@ -39,14 +39,14 @@ class PoolBase(Kind):
             a["dilation"] = dil
         for name, v in (("kernel_size", a["kernel_size"]), ("stride", a["stride"]), ("dilation", dil)):
             if min(v) < 1:
-                raise KindError(f"`{name}` must be positive, got {list(v)} (as in torch)", name)
+                raise KindError(_("`{name}` must be positive, got {v} (as in torch)").format(name=name, v=list(v)), name)
         if min(a["padding"]) < 0:
-            raise KindError(f"`padding` must not be negative, got {list(a['padding'])}", "padding")
+            raise KindError(_("`padding` must not be negative, got {padding}").format(padding=list(a['padding'])), "padding")
         if a.get("divisor_override") == 0:
-            raise KindError("`divisor_override` cannot be 0 (torch refuses it)", "divisor_override")
+            raise KindError(_("`divisor_override` cannot be 0 (torch refuses it)"), "divisor_override")
         for p, k in zip(a["padding"], a["kernel_size"]):
             if p * 2 > k:
-                raise KindError(f"padding ({p}) must be at most half the kernel size ({k}), as torch requires",
+                raise KindError(_("padding ({p}) must be at most half the kernel size ({k}), as torch requires").format(p=p, k=k),
                                 "padding")
         return dil
 
@@ -59,7 +59,7 @@ class PoolBase(Kind):
         nd = self.nd
         x = self.in_shape
         if len(x) != nd + 1:
-            raise KindError(f"`{self.op}` needs a [C, {', '.join(AXES[nd])}] input, got {list(x)}", None,
+            raise KindError(_("`{op}` needs a [C, {AXES}] input, got {x}").format(op=self.op, AXES=', '.join(AXES[nd]), x=list(x)), None,
                             rank_hints(x, nd, self.op[:-2]))
         a = self.a
         self.dil = dil = self._window_args(a, nd)
@@ -69,12 +69,12 @@ class PoolBase(Kind):
             # with ceil_mode torch lets a window overhang the input, except in its 3-D average pooling
             strict = not a.get("ceil_mode", False) or self.op == "AvgPool3d"
             if n < 1 or L + 2 * p < d * (k - 1) + 1 and strict:
-                raise KindError(f"{ax}: the window spans {d * (k - 1) + 1} but the padded input is {L + 2 * p}",
+                raise KindError(_("{ax}: the window spans {d} but the padded input is {L}").format(ax=ax, d=d * (k - 1) + 1, L=L + 2 * p),
                                 "kernel_size", code="shape")
             if self.op == "AvgPool3d" and L < k:
                 # torch's avg_pool3d checks the input itself, padding aside, against the kernel
-                raise KindError(f"{ax}: the input ({L}) is smaller than the kernel ({k}); torch's avg_pool3d "
-                                "requires each input size to be at least the kernel size, padding aside",
+                raise KindError(_("{ax}: the input ({L}) is smaller than the kernel ({k}); torch's avg_pool3d requires "
+                                  "each input size to be at least the kernel size, padding aside").format(ax=ax, L=L, k=k),
                                 "kernel_size", code="shape")
             out.append(n)
         self.out_shapes = [tuple(out)]
@@ -231,13 +231,12 @@ class LPPoolBase(PoolBase):
     def setup(self):
         k = self.a["kernel_size"]
         if self.nd > 1 and isinstance(k, (list, tuple)) and len(k) != self.nd:
-            raise KindError(f"LPPool{self.nd}d needs an int or {self.nd} kernel sizes, got {list(k)} (torch unpacks "
-                            "them)", "kernel_size")
+            raise KindError(_("LPPool{nd}d needs an int or {nd} kernel sizes, got {k} (torch unpacks them)").format(nd=self.nd, k=list(k)), "kernel_size")
         if self.nd == 1 and not isinstance(self.a["kernel_size"], int):
-            raise KindError("LPPool1d takes an int kernel_size (torch's lp_pool1d multiplies by it and fails on a "
-                            "list)", "kernel_size")
+            raise KindError(_("LPPool1d takes an int kernel_size (torch's lp_pool1d multiplies by it and fails on a "
+                              "list)"), "kernel_size")
         if self.a["norm_type"] == 0:
-            raise KindError("`norm_type` cannot be 0 (the output is raised to 1/norm_type; torch fails)",
+            raise KindError(_("`norm_type` cannot be 0 (the output is raised to 1/norm_type; torch fails)"),
                             "norm_type")
         self.a["padding"] = 0
         super().setup()
@@ -297,23 +296,23 @@ class AdaptiveBase(Kind):
         x = self.in_shape
         nd = self.nd
         if len(x) != nd + 1:
-            raise KindError(f"`{self.op}` needs a [C, {', '.join(AXES[nd])}] input, got {list(x)}", None,
+            raise KindError(_("`{op}` needs a [C, {AXES}] input, got {x}").format(op=self.op, AXES=', '.join(AXES[nd]), x=list(x)), None,
                             rank_hints(x, nd, self.op[:-2]))
         o = self.a["output_size"]
         if o is None:
-            raise KindError("`output_size` is required: an int, or a list with an int or null per spatial dim",
+            raise KindError(_("`output_size` is required: an int, or a list with an int or null per spatial dim"),
                             "output_size")
         if isinstance(o, int) and not isinstance(o, bool):
             o = (o,) * nd
         if nd == 1 and isinstance(o, (list, tuple)) and None in o:
-            raise KindError("a 1-D adaptive pool takes an int output_size (torch refuses null here)", "output_size")
+            raise KindError(_("a 1-D adaptive pool takes an int output_size (torch refuses null here)"), "output_size")
         if not isinstance(o, (list, tuple)) or len(o) != nd or not all(
                 v is None or isinstance(v, int) and not isinstance(v, bool) for v in o):
-            raise KindError(f"`output_size` must be an int or {nd} ints (null keeps that size), got {o!r}",
+            raise KindError(_("`output_size` must be an int or {nd} ints (null keeps that size), got {o!r}").format(nd=nd, o=o),
                             "output_size")
         o = tuple(L if v is None else v for v, L in zip(o, x[1:]))
         if min(o) < 1:
-            raise KindError(f"`output_size` must be positive, got {list(o)}", "output_size")
+            raise KindError(_("`output_size` must be positive, got {o}").format(o=list(o)), "output_size")
         self.a["output_size"] = o
         self.out_shapes = [(x[0],) + o]
 

@@ -15,7 +15,7 @@ Convention, per time step, per layer and direction (G gates: LSTM 4, GRU 3):
 """
 from __future__ import annotations
 
-from ..i18n import N_
+from ..i18n import N_, _
 from ..figure import Figure
 from .base import REQUIRED, Arg, Kind, KindError, RFStep, Saved, Term, register
 
@@ -36,26 +36,25 @@ class _RNN(Kind):
         a, op = self.a, self.op
         x = self.in_shape
         if len(x) != 2:
-            raise KindError(f"`{op}` needs a sequence [L, input_size] (batch excluded), got {list(x)}", None,
-                            ["a feature map [C, H, W] becomes a sequence with `flatten` and `permute` (CRNN: "
-                             "columns as time steps, [W, C*H])"], code="shape")
+            raise KindError(_("`{op}` needs a sequence [L, input_size] (batch excluded), got {x}").format(op=op, x=list(x)), None,
+                            [_("a feature map [C, H, W] becomes a sequence with `flatten` and `permute` (CRNN: columns "
+                               "as time steps, [W, C*H])")], code="shape")
         I = x[-1]
         if a.get("input_size") is not None and a["input_size"] != I:
-            raise KindError(f"`input_size={a['input_size']}` given but the sequence has {I} features (shape "
-                            f"{list(x)})", "input_size", [f"write input_size: {I}, or leave it out to infer it"],
+            raise KindError(_("`input_size={input_size}` given but the sequence has {I} features (shape {x})").format(input_size=a['input_size'], I=I, x=list(x)), "input_size", [_("write input_size: {I}, or leave it out to infer it").format(I=I)],
                             code="in-features")
         a["input_size"] = I
         H = a["hidden_size"]
         if H < 1:
-            raise KindError("`hidden_size` must be positive", "hidden_size")
+            raise KindError(_("`hidden_size` must be positive"), "hidden_size")
         if a["num_layers"] < 1:
-            raise KindError("`num_layers` must be at least 1", "num_layers")
+            raise KindError(_("`num_layers` must be at least 1"), "num_layers")
         if a["dropout"]:
-            raise KindError(f"`{op}`: dropout between layers is not supported", "dropout",
-                            ["write dropout: 0.0 (the inference setting)"], code="unsupported")
+            raise KindError(_("`{op}`: dropout between layers is not supported").format(op=op), "dropout",
+                            [_("write dropout: 0.0 (the inference setting)")], code="unsupported")
         P = a.get("proj_size", 0)
         if P < 0 or (P and P >= H):
-            raise KindError(f"`proj_size` must be 0 or smaller than hidden_size ({H}), got {P}", "proj_size")
+            raise KindError(_("`proj_size` must be 0 or smaller than hidden_size ({H}), got {P}").format(H=H, P=P), "proj_size")
         self.I, self.H, self.P = I, H, P
         self.R = P or H
         self.D = 2 if a["bidirectional"] else 1

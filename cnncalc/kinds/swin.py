@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-from ..i18n import N_
+from ..i18n import N_, _
 from ..figure import Figure
 from .base import REGISTRY, REQUIRED, Arg, Kind, KindError, RFStep, Saved, Term, check_types, ntuple, register
 from .tensor import TensorFn
@@ -57,19 +57,19 @@ class ShiftedWindowAttention(Kind):
         nd = self.ND
         if len(s) != nd + 1:
             dims = "[T, H, W, C]" if nd == 3 else "[H, W, C]"
-            raise KindError(f"`{self.op}` takes a channels-last map {dims}, got {list(s)}", None, code="shape")
+            raise KindError(_("`{op}` takes a channels-last map {dims}, got {s}").format(op=self.op, dims=dims, s=list(s)), None, code="shape")
         S, C = tuple(s[:-1]), s[-1]
         if self.a.get("dim", REQUIRED) is REQUIRED:
             self.a["dim"] = C
         if self.a["dim"] != C:
-            raise KindError(f"`dim` is {self.a['dim']} but the input has {C} channels (last dim)", "dim")
+            raise KindError(_("`dim` is {dim} but the input has {C} channels (last dim)").format(dim=self.a['dim'], C=C), "dim")
         ws = ntuple(self.a["window_size"], nd, "window_size")
         sh = ntuple(self.a["shift_size"], nd, "shift_size")
         h = self.a["num_heads"]
         if h < 1 or C % h:
-            raise KindError(f"`num_heads` {h} does not divide dim {C}", "num_heads")
+            raise KindError(_("`num_heads` {h} does not divide dim {C}").format(h=h, C=C), "num_heads")
         if min(ws) < 1 or min(sh) < 0:
-            raise KindError("`window_size` must be positive and `shift_size` non-negative", "window_size")
+            raise KindError(_("`window_size` must be positive and `shift_size` non-negative"), "window_size")
         self.ws0 = ws
         self.T = 1
         for w in ws:
@@ -305,7 +305,7 @@ class PatchMergingPad(TensorFn):
     def setup(self):
         s = self.in_shape
         if len(s) < 3:
-            raise KindError(f"`patch_merging_pad` takes a channels-last map [..., H, W, C], got {list(s)}", None,
+            raise KindError(_("`patch_merging_pad` takes a channels-last map [..., H, W, C], got {s}").format(s=list(s)), None,
                             code="shape")
         H, W, C = s[-3:]
         self.out_shapes = [tuple(s[:-3]) + (math.ceil(H / 2), math.ceil(W / 2), 4 * C)]

@@ -2,7 +2,7 @@
 flatten, reshape, permute, mean, amax.  Dims follow torch: dim 0 is the batch."""
 from __future__ import annotations
 
-from ..i18n import N_
+from ..i18n import N_, _
 from ..figure import Figure
 from .base import REQUIRED, Arg, Kind, KindError, RFStep, Saved, Term, prod, register
 
@@ -14,8 +14,7 @@ def broadcast(shapes, op):
         dims = {s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0}
         dims.discard(1)
         if len(dims) > 1:
-            raise KindError(f"`{op}`: shapes {' and '.join(str(list(s)) for s in shapes)} do not broadcast "
-                            f"(dim {i + 1 + (0)} differs: {sorted(dims)})", None, code="shape")
+            raise KindError(_("`{op}`: shapes {shapes} do not broadcast (dim {i} differs: {dims})").format(op=op, shapes=' and '.join(str(list(s)) for s in shapes), i=i + 1 + (0), dims=sorted(dims)), None, code="shape")
         out.append(dims.pop() if dims else 1)
     return tuple(out)
 
@@ -23,14 +22,14 @@ def broadcast(shapes, op):
 def _dim(d, rank_with_batch, op, name="dim"):
     """A torch dim (batch = 0) as an index into the batch-less shape."""
     if not isinstance(d, int) or isinstance(d, bool):
-        raise KindError(f"`{name}` must be an integer", name)
+        raise KindError(_("`{name}` must be an integer").format(name=name), name)
     if d < 0:
         d += rank_with_batch
     if d == 0:
-        raise KindError(f"`{op}`: {name}=0 is the batch dimension", name,
-                        ["dims count the batch as 0: dim 1 is the channels"])
+        raise KindError(_("`{op}`: {name}=0 is the batch dimension").format(op=op, name=name), name,
+                        [_("dims count the batch as 0: dim 1 is the channels")])
     if not 0 < d < rank_with_batch:
-        raise KindError(f"`{op}`: {name} out of range for a tensor of {rank_with_batch} dims (batch included)", name)
+        raise KindError(_("`{op}`: {name} out of range for a tensor of {rank_with_batch} dims (batch included)").format(op=op, name=name, rank_with_batch=rank_with_batch), name)
     return d - 1
 
 
@@ -137,7 +136,7 @@ class Cat(TensorFn):
         r = len(self.in_shape) + 1
         for s in self.in_shapes:
             if len(s) != len(self.in_shape):
-                raise KindError(f"`cat`: inputs have different ranks: {[list(x) for x in self.in_shapes]}", None,
+                raise KindError(_("`cat`: inputs have different ranks: {in_shapes}").format(in_shapes=[list(x) for x in self.in_shapes]), None,
                                 code="shape")
         d = _dim(self.a["dim"], r, "cat")
         self.d = d
@@ -147,7 +146,7 @@ class Cat(TensorFn):
         # mismatch outside dim is reported by the loader (which knows the branches' names)
         for s in self.in_shapes:
             if any(a != b for i, (a, b) in enumerate(zip(s, self.in_shape)) if i != d):
-                raise KindError("cat: shapes differ outside the concatenated dim", None, code="cat-mismatch")
+                raise KindError(_("cat: shapes differ outside the concatenated dim"), None, code="cat-mismatch")
 
     def rf(self):
         return RFStep("merge", formula=N_("concatenation"))
@@ -172,7 +171,7 @@ class Stack(TensorFn):
 
     def setup(self):
         if len(set(self.in_shapes)) != 1:
-            raise KindError(f"`stack` needs equal shapes, got {[list(s) for s in self.in_shapes]}", None, code="shape")
+            raise KindError(_("`stack` needs equal shapes, got {in_shapes}").format(in_shapes=[list(s) for s in self.in_shapes]), None, code="shape")
         d = _dim(self.a["dim"], len(self.in_shape) + 2, "stack")
         out = list(self.in_shape)
         out.insert(d, len(self.in_shapes))
@@ -197,7 +196,7 @@ class Chunk(TensorFn):
         L = self.in_shape[d]
         n = self.a["chunks"]
         if n < 1:
-            raise KindError(f"`chunks` must be positive, got {n} (as in torch)", "chunks")
+            raise KindError(_("`chunks` must be positive, got {n} (as in torch)").format(n=n), "chunks")
         _check_pieces(min(n, L), "chunk")
         size = -(-L // n)
         sizes = []
@@ -227,19 +226,18 @@ class Split(TensorFn):
         s = self.a["split_size_or_sections"]
         if isinstance(s, int) and not isinstance(s, bool):
             if s < 1:
-                raise KindError(f"`split_size_or_sections` must be positive, got {s} (as in torch)",
+                raise KindError(_("`split_size_or_sections` must be positive, got {s} (as in torch)").format(s=s),
                                 "split_size_or_sections")
             _check_pieces(-(-L // s), "split")
             sizes = [min(s, L - i) for i in range(0, L, s)]
         else:
             if not isinstance(s, (list, tuple)) or not s or not all(
                     isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in s):
-                raise KindError(f"`split_size_or_sections` must be a positive int or a list of positive ints, "
-                                f"got {s!r}", "split_size_or_sections")
+                raise KindError(_("`split_size_or_sections` must be a positive int or a list of positive ints, got {s!r}").format(s=s), "split_size_or_sections")
             _check_pieces(len(s), "split")
             sizes = list(s)
             if sum(sizes) != L:
-                raise KindError(f"split sections {sizes} sum to {sum(sizes)}, not {L}", "split_size_or_sections")
+                raise KindError(_("split sections {sizes} sum to {sum}, not {L}").format(sizes=sizes, sum=sum(sizes), L=L), "split_size_or_sections")
         self.out_shapes = [tuple(x if i != d else sz for i, x in enumerate(self.in_shape)) for sz in sizes]
 
     def torch_call(self, mod, xs):
@@ -270,7 +268,7 @@ def _check_pieces(n, op):
     """No more outputs than the bound on layers (a split of a huge dim into ones would be millions)."""
     from .. import limits
     if n > limits.get("nodes"):
-        raise KindError(f"`{op}` would make {n:,} outputs", None, [limits.hint("nodes")], code="limit")
+        raise KindError(_("`{op}` would make {n:,} outputs").format(op=op, n=n), None, [limits.hint("nodes")], code="limit")
 
 
 def _flatten_shape(shape, start, end, op):
@@ -280,11 +278,11 @@ def _flatten_shape(shape, start, end, op):
     if end < 0:
         end += r
     if start == 0:
-        raise KindError(f"`{op}` with start_dim=0 would flatten the batch", "start_dim",
-                        ["use start_dim: 1 (nn.Flatten's default)"])
+        raise KindError(_("`{op}` with start_dim=0 would flatten the batch").format(op=op), "start_dim",
+                        [_("use start_dim: 1 (nn.Flatten's default)")])
     s, e = start - 1, end - 1
     if not 0 <= s <= e < len(shape):
-        raise KindError(f"`{op}`: dims {start}..{end} out of range for {list(shape)}", "start_dim")
+        raise KindError(_("`{op}`: dims {start}..{end} out of range for {shape}").format(op=op, start=start, end=end, shape=list(shape)), "start_dim")
     return tuple(shape[:s]) + (prod(shape[s:e + 1]),) + tuple(shape[e + 1:])
 
 
@@ -314,15 +312,15 @@ class Reshape(TensorFn):
         shp = list(self.a["shape"]) if not isinstance(self.a["shape"], int) else [self.a["shape"]]
         n = self.numel_in()
         if shp.count(-1) > 1:
-            raise KindError("at most one -1 in `shape`", "shape")
+            raise KindError(_("at most one -1 in `shape`"), "shape")
         if -1 in shp:
             rest = prod(x for x in shp if x != -1)
             if n % rest:
-                raise KindError(f"cannot reshape {list(self.in_shape)} ({n} elements) to {shp}", "shape")
+                raise KindError(_("cannot reshape {in_shape} ({n} elements) to {shp}").format(in_shape=list(self.in_shape), n=n, shp=shp), "shape")
             shp[shp.index(-1)] = n // rest
         if prod(shp) != n:
-            raise KindError(f"cannot reshape {list(self.in_shape)} ({n} elements) to {shp} ({prod(shp)})", "shape",
-                            ["`shape` excludes the batch"])
+            raise KindError(_("cannot reshape {in_shape} ({n} elements) to {shp} ({prod})").format(in_shape=list(self.in_shape), n=n, shp=shp, prod=prod(shp)), "shape",
+                            [_("`shape` excludes the batch")])
         self.out_shapes = [tuple(shp)]
 
     def rf(self):
@@ -341,7 +339,7 @@ class Permute(TensorFn):
     def setup(self):
         d = list(self.a["dims"])
         if sorted(d) != list(range(len(self.in_shape) + 1)) or d[0] != 0:
-            raise KindError(f"`dims` must be a permutation of 0..{len(self.in_shape)} keeping 0 (the batch) first",
+            raise KindError(_("`dims` must be a permutation of 0..{n_in_shape} keeping 0 (the batch) first").format(n_in_shape=len(self.in_shape)),
                             "dims")
         self.out_shapes = [tuple(self.in_shape[i - 1] for i in d[1:])]
 

@@ -5,7 +5,7 @@ keeps in place.
 """
 from __future__ import annotations
 
-from ..i18n import N_
+from ..i18n import N_, _
 from ..figure import Figure
 from .base import REQUIRED, Arg, KindError, RFStep, Saved, Term, prod, register
 from .tensor import Reduce, TensorFn, _dim
@@ -41,18 +41,18 @@ def _fig(value, formula, bindings, name, note=""):
 def parse_equation(eq, op="einsum"):
     """``"bij,bjk->bik"`` (spaces ignored) -> ([operand subscripts], output subscripts)."""
     if not isinstance(eq, str):
-        raise KindError("`equation` must be a string", "equation")
+        raise KindError(_("`equation` must be a string"), "equation")
     e = eq.replace(" ", "")
     if "->" not in e:
-        raise KindError(f"`{op}`: the equation {eq!r} has no explicit output (`->`)", "equation",
-                        ["write the output subscripts, e.g. 'bij,bjk->bik'"])
+        raise KindError(_("`{op}`: the equation {eq!r} has no explicit output (`->`)").format(op=op, eq=eq), "equation",
+                        [_("write the output subscripts, e.g. 'bij,bjk->bik'")])
     lhs, out = e.split("->", 1)
     ins = lhs.split(",")
     for s in ins + [out]:
         if not s.isalpha() and s != "":
-            raise KindError(f"`{op}`: subscripts must be letters (no `...`), got {s!r}", "equation")
+            raise KindError(_("`{op}`: subscripts must be letters (no `...`), got {s!r}").format(op=op, s=s), "equation")
         if len(set(s)) != len(s):
-            raise KindError(f"`{op}`: a letter repeated within one operand ({s!r}: a diagonal) is not supported",
+            raise KindError(_("`{op}`: a letter repeated within one operand ({s!r}: a diagonal) is not supported").format(op=op, s=s),
                             "equation")
     return ins, out
 
@@ -69,28 +69,27 @@ class Einsum(TensorFn):
     def setup(self):
         ins, out = parse_equation(self.a["equation"])
         if len(ins) != 2:
-            raise KindError(f"`einsum` here takes two operands, the equation has {len(ins)}", "equation")
+            raise KindError(_("`einsum` here takes two operands, the equation has {n_ins}").format(n_ins=len(ins)), "equation")
         sizes = {}
         for i, (s, shp) in enumerate(zip(ins, self.in_shapes)):
             if len(s) != len(shp) + 1:
-                raise KindError(f"`einsum`: operand {i} has subscripts {s!r} ({len(s)} dims) but is "
-                                f"[N, {', '.join(map(str, shp))}] ({len(shp) + 1} dims, batch included)", "equation")
+                raise KindError(_("`einsum`: operand {i} has subscripts {s!r} ({n_s} dims) but is [N, {map}] ({n_shp} "
+                                  "dims, batch included)").format(i=i, s=s, n_s=len(s), map=', '.join(map(str, shp)), n_shp=len(shp) + 1), "equation")
             for L, d in zip(s[1:], shp):
                 if sizes.setdefault(L, d) != d:
-                    raise KindError(f"`einsum`: letter {L!r} is {sizes[L]} in one operand and {d} in another",
+                    raise KindError(_("`einsum`: letter {L!r} is {sizes} in one operand and {d} in another").format(L=L, sizes=sizes[L], d=d),
                                     "equation", code="shape")
         b = {s[0] for s in ins + [out]}
         if len(b) != 1 or any(s[0] in s[1:] for s in ins + [out]):
-            raise KindError("`einsum`: the first letter of every operand and of the output must be the batch",
-                            "equation", ["dim 0 is the batch: write it first everywhere, e.g. 'bij,bjk->bik'"])
+            raise KindError(_("`einsum`: the first letter of every operand and of the output must be the batch"),
+                            "equation", [_("dim 0 is the batch: write it first everywhere, e.g. 'bij,bjk->bik'")])
         self.batch = b.pop()
         if any(L not in sizes for L in out[1:]):
-            raise KindError(f"`einsum`: output letters {out!r} not in the operands", "equation")
+            raise KindError(_("`einsum`: output letters {out!r} not in the operands").format(out=out), "equation")
         self.sizes = sizes
         self.contracted = [L for L in sizes if L not in out]
         if not self.contracted:
-            raise KindError("`einsum` without a contracted letter (an outer or elementwise product) is not "
-                            "supported", "equation", ["use `mul` for an elementwise product"], code="unsupported")
+            raise KindError(_("`einsum` without a contracted letter (an outer or elementwise product) is not supported"), "equation", [_("use `mul` for an elementwise product")], code="unsupported")
         self.ins, self.out = ins, out
         self.out_shapes = [tuple(sizes[L] for L in out[1:])]
 
@@ -147,26 +146,26 @@ def _norm_index(index, shape, op="getitem"):
     if not isinstance(index, (list, tuple)):
         index = [index]
     if len(index) > len(shape):
-        raise KindError(f"`{op}`: {len(index)} index entries for {len(shape)} dims (batch excluded)", "index")
+        raise KindError(_("`{op}`: {n_index} index entries for {n_shape} dims (batch excluded)").format(op=op, n_index=len(index), n_shape=len(shape)), "index")
     res, out = [], []
     for e, L in zip(list(index) + [None] * (len(shape) - len(index)), shape):
         if isinstance(e, bool):
-            raise KindError(f"`{op}`: an index entry must be an integer, null or [start, stop, step]", "index")
+            raise KindError(_("`{op}`: an index entry must be an integer, null or [start, stop, step]").format(op=op), "index")
         if isinstance(e, int):
             i = e + L if e < 0 else e
             if not 0 <= i < L:
-                raise KindError(f"`{op}`: index {e} out of range for a dim of {L}", "index")
+                raise KindError(_("`{op}`: index {error} out of range for a dim of {L}").format(op=op, error=e, L=L), "index")
             res.append(("int", i))
             continue
         if e is None:
             e = (None, None, None)
         if not isinstance(e, (list, tuple)) or len(e) not in (2, 3):
-            raise KindError(f"`{op}`: an index entry must be an integer, null or [start, stop, step], got {e!r}",
+            raise KindError(_("`{op}`: an index entry must be an integer, null or [start, stop, step], got {error!r}").format(op=op, error=e),
                             "index")
         start, stop, step = (list(e) + [None])[:3]
         step = 1 if step is None else step
         if not isinstance(step, int) or step < 1:
-            raise KindError(f"`{op}`: a slice step must be a positive integer (as in torch), got {step!r}", "index")
+            raise KindError(_("`{op}`: a slice step must be a positive integer (as in torch), got {step!r}").format(op=op, step=step), "index")
         a, b, s = slice(start, stop, step).indices(L)
         res.append(("slice", a, b, s))
         out.append(len(range(a, b, s)))
@@ -215,7 +214,7 @@ class Roll(TensorFn):
         sh = [sh] if isinstance(sh, int) else list(sh)
         ds = [ds] if isinstance(ds, int) else list(ds)
         if len(sh) != len(ds) or not all(isinstance(x, int) and not isinstance(x, bool) for x in sh + ds):
-            raise KindError("`roll`: `shifts` and `dims` must be integers or lists of integers of one length",
+            raise KindError(_("`roll`: `shifts` and `dims` must be integers or lists of integers of one length"),
                             "shifts")
         self.pairs = [(_dim(d, len(self.in_shape) + 1, "roll", "dims"), s) for s, d in zip(sh, ds)]
         self.out_shapes = [self.in_shape]
@@ -265,15 +264,15 @@ class RelativePositionBias(TensorFn):
     def setup(self):
         s = self.in_shape
         if len(s) < 3 or s[-1] != s[-2]:
-            raise KindError(f"`relative_position_bias` needs scores [*, H, P, P], got {list(s)}", None, code="shape")
+            raise KindError(_("`relative_position_bias` needs scores [*, H, P, P], got {s}").format(s=list(s)), None, code="shape")
         H = self.a.get("num_heads", REQUIRED)
         if H is REQUIRED:
             H = s[-3]
             self.a["num_heads"] = H
         if H != s[-3]:
-            raise KindError(f"`num_heads` is {H} but the scores have {s[-3]} heads (dim -3)", "num_heads")
+            raise KindError(_("`num_heads` is {H} but the scores have {s_m3} heads (dim -3)").format(H=H, s_m3=s[-3]), "num_heads")
         if self.a["table_size"] < 1:
-            raise KindError("`table_size` must be positive", "table_size")
+            raise KindError(_("`table_size` must be positive"), "table_size")
         self.P = s[-1]
         self.out_shapes = [s]
 
@@ -349,39 +348,39 @@ class Pad(TensorFn):
         x = self.in_shape
         if not isinstance(p, (list, tuple)) or not p or len(p) % 2 or \
                 not all(isinstance(v, int) and not isinstance(v, bool) for v in p):
-            raise KindError(f"`pad` must be an even number of ints (before, after, ...) from the last dim, got {p!r}",
+            raise KindError(_("`pad` must be an even number of ints (before, after, ...) from the last dim, got {p!r}").format(p=p),
                             "pad")
         k = len(p) // 2
         if k > len(x):
-            raise KindError(f"`pad` covers {k} dims but the input has {len(x)} after the batch", "pad",
-                            ["the batch is never padded"])
+            raise KindError(_("`pad` covers {k} dims but the input has {n_x} after the batch").format(k=k, n_x=len(x)), "pad",
+                            [_("the batch is never padded")])
         mode = self.a["mode"]
         v = self.a["value"]
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
-            raise KindError("`value` must be a number or null", "value")
+            raise KindError(_("`value` must be a number or null"), "value")
         if mode != "constant":
             if v not in (None, 0):
-                raise KindError(f"`value` is for mode 'constant' only (mode is {mode!r}; torch refuses it)", "value")
+                raise KindError(_("`value` is for mode 'constant' only (mode is {mode!r}; torch refuses it)").format(mode=mode), "value")
             if k > 3 or len(x) + 1 not in (k + 1, k + 2):
-                raise KindError(f"mode {mode!r} pads the last 1 to 3 dims of a 2- to 5-dim tensor (batch included), "
-                                f"the last {k} of {len(x) + 1} here (as in torch)", "pad")
+                raise KindError(_("mode {mode!r} pads the last 1 to 3 dims of a 2- to 5-dim tensor (batch included), the "
+                                  "last {k} of {n_x} here (as in torch)").format(mode=mode, k=k, n_x=len(x) + 1), "pad")
             if min(p) < 0:
-                raise KindError("negative padding crops in mode 'constant' only (as in torch)", "pad")
+                raise KindError(_("negative padding crops in mode 'constant' only (as in torch)"), "pad")
         out = list(x)
         self.lo = [0] * len(x)
         for i in range(k):
             d = len(x) - 1 - i
             lo, hi = p[2 * i], p[2 * i + 1]
             if mode == "reflect" and max(lo, hi) >= x[d]:
-                raise KindError(f"reflect padding {max(lo, hi)} must be smaller than the size {x[d]} (as in torch)",
+                raise KindError(_("reflect padding {max} must be smaller than the size {x} (as in torch)").format(max=max(lo, hi), x=x[d]),
                                 "pad", code="shape")
             if mode == "circular" and max(lo, hi) > x[d]:
-                raise KindError(f"circular padding {max(lo, hi)} must not exceed the size {x[d]} (as in torch)",
+                raise KindError(_("circular padding {max} must not exceed the size {x} (as in torch)").format(max=max(lo, hi), x=x[d]),
                                 "pad", code="shape")
             out[d] += lo + hi
             self.lo[d] = lo
             if out[d] < 1:
-                raise KindError(f"the padding leaves dim {d + 1} (batch = 0) with {out[d]} elements", "pad",
+                raise KindError(_("the padding leaves dim {d} (batch = 0) with {out} elements").format(d=d + 1, out=out[d]), "pad",
                                 code="shape")
         self.out_shapes = [tuple(out)]
 

@@ -4,7 +4,7 @@
 """
 from __future__ import annotations
 
-from ..i18n import N_
+from ..i18n import N_, _
 from ..figure import Figure
 from .base import Arg, Kind, KindError, RFStep, Saved, Term, prod, register
 from .misc import DropoutBase
@@ -30,12 +30,12 @@ class GridSample(TensorFn):
         x, g = self.in_shapes
         nd = len(x) - 1
         if nd not in (2, 3) or len(g) != nd + 1 or g[-1] != nd:
-            raise KindError(f"`grid_sample` takes input [C, H, W] and grid [H_out, W_out, 2] (or 3-D: [C, D, H, W] and "
-                            f"[D_out, H_out, W_out, 3]), got {list(x)} and {list(g)}", None, code="shape")
+            raise KindError(_("`grid_sample` takes input [C, H, W] and grid [H_out, W_out, 2] (or 3-D: [C, D, H, W] "
+                              "and [D_out, H_out, W_out, 3]), got {x} and {g}").format(x=list(x), g=list(g)), None, code="shape")
         if (self.a["mode"], nd) not in _SAMPLE_RULE:
-            raise KindError("`grid_sample`: mode 'bicubic' needs a 4-D input (as in torch)", "mode")
+            raise KindError(_("`grid_sample`: mode 'bicubic' needs a 4-D input (as in torch)"), "mode")
         if self.a["align_corners"] not in (None, True, False):
-            raise KindError("`align_corners` must be true, false or null", "align_corners")
+            raise KindError(_("`align_corners` must be true, false or null"), "align_corners")
         self.nd = nd
         self.out_shapes = [(x[0],) + tuple(g[:-1])]
 
@@ -82,7 +82,7 @@ class StochasticDepth(DropoutBase):
 
     def setup(self):
         if not 0 <= self.a["p"] <= 1:
-            raise KindError(f"stochastic depth probability must be in [0, 1], got {self.a['p']}", "p")
+            raise KindError(_("stochastic depth probability must be in [0, 1], got {p}").format(p=self.a['p']), "p")
         self.out_shapes = [self.in_shape]
 
     def saved(self):
@@ -126,8 +126,7 @@ class LayerScale(Kind):
         if d < 0:
             d += r
         if not 1 <= d < r:
-            raise KindError(f"`channel_dim` {self.a['channel_dim']} is not a dim after the batch of "
-                            f"{list(self.in_shape)}", "channel_dim", ["dim 0 is the batch"])
+            raise KindError(_("`channel_dim` {channel_dim} is not a dim after the batch of {in_shape}").format(channel_dim=self.a['channel_dim'], in_shape=list(self.in_shape)), "channel_dim", [_("dim 0 is the batch")])
         self.d = d - 1
         self.C = self.in_shape[self.d]
         self.out_shapes = [self.in_shape]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import re
 
+from ..i18n import _
+
 _PREFIX = re.compile(r"^\s*\(([\w.]+)\)\s*:\s*(.*)$")
 
 
@@ -48,7 +50,7 @@ def _value(node):
     try:
         return ast.literal_eval(node)
     except ValueError:
-        raise CallError(f"only literals and variable names may be arguments, got `{ast.unparse(node)}`") from None
+        raise CallError(_("only literals and variable names may be arguments, got `{code}`").format(code=ast.unparse(node))) from None
 
 
 def parse_call(text: str):
@@ -56,16 +58,16 @@ def parse_call(text: str):
     try:
         tree = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as e:
-        raise CallError(f"cannot parse call `{text}`: {e.msg}") from None
+        raise CallError(_("cannot parse call `{text}`: {msg}").format(text=text, msg=e.msg)) from None
     if not isinstance(tree, ast.Call):
-        raise CallError(f"`{text}` is not a call like `Conv2d(3, 64, 3)`")
+        raise CallError(_("`{text}` is not a call like `Conv2d(3, 64, 3)`").format(text=text))
     f = tree.func
     if isinstance(f, ast.Attribute):     # nn.Conv2d(...), torch.nn.Conv2d(...)
         name = f.attr
     elif isinstance(f, ast.Name):
         name = f.id
     else:
-        raise CallError(f"cannot read the op name in `{text}`")
+        raise CallError(_("cannot read the op name in `{text}`").format(text=text))
     pos = [_value(a) for a in tree.args]
     kw = {k.arg: _value(k.value) for k in tree.keywords if k.arg}
     return name, pos, kw

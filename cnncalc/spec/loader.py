@@ -56,8 +56,7 @@ class Value:
 
     def single(self, what: str, loc):
         if len(self.refs) != 1:
-            raise SpecError(f"`{what}` has {len(self.refs)} outputs; pick one with `{what}:0` ... "
-                            f"`{what}:{len(self.refs) - 1}`", loc)
+            raise SpecError(_("`{what}` has {n_refs} outputs; pick one with `{what}:0` ... `{what}:{n_refs2}`").format(what=what, n_refs=len(self.refs), n_refs2=len(self.refs) - 1), loc)
         return self.refs[0]
 
 
@@ -124,16 +123,16 @@ class Loader:
         self.errors += yerrs
         floc = Loc(self.file, 1, 1)
         if not isinstance(data, YMap):
-            raise SpecErrors([Diagnostic("error", "a spec is a mapping with at least `input:` and `layers:`",
+            raise SpecErrors([Diagnostic("error", _("a spec is a mapping with at least `input:` and `layers:`"),
                                          getattr(data, "loc", floc))])
         for k in data:
             if k not in TOP_KEYS:
-                self.err(f"unknown top-level key `{k}`", data.kloc(k), did_you_mean(k, TOP_KEYS))
+                self.err(_("unknown top-level key `{k}`").format(k=k), data.kloc(k), did_you_mean(k, TOP_KEYS))
         ver = data.get("cnncalc")
         if ver is None:
-            self.warn("no format version: add `cnncalc: 1`", floc)
+            self.warn(_("no format version: add `cnncalc: 1`"), floc)
         elif ver != 1:
-            self.err(f"unsupported format version {ver!r}; this cnncalc reads version 1", data.vloc("cnncalc"))
+            self.err(_("unsupported format version {ver!r}; this cnncalc reads version 1").format(ver=ver), data.vloc("cnncalc"))
         name = str(data.get("name") or Path(self.file).stem)
         g = Graph(name=name, file=self.file)
         self.graph = g
@@ -142,7 +141,7 @@ class Loader:
         if self.batch_override is not None:
             batch = self.batch_override
         if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-            self.err(f"`batch` must be a positive integer, got {batch!r}", data.vloc("batch"))
+            self.err(_("`batch` must be a positive integer, got {batch!r}").format(batch=batch), data.vloc("batch"))
             batch = 1
         g.batch = batch
         g.spec_batch = data.get("batch", 1) if isinstance(data.get("batch", 1), int) else 1
@@ -150,7 +149,7 @@ class Loader:
                                       self.convention_override)
         dtype = self.dtype_override or data.get("dtype", "float32")
         if dtype not in DTYPES:
-            self.err(f"unknown dtype `{dtype}`", data.vloc("dtype"), did_you_mean(str(dtype), DTYPES))
+            self.err(_("unknown dtype `{dtype}`").format(dtype=dtype), data.vloc("dtype"), did_you_mean(str(dtype), DTYPES))
             dtype = "float32"
         g.dtype = dtype
         g.conventions = self._conventions(data)
@@ -158,13 +157,13 @@ class Loader:
         env = {}
         vars_ = data.get("vars") or {}
         if not isinstance(vars_, YMap) and vars_:
-            self.err("`vars` must be a mapping of names to values", data.vloc("vars"))
+            self.err(_("`vars` must be a mapping of names to values"), data.vloc("vars"))
             vars_ = {}
         for k, v in vars_.items():
             env[str(k)] = v
         for k, v in self.overrides.items():
             if k not in env:
-                self.err(f"--set {k}: no such variable in `vars`", floc, did_you_mean(k, list(env)))
+                self.err(_("--set {k}: no such variable in `vars`").format(k=k), floc, did_you_mean(k, list(env)))
             env[k] = v
         for k in list(env):
             try:
@@ -174,18 +173,18 @@ class Loader:
         # blocks
         blocks = data.get("blocks") or {}
         if blocks and not isinstance(blocks, YMap):
-            self.err("`blocks` must be a mapping of block names to definitions", data.vloc("blocks"))
+            self.err(_("`blocks` must be a mapping of block names to definitions"), data.vloc("blocks"))
             blocks = {}
         self.blocks = blocks
         for bname, bdef in blocks.items():
             if bname in REGISTRY:
-                self.err(f"block `{bname}` has the name of an op", blocks.kloc(bname))
+                self.err(_("block `{bname}` has the name of an op").format(bname=bname), blocks.kloc(bname))
             if not isinstance(bdef, YMap) or "layers" not in bdef:
-                self.err(f"block `{bname}` needs `layers:`", blocks.kloc(bname))
+                self.err(_("block `{bname}` needs `layers:`").format(bname=bname), blocks.kloc(bname))
             else:
                 for k in bdef:
                     if k not in ("params", "inputs", "layers", "outputs", "doc"):
-                        self.err(f"unknown key `{k}` in block `{bname}`", bdef.kloc(k),
+                        self.err(_("unknown key `{k}` in block `{bname}`").format(k=k, bname=bname), bdef.kloc(k),
                                  did_you_mean(k, ("params", "inputs", "layers", "outputs", "doc")))
         # inputs
         top = Scope({}, None, env, "", "")
@@ -201,10 +200,9 @@ class Loader:
         layers = data.get("layers")
         last = None
         if not isinstance(layers, YList) or not layers:
-            self.err("`layers` must be a non-empty list of nodes", data.kloc("layers") if "layers" in data else floc)
+            self.err(_("`layers` must be a non-empty list of nodes"), data.kloc("layers") if "layers" in data else floc)
         elif len(layers) > limits.get("nodes"):
-            raise OverLimit(Diagnostic("error", f"`layers` lists {len(layers):,} nodes, more than "
-                                       f"{limits.get('nodes'):,}", data.kloc("layers"), [limits.hint("nodes")],
+            raise OverLimit(Diagnostic("error", _("`layers` lists {n_layers:,} nodes, more than {nodes:,}").format(n_layers=len(layers), nodes=limits.get('nodes')), data.kloc("layers"), [limits.hint("nodes")],
                                        code="limit"))
         elif ins:
             first = top.names[ins[0][0]]
@@ -236,26 +234,26 @@ class Loader:
         try:
             if name:
                 if name not in conventions_mod.PRESETS:
-                    raise SpecError(f"unknown convention `{name}`", None,
-                                    [f"presets: {', '.join(conventions_mod.PRESETS)}"])
+                    raise SpecError(_("unknown convention `{name}`").format(name=name), None,
+                                    [_("presets: {PRESETS}").format(PRESETS=', '.join(conventions_mod.PRESETS))])
                 return conventions_mod.PRESETS[name]
             if c is None:
                 return conventions_mod.PRESETS["default"]
             if isinstance(c, str):
                 if c not in conventions_mod.PRESETS:
-                    raise SpecError(f"unknown convention preset `{c}`", data.vloc("conventions"),
-                                    did_you_mean(c, conventions_mod.PRESETS) + [f"presets: {', '.join(conventions_mod.PRESETS)}"])
+                    raise SpecError(_("unknown convention preset `{c}`").format(c=c), data.vloc("conventions"),
+                                    did_you_mean(c, conventions_mod.PRESETS) + [_("presets: {PRESETS}").format(PRESETS=', '.join(conventions_mod.PRESETS))])
                 return conventions_mod.PRESETS[c]
             if isinstance(c, YMap):
                 for k in c:
                     if k not in conventions_mod.SWITCHES:
-                        raise SpecError(f"unknown conventions switch `{k}`", c.kloc(k),
+                        raise SpecError(_("unknown conventions switch `{k}`").format(k=k), c.kloc(k),
                                         did_you_mean(k, conventions_mod.SWITCHES))
                 if "preset" in c and c["preset"] not in conventions_mod.PRESETS:
-                    raise SpecError(f"unknown convention preset `{c['preset']}`", c.vloc("preset"),
+                    raise SpecError(_("unknown convention preset `{preset}`").format(preset=c['preset']), c.vloc("preset"),
                                     did_you_mean(str(c["preset"]), conventions_mod.PRESETS))
                 return conventions_mod.from_mapping(c)
-            raise SpecError("`conventions` must be a preset name or a mapping", data.vloc("conventions"))
+            raise SpecError(_("`conventions` must be a preset name or a mapping"), data.vloc("conventions"))
         except SpecError as e:
             if e.loc is None:
                 raise
@@ -272,8 +270,8 @@ class Loader:
                 declared = [str(k) for k in data["inputs"]] if isinstance(data.get("inputs"), YMap) else ["input"]
                 for k, _v in items:
                     if k not in declared:
-                        self.err(f"--input {k}=...: the spec has no input named `{k}`", floc,
-                                 [f"its inputs: {', '.join(declared)}"] + did_you_mean(k, declared))
+                        self.err(_("--input {k}=...: the spec has no input named `{k}`").format(k=k), floc,
+                                 [_("its inputs: {declared}").format(declared=', '.join(declared))] + did_you_mean(k, declared))
                 items = [(k, v) for k, v in items if k in declared]
             else:
                 items = [("input", ov)]
@@ -281,11 +279,11 @@ class Loader:
                 items = [(str(k), ov) for k in data["inputs"]]
             return [(k, tuple(v), floc) for k, v in items]
         if "input" in data and "inputs" in data:
-            self.err("give either `input` or `inputs`, not both", data.kloc("inputs"))
+            self.err(_("give either `input` or `inputs`, not both"), data.kloc("inputs"))
         if "inputs" in data:
             m = data["inputs"]
             if not isinstance(m, YMap) or not m:
-                self.err("`inputs` must map names to shapes: `inputs: {left: [1, 105, 105]}`", data.vloc("inputs"))
+                self.err(_("`inputs` must map names to shapes: `inputs: {left: [1, 105, 105]}`"), data.vloc("inputs"))
                 return []
             for k, v in m.items():
                 s = self._shape(v, m.vloc(k), str(k))
@@ -295,8 +293,8 @@ class Loader:
         if "input" in data:
             s = self._shape(data["input"], data.vloc("input"), "input")
             return [("input", s, data.kloc("input"))] if s else []
-        self.err("the spec has no `input:` (the input shape without batch, e.g. [3, 224, 224])", floc,
-                 ["add `input: [C, H, W]`, or `inputs: {name: shape}` for several inputs"])
+        self.err(_("the spec has no `input:` (the input shape without batch, e.g. [3, 224, 224])"), floc,
+                 [_("add `input: [C, H, W]`, or `inputs: {name: shape}` for several inputs")])
         return []
 
     def _shape(self, v, loc, what):
@@ -304,12 +302,10 @@ class Loader:
             v = [v]
         if not isinstance(v, list) or not v or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0
                                                         for x in v):
-            self.err(f"`{what}` must be a shape: a list of positive integers without the batch, got "
-                     f"{X._short(repr(v))}", loc)
+            self.err(_("`{what}` must be a shape: a list of positive integers without the batch, got {v}").format(what=what, v=X._short(repr(v))), loc)
             return None
         if len(v) > 8 or max(v) > limits.get("dim"):
-            self.err(f"`{what}`: {X._short(repr(v))} is not the shape of a real input (at most 8 dimensions of at "
-                     f"most {limits.get('dim'):,})", loc, [limits.hint("dim")], code="limit")
+            self.err(_("`{what}`: {v} is not the shape of a real input (at most 8 dimensions of at most {dim:,})").format(what=what, v=X._short(repr(v)), dim=limits.get('dim')), loc, [limits.hint("dim")], code="limit")
             return None
         return tuple(v)
 
@@ -351,7 +347,7 @@ class Loader:
     def _var(self, name, env, loc):
         if name in env:
             return env[name]
-        raise SpecError(f"unknown variable `{name}`", loc, did_you_mean(name, [k for k in env if k != "input"]),
+        raise SpecError(_("unknown variable `{name}`").format(name=name), loc, did_you_mean(name, [k for k in env if k != "input"]),
                         code="unknown-variable")
 
     def _eval(self, text, env, loc):
@@ -363,18 +359,18 @@ class Loader:
                 hints = did_you_mean(e.name, [c for c in e.candidates if c != "input"])
             if isinstance(e, X.LimitError):
                 hints.append(limits.hint(e.bound))
-            raise SpecError(f"in `${{{X._short(text)}}}`: {e}", loc, hints, code="expression") from None
+            raise SpecError(_("in `${{{text}}}`: {error}").format(text=X._short(text), error=e), loc, hints, code="expression") from None
 
     # ---------------------------------------------------------------- references
     def resolve_ref(self, ref, scope: Scope, loc) -> Value:
         if isinstance(ref, bool) or ref is None:
-            raise SpecError(f"`from:` takes a node name, `name:k` or a negative index, got {ref!r}", loc)
+            raise SpecError(_("`from:` takes a node name, `name:k` or a negative index, got {ref!r}").format(ref=ref), loc)
         if isinstance(ref, int):
             if ref >= 0:
-                raise SpecError(f"`from: {ref}`: positive indices are not allowed", loc,
-                                ["use a node name, or a negative index counted back (-1 is the previous node)"])
+                raise SpecError(_("`from: {ref}`: positive indices are not allowed").format(ref=ref), loc,
+                                [_("use a node name, or a negative index counted back (-1 is the previous node)")])
             if -ref > len(scope.history):
-                raise SpecError(f"`from: {ref}` reaches before the start of this list", loc)
+                raise SpecError(_("`from: {ref}` reaches before the start of this list").format(ref=ref), loc)
             v = scope.history[ref]
             if v is None:
                 raise PoisonedInput()
@@ -387,14 +383,14 @@ class Loader:
         v = scope.lookup(ref)
         if v is None:
             known = [n for n in scope.all_names() if not n.isdigit()]
-            raise SpecError(f"unknown reference `{ref}`", getattr(ref, "loc", loc),
-                            did_you_mean(ref, known) or ([f"names here: {', '.join(known[:12])}"] if known else []),
+            raise SpecError(_("unknown reference `{ref}`").format(ref=ref), getattr(ref, "loc", loc),
+                            did_you_mean(ref, known) or ([_("names here: {names}").format(names=', '.join(known[:12]))] if known else []),
                             code="unknown-reference")
         if v == "poison":
             raise PoisonedInput()
         if idx is not None:
             if idx >= len(v.refs):
-                raise SpecError(f"`{ref}` has {len(v.refs)} output(s); `{ref}:{idx}` does not exist", loc)
+                raise SpecError(_("`{ref}` has {n_refs} output(s); `{ref}:{idx}` does not exist").format(ref=ref, n_refs=len(v.refs), idx=idx), loc)
             return Value([v.refs[idx]], f"{ref}:{idx}")
         return v
 
@@ -411,28 +407,25 @@ class Loader:
                     raise SpecError(str(e), loc) from None
                 return dict(op=op, pos=pos, kw=kw, keys=YMap(), name=name, loc=loc, argsrc=None)
             if not re.match(r"^[A-Za-z_][\w]*$", rest):
-                hints = ["a node is an op name (`- ReLU`), a mapping (`- Conv2d: {...}`), or a call "
-                         "(`- Conv2d(3, 64, 3)`)"]
+                hints = [_("a node is an op name (`- ReLU`), a mapping (`- Conv2d: {...}`), or a call (`- Conv2d(3, "
+                           "64, 3)`)")]
                 if "(" in rest and ")" not in rest:
-                    hints.insert(0, "inside `[...]` YAML splits a call at its commas: quote it, "
-                                    "`['Conv2d(3, 64, 3)']`")
-                raise SpecError(f"`{text}` is not an op name or a call", loc, hints)
+                    hints.insert(0, _("inside `[...]` YAML splits a call at its commas: quote it, `['Conv2d(3, 64, 3)']`"))
+                raise SpecError(_("`{text}` is not an op name or a call").format(text=text), loc, hints)
             return dict(op=rest, pos=[], kw={}, keys=YMap(), name=name, loc=loc, argsrc=None)
         if isinstance(item, YMap):
             opkeys = [k for k in item if k not in RESERVED]
             if not opkeys:
                 if "share" in item:
                     return dict(op="share", pos=[], kw={}, keys=item, name=None, loc=loc, argsrc=None)
-                raise SpecError("a node needs an op key (`Conv2d: {...}`, a block name, `Sequential`, "
-                                "`parallel` or `share`)", loc)
+                raise SpecError(_("a node needs an op key (`Conv2d: {...}`, a block name, `Sequential`, `parallel` or "
+                                  "`share`)"), loc)
             if "share" in item:
-                raise SpecError(f"`share` calls another node's module, so it cannot stand beside the op "
-                                f"`{opkeys[0]}`", item.kloc("share"),
-                                ["write either `- share: other_node` or the op, not both"])
+                raise SpecError(_("`share` calls another node's module, so it cannot stand beside the op `{opkeys_0}`").format(opkeys_0=opkeys[0]), item.kloc("share"),
+                                [_("write either `- share: other_node` or the op, not both")])
             if len(opkeys) > 1:
-                raise SpecError(f"a node has one op key, this one has {len(opkeys)}: "
-                                f"{', '.join(map(str, opkeys))}", item.kloc(opkeys[1]),
-                                [f"reserved keys beside the op: {', '.join(RESERVED)}"] +
+                raise SpecError(_("a node has one op key, this one has {n_opkeys}: {map}").format(n_opkeys=len(opkeys), map=', '.join(map(str, opkeys))), item.kloc(opkeys[1]),
+                                [_("reserved keys beside the op: {RESERVED}").format(RESERVED=', '.join(RESERVED))] +
                                 did_you_mean(str(opkeys[1]), RESERVED))
             key = opkeys[0]
             val = item[key]
@@ -448,7 +441,7 @@ class Loader:
                 except CallError as e:
                     raise SpecError(str(e), kloc) from None
                 if val is not None:
-                    raise SpecError(f"`{rest}` already has its arguments; it takes no value", item.vloc(key))
+                    raise SpecError(_("`{rest}` already has its arguments; it takes no value").format(rest=rest), item.vloc(key))
                 return dict(op=op, pos=pos, kw=kw, keys=item, name=name, loc=kloc, argsrc=None)
             op = rest
             if op in STRUCTURAL:
@@ -463,7 +456,7 @@ class Loader:
             else:
                 pos, kw = [val], {}
             return dict(op=op, pos=pos, kw=kw, keys=item, name=name, loc=kloc, argsrc=val, vloc=item.vloc(key))
-        raise SpecError(f"a node must be an op name, a call or a mapping, got {item!r}", loc)
+        raise SpecError(_("a node must be an op name, a call or a mapping, got {item!r}").format(item=item), loc)
 
     def arg_loc(self, spec, arg, kind_cls=None):
         src = spec.get("argsrc")
@@ -524,18 +517,18 @@ class Loader:
         keys = spec["keys"]
         for k in keys:
             if k in RESERVED and k == "merge" and spec["op"] != "parallel":
-                raise SpecError("`merge` goes with `parallel` only", keys.kloc(k))
+                raise SpecError(_("`merge` goes with `parallel` only"), keys.kloc(k))
         name = spec["name"]
         if "name" in keys:
             name = str(keys["name"])
             if not re.match(r"^\w[\w\-]*$", name):   # \w: letters of any script, digits, _
-                raise SpecError(f"`{name}` is not a valid node name (letters of any script, digits, _ and -; no dots)",
+                raise SpecError(_("`{name}` is not a valid node name (letters of any script, digits, _ and -; no dots)").format(name=name),
                                 keys.vloc("name"))
         if name is None:
             name = str(index)
         if name in scope.names and not name.isdigit():
-            raise SpecError(f"the name `{name}` is already used in this scope", keys.vloc("name") if "name" in keys
-                            else spec["loc"], ["names are unique in their scope (the body, or one block body)"])
+            raise SpecError(_("the name `{name}` is already used in this scope").format(name=name), keys.vloc("name") if "name" in keys
+                            else spec["loc"], [_("names are unique in their scope (the body, or one block body)")])
         path = join(scope.prefix, name)
         mpath = join(scope.module_prefix, name)
         env = scope.env
@@ -554,13 +547,13 @@ class Loader:
             if prev is None:
                 if scope.history and scope.history[-1] is None:
                     raise PoisonedInput()
-                raise SpecError("this node has no input", spec["loc"])
+                raise SpecError(_("this node has no input"), spec["loc"])
             vals = [prev]
         # when
         if "when" in keys:
             w = self.subst(keys["when"], env, keys.vloc("when"))
             if not isinstance(w, bool):
-                raise SpecError(f"`when` must be true or false, got {w!r}", keys.vloc("when"))
+                raise SpecError(_("`when` must be true or false, got {w!r}").format(w=w), keys.vloc("when"))
             if not w:
                 v = vals[0]
                 scope.names[name] = v
@@ -583,17 +576,16 @@ class Loader:
         if isinstance(r, dict):
             for k in r:
                 if k not in ("n", "first"):
-                    raise SpecError(f"unknown key `{k}` in `repeat`", r.kloc(k) if isinstance(r, YMap) else
+                    raise SpecError(_("unknown key `{k}` in `repeat`").format(k=k), r.kloc(k) if isinstance(r, YMap) else
                                     keys.vloc("repeat"), did_you_mean(str(k), ("n", "first")))
             n = r.get("n")
             first = r.get("first") or {}
         else:
             n = r
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise SpecError(f"`repeat` needs a positive count, got {n!r}", keys.vloc("repeat"))
+            raise SpecError(_("`repeat` needs a positive count, got {n!r}").format(n=n), keys.vloc("repeat"))
         if len(self.graph.nodes) + n > limits.get("nodes"):
-            raise OverLimit(Diagnostic("error", f"`repeat: {n:,}` would make more than {limits.get('nodes'):,} "
-                                       "layers", keys.vloc("repeat"), [limits.hint("nodes")], code="limit"))
+            raise OverLimit(Diagnostic("error", _("`repeat: {n:,}` would make more than {nodes:,} layers").format(n=n, nodes=limits.get('nodes')), keys.vloc("repeat"), [limits.hint("nodes")], code="limit"))
         start = len(self.graph.nodes)
         cur = vals
         v = None
@@ -621,9 +613,9 @@ class Loader:
         elif op == "Sequential":
             body = spec.get("body")
             if not isinstance(body, list):
-                raise SpecError("`Sequential` takes a list of nodes", spec["loc"])
+                raise SpecError(_("`Sequential` takes a list of nodes"), spec["loc"])
             if len(vals) != 1:
-                raise SpecError("`Sequential` takes one input", spec["loc"])
+                raise SpecError(_("`Sequential` takes one input"), spec["loc"])
             sub = Scope({}, scope, env, path, mpath)
             v = self.expand_list(body, sub, vals[0])
             if v is None:
@@ -649,9 +641,9 @@ class Loader:
             refs += v.refs if cls.N_INPUTS[1] > 1 and len(vals) == 1 and len(v.refs) > 1 else [v.single(v.node, loc)]
         lo, hi = cls.N_INPUTS
         if not lo <= len(refs) <= hi:
-            want = f"{lo}" if lo == hi else f"{lo} to {hi}"
-            raise SpecError(f"`{op}` takes {want} input(s), got {len(refs)}", loc,
-                            ["list its inputs with `from: [a, b]`"] if len(refs) < lo else [])
+            want = f"{lo}" if lo == hi else _("{lo} to {hi}").format(lo=lo, hi=hi)
+            raise SpecError(_("`{op}` takes {want} input(s), got {n_refs}").format(op=op, want=want, n_refs=len(refs)), loc,
+                            [_("list its inputs with `from: [a, b]`")] if len(refs) < lo else [])
         pos = [self.subst(x, env, self.arg_loc(spec, None)) for x in spec["pos"]]
         kw = {}
         for k, x in spec["kw"].items():
@@ -699,24 +691,23 @@ class Loader:
     def check_bounds(self, op, path, shapes, loc):
         """No more layers than the bound; no empty, negative or impossibly large tensor in a report."""
         if len(self.graph.nodes) >= limits.get("nodes"):
-            raise OverLimit(Diagnostic("error", f"the spec expands to more than {limits.get('nodes'):,} layers",
+            raise OverLimit(Diagnostic("error", _("the spec expands to more than {nodes:,} layers").format(nodes=limits.get('nodes')),
                                        loc, [limits.hint("nodes")], path, code="limit"))
         for s in shapes:
             if any(not isinstance(d, int) or isinstance(d, bool) for d in s):
-                raise SpecError(f"{op} '{path}': output shape {list(s)} is not made of integers", loc, node=path,
+                raise SpecError(_("{op} '{path}': output shape {s} is not made of integers").format(op=op, path=path, s=list(s)), loc, node=path,
                                 code="shape")
             if any(d < 1 for d in s):
-                raise SpecError(f"{op} '{path}': output shape {list(s)} has an empty or negative dimension", loc,
-                                ["torch refuses this layer on this input: check its arguments against the input "
-                                 "size"], node=path, code="shape")
+                raise SpecError(_("{op} '{path}': output shape {s} has an empty or negative dimension").format(op=op, path=path, s=list(s)), loc,
+                                [_("torch refuses this layer on this input: check its arguments against the input size")], node=path, code="shape")
             if any(d > limits.get("dim") for d in s):
-                raise SpecError(f"{op} '{path}': output shape has a dimension over {limits.get('dim'):,}", loc,
+                raise SpecError(_("{op} '{path}': output shape has a dimension over {dim:,}").format(op=op, path=path, dim=limits.get('dim')), loc,
                                 [limits.hint("dim")], node=path, code="limit")
             elems = self.graph.batch
             for d in s:
                 elems *= d
             if elems > limits.get("elements"):
-                raise SpecError(f"{op} '{path}': the output would hold {elems:.3g} elements", loc,
+                raise SpecError(_("{op} '{path}': the output would hold {elems:.3g} elements").format(op=op, path=path, elems=elems), loc,
                                 [limits.hint("elements")], node=path, code="limit")
 
     def expand_parallel(self, spec, keys, path, mpath, scope, vals, env):
@@ -724,18 +715,18 @@ class Loader:
         merges = MERGE_OPS + ("none",)
         merge = keys.get("merge", MERGE_OPS[0])
         if merge not in merges:
-            raise SpecError(f"`merge` must be {', '.join(merges[:-1])} or none, got {merge!r}", keys.vloc("merge"),
+            raise SpecError(_("`merge` must be {merges} or none, got {merge!r}").format(merges=', '.join(merges[:-1]), merge=merge), keys.vloc("merge"),
                             did_you_mean(str(merge), merges))
         if isinstance(body, YMap):
             branches = [(str(k), body[k], body.kloc(k)) for k in body]
         elif isinstance(body, YList):
             branches = [(str(i), b, body.iloc(i)) for i, b in enumerate(body)]
         else:
-            raise SpecError("`parallel` takes a mapping of named branches or a list of branches", spec["loc"])
+            raise SpecError(_("`parallel` takes a mapping of named branches or a list of branches"), spec["loc"])
         if len(vals) != 1:
-            raise SpecError("`parallel` takes one input", spec["loc"])
+            raise SpecError(_("`parallel` takes one input"), spec["loc"])
         if not branches:
-            raise SpecError("`parallel` needs at least one branch", spec["loc"])
+            raise SpecError(_("`parallel` needs at least one branch"), spec["loc"])
         outs = []
         starts = []
         for bname, bbody, bloc in branches:
@@ -762,7 +753,7 @@ class Loader:
         try:
             kind = cls(merge, check_types(cls, merge, {}), shapes, self.graph.batch)
         except KindError as e:
-            raise SpecError(f"{path}: {e}", spec["loc"], e.hints, node=path) from None
+            raise SpecError(_("{path}: {error}").format(path=path, error=e), spec["loc"], e.hints, node=path) from None
         n = self.graph.add(name=path, op=merge, kind=kind, inputs=refs, out_shapes=list(kind.out_shapes),
                            module=mpath, loc=spec["loc"])
         return Value([(n.id, 0)], path)
@@ -807,18 +798,21 @@ class Loader:
             size = f"{'x'.join(map(str, sin))} -> {'x'.join(map(str, sout))}"
             geo = k.geometry()
             if geo is None:
-                return f"{n.name} ({n.op}) changes {size}"
+                return _("{name} ({op}) changes {size}").format(name=n.name, op=n.op, size=size)
             if geo.transposed:
-                return (f"{n.name}'s {n.op} (stride={_one(geo.stride)}, kernel_size={_one(geo.kernel)}, "
-                        f"padding={_one(geo.pad_lo)}) changes {size}")
+                return _("{name}'s {op} (stride={stride}, kernel_size={kernel}, padding={padding}) changes "
+                         "{size}").format(name=n.name, op=n.op, stride=_one(geo.stride), kernel=_one(geo.kernel),
+                                          padding=_one(geo.pad_lo), size=size)
             keep = tuple((d * (kk - 1)) // 2 for kk, d in zip(geo.kernel, geo.dilation))
             if any(s > 1 for s in geo.stride):
-                return (f"{n.name}'s {n.op} has stride={_one(geo.stride)}: it divides the size, {size}; "
-                        f"with stride=1 (and padding={_one(keep)}) it keeps {'x'.join(map(str, sin))}")
-            return (f"{n.name}'s {n.op} (kernel_size={_one(geo.kernel)}"
-                    + (f", dilation={_one(geo.dilation)}" if any(d > 1 for d in geo.dilation) else "")
-                    + f", padding={_one(geo.pad_lo)}) shrinks {size}; padding={_one(keep)} keeps "
-                    f"{'x'.join(map(str, sin))}")
+                return _("{name}'s {op} has stride={stride}: it divides the size, {size}; with stride=1 (and "
+                         "padding={keep}) it keeps {sin}").format(name=n.name, op=n.op, stride=_one(geo.stride),
+                                                                  size=size, keep=_one(keep), sin='x'.join(map(str, sin)))
+            args = (_("kernel_size={kernel}, dilation={dilation}, padding={padding}") if any(d > 1 for d in geo.dilation)
+                    else _("kernel_size={kernel}, padding={padding}")).format(
+                kernel=_one(geo.kernel), dilation=_one(geo.dilation), padding=_one(geo.pad_lo))
+            return _("{name}'s {op} ({args}) shrinks {size}; padding={keep} keeps {sin}").format(
+                name=n.name, op=n.op, args=args, size=size, keep=_one(keep), sin='x'.join(map(str, sin)))
         return None
 
     def expand_block(self, spec, bname, path, mpath, scope, vals, env, overrides):
@@ -827,29 +821,29 @@ class Loader:
         if not isinstance(bdef, YMap) or "layers" not in bdef:
             raise Poison()
         if bname in self.block_stack:
-            raise SpecError(f"block `{bname}` calls itself (recursion: {' -> '.join(self.block_stack + [bname])})",
+            raise SpecError(_("block `{bname}` calls itself (recursion: {block_stack})").format(bname=bname, block_stack=' -> '.join(self.block_stack + [bname])),
                             loc)
         params = bdef.get("params") or YMap()
         if not isinstance(params, dict):
-            raise SpecError(f"`params` of block `{bname}` must be a mapping", bdef.vloc("params"))
+            raise SpecError(_("`params` of block `{bname}` must be a mapping").format(bname=bname), bdef.vloc("params"))
         # call arguments
         args = {}
         pnames = list(params)
         for i, x in enumerate(spec["pos"]):
             if i >= len(pnames):
-                raise SpecError(f"block `{bname}` takes {len(pnames)} parameter(s), got more", loc)
+                raise SpecError(_("block `{bname}` takes {n_pnames} parameter(s), got more").format(bname=bname, n_pnames=len(pnames)), loc)
             args[pnames[i]] = x
         for k, x in spec["kw"].items():
             if k not in params:
-                raise SpecError(f"block `{bname}` has no parameter `{k}`", self.arg_loc(spec, k),
-                                did_you_mean(str(k), pnames) + ([f"its parameters: {', '.join(pnames)}"]
-                                                               if pnames else ["it takes no parameters"]),
+                raise SpecError(_("block `{bname}` has no parameter `{k}`").format(bname=bname, k=k), self.arg_loc(spec, k),
+                                did_you_mean(str(k), pnames) + ([_("its parameters: {pnames}").format(pnames=', '.join(pnames))]
+                                                               if pnames else [_("it takes no parameters")]),
                                 code="unknown-parameter")
             args[str(k)] = x
         if overrides:
             for k, x in overrides.items():
                 if k not in params:
-                    raise SpecError(f"`first:` sets `{k}`, which block `{bname}` does not have", loc,
+                    raise SpecError(_("`first:` sets `{k}`, which block `{bname}` does not have").format(k=k, bname=bname), loc,
                                     did_you_mean(str(k), pnames))
                 args[str(k)] = x
         benv = {k: v for k, v in scope.env.items() if k not in params}
@@ -858,7 +852,7 @@ class Loader:
             if k in args:
                 benv[k] = self.subst(args[k], env, self.arg_loc(spec, k))
             elif params[k] == "required":
-                raise SpecError(f"block `{bname}` needs parameter `{k}`", loc, [f"pass it: `{bname}: {{{k}: ...}}`"])
+                raise SpecError(_("block `{bname}` needs parameter `{k}`").format(bname=bname, k=k), loc, [_("pass it: `{bname}: {{{k}: ...}}`").format(bname=bname, k=k)])
             else:
                 benv[k] = self.subst(params[k], benv, params.vloc(k) if isinstance(params, YMap) else loc)
         if "i" in env:
@@ -872,8 +866,7 @@ class Loader:
         else:
             refs = [v.single(v.node, loc) for v in vals]
         if len(refs) != len(inames):
-            raise SpecError(f"block `{bname}` takes {len(inames)} input(s) ({', '.join(map(str, inames))}), "
-                            f"got {len(refs)}", loc, ["pass them with `from: [a, b]`"])
+            raise SpecError(_("block `{bname}` takes {n_inames} input(s) ({map}), got {n_refs}").format(bname=bname, n_inames=len(inames), map=', '.join(map(str, inames)), n_refs=len(refs)), loc, [_("pass them with `from: [a, b]`")])
         names = {}
         for n_, r in zip(inames, refs):
             names[str(n_)] = Value([r], str(n_))
@@ -899,7 +892,7 @@ class Loader:
 
     def expand_share(self, spec, keys, path, scope, vals):
         if not isinstance(keys, dict) or "share" not in keys:
-            raise SpecError("`share` is a key beside a node, not an op: write `- share: other_node`", spec["loc"],
+            raise SpecError(_("`share` is a key beside a node, not an op: write `- share: other_node`"), spec["loc"],
                             code="unknown-op")
         target = keys["share"]
         tloc = keys.vloc("share")
@@ -912,12 +905,12 @@ class Loader:
             s = s.parent
         if tgt is None:
             known = [k.split(".")[-1] for k in self.recipes]
-            raise SpecError(f"`share: {target}`: no module instance `{target}` here", tloc,
+            raise SpecError(_("`share: {target}`: no module instance `{target}` here").format(target=target), tloc,
                             did_you_mean(str(target), known), code="unknown-reference")
         item, tspec, tscope, tpath = self.recipes[tgt]
         tkeys = tspec["keys"]
         if "repeat" in tkeys:
-            raise SpecError("sharing a repeat group is not supported; share one of its copies", tloc)
+            raise SpecError(_("sharing a repeat group is not supported; share one of its copies"), tloc)
         # the original module identities: the target's own module path
         orig_mpath = next((n.module for n in self.graph.nodes if n.name == tgt), None)
         if orig_mpath is None:
@@ -925,8 +918,8 @@ class Loader:
             orig_mpath = tgt if grp is None else self._group_module_prefix(tgt)
         before = len(self.graph.nodes)
         nerr = len(self.errors)
-        hint = (f"`share: {target}` calls the module(s) of `{tgt}` again, which were built for their first input; "
-                "the shared call's input must have the same channels")
+        hint = (_("`share: {target}` calls the module(s) of `{tgt}` again, which were built for their "
+                  "first input; the shared call's input must have the same channels").format(target=target, tgt=tgt))
         try:
             v = self.expand_op(tspec, path, orig_mpath, tscope, vals, tscope.env)
         except (SpecError, Poison) as e:
@@ -935,7 +928,7 @@ class Loader:
                 e.diagnostic.loc = tloc
                 raise
             for d in self.errors[nerr:]:
-                d.message = f"in the shared call `{path}`: {d.message}"
+                d.message = _("in the shared call `{path}`: {message}").format(path=path, message=d.message)
                 d.hints.append(hint)
                 d.loc = tloc
             raise
@@ -948,9 +941,8 @@ class Loader:
             o = om.get(n.module)
             if o is not None and o.kind is not None and n.kind is not None and o.kind.a != n.kind.a:
                 diff = [k for k in n.kind.a if o.kind.a.get(k) != n.kind.a.get(k)]
-                raise SpecError(f"`share: {target}` calls module {o.name} on an input of shape "
-                                f"{list(n.kind.in_shape)}, but it was built for {list(o.kind.in_shape)} "
-                                f"({', '.join(f'{k}={o.kind.a.get(k)} vs {n.kind.a.get(k)}' for k in diff)})",
+                raise SpecError(_("`share: {target}` calls module {name} on an input of shape {in_shape}, but it was built "
+                                  "for {in_shape2} ({diff})").format(target=target, name=o.name, in_shape=list(n.kind.in_shape), in_shape2=list(o.kind.in_shape), diff=', '.join(f'{k}={o.kind.a.get(k)} vs {n.kind.a.get(k)}' for k in diff)),
                                 tloc, node=path)
         return v
 
@@ -965,13 +957,13 @@ class Loader:
     # ---------------------------------------------------------------- expect
     def add_expect(self, scope_kind, name, ids, out_ref, items, loc, env):
         if not isinstance(items, YMap):
-            self.err("`expect` must be a mapping like `{output: [6, 28, 28], params: 156}`", loc)
+            self.err(_("`expect` must be a mapping like `{output: [6, 28, 28], params: 156}`"), loc)
             return
         ok = True
         for k in items:
             if k not in EXPECT_KEYS:
-                self.err(f"unknown expect key `{k}`", items.kloc(k), did_you_mean(str(k), EXPECT_KEYS) +
-                         [f"expect keys: {', '.join(EXPECT_KEYS)}"], code="unknown-expect-key")
+                self.err(_("unknown expect key `{k}`").format(k=k), items.kloc(k), did_you_mean(str(k), EXPECT_KEYS) +
+                         [_("expect keys: {EXPECT_KEYS}").format(EXPECT_KEYS=', '.join(EXPECT_KEYS))], code="unknown-expect-key")
                 ok = False
         if not ok:
             return
@@ -994,14 +986,14 @@ class Loader:
                 continue
             try:
                 if isinstance(v, float) and not math.isfinite(v):
-                    raise ValueError(f"{v} is not a number to compare with")
-                value, _ = parse_number(v)
+                    raise ValueError(_("{value} is not a number to compare with").format(value=v))
+                value, _unit = parse_number(v)
                 if value < 0:
-                    raise ValueError(f"{v} is negative")
+                    raise ValueError(_("{value} is negative").format(value=v))
             except (ValueError, TypeError, ArithmeticError) as e:
-                self.err(f"expect `{k}`: {e}", items.vloc(k) if isinstance(items, YMap) else None,
-                         ["a tolerance is a relative one like `tol: 0.01`" if k == "tol" else
-                          "write a count like 61706, 61.7K or 1.81G, or bytes like 3.2KiB"], code="expect-value")
+                self.err(_("expect `{k}`: {error}").format(k=k, error=e), items.vloc(k) if isinstance(items, YMap) else None,
+                         [_("a tolerance is a relative one like `tol: 0.01`") if k == "tol" else
+                          _("write a count like 61706, 61.7K or 1.81G, or bytes like 3.2KiB")], code="expect-value")
                 ok = False
         return ok
 
@@ -1016,7 +1008,7 @@ def load_spec(path: str, text: str | None = None, **kw):
         from .source import read_source
         text = read_source(path)
     elif len(text) > limits.get("file_bytes"):
-        raise SpecErrors([Diagnostic("error", f"the spec is longer than {limits.get('file_bytes'):,} characters",
+        raise SpecErrors([Diagnostic("error", _("the spec is longer than {file_bytes:,} characters").format(file_bytes=limits.get('file_bytes')),
                                      Loc(str(path), 1, 1), [limits.hint("file_bytes")], code="limit")])
     ld = Loader(text, str(path), **kw)
     try:
@@ -1026,5 +1018,5 @@ def load_spec(path: str, text: str | None = None, **kw):
     except (SpecError, OverLimit) as e:
         raise SpecErrors(ld.errors + [e.diagnostic]) from None
     except RecursionError:
-        raise SpecErrors(ld.errors + [Diagnostic("error", "the spec nests too deeply", Loc(str(path), 1, 1))]) from None
+        raise SpecErrors(ld.errors + [Diagnostic("error", _("the spec nests too deeply"), Loc(str(path), 1, 1))]) from None
     return g, ld.errors, ld.warnings

@@ -14,6 +14,7 @@ import stat
 
 from ..errors import Diagnostic, Loc, SpecErrors
 from .. import limits
+from ..i18n import _
 
 _BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
     (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
@@ -28,15 +29,15 @@ def _fail(message: str, loc: Loc | None, hints=(), code="unreadable-file"):
 
 def _kind_of(mode: int) -> str | None:
     if stat.S_ISDIR(mode):
-        return "a directory"
+        return _("a directory")
     if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
+        return _("a named pipe (FIFO)")
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
+        return _("a device")
     if stat.S_ISSOCK(mode):
-        return "a socket"
+        return _("a socket")
     if not stat.S_ISREG(mode):
-        return "not a regular file"
+        return _("not a regular file")
     return None
 
 
@@ -46,12 +47,12 @@ def read_source(path: str) -> str:
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        _fail(f"no such file: {path}", None, code="no-such-file")
+        _fail(_("no such file: {path}").format(path=path), None, code="no-such-file")
     except OSError as e:
-        _fail(f"cannot read {path}: {e.strerror or e}", None)
+        _fail(_("cannot read {path}: {strerror}").format(path=path, strerror=e.strerror or e), None)
     kind = _kind_of(st.st_mode)
     if kind:
-        _fail(f"{path} is {kind}, not a spec file", None, ["give the path of a YAML spec file"])
+        _fail(_("{path} is {kind}, not a spec file").format(path=path, kind=kind), None, [_("give the path of a YAML spec file")])
     limit = limits.get("file_bytes")
     if st.st_size > limit:
         _too_big(path, limit)
@@ -60,17 +61,17 @@ def read_source(path: str) -> str:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         with os.fdopen(fd, "rb") as f:
             if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                _fail(f"{path} is not a regular file", None)
+                _fail(_("{path} is not a regular file").format(path=path), None)
             data = f.read(limit + 1)
     except OSError as e:
-        _fail(f"cannot read {path}: {e.strerror or e}", None)
+        _fail(_("cannot read {path}: {strerror}").format(path=path, strerror=e.strerror or e), None)
     if len(data) > limit:
         _too_big(path, limit)
     return decode(data, str(path))
 
 
 def _too_big(path, limit):
-    _fail(f"{path} is larger than {limit:,} bytes; a spec is a small text file", Loc(str(path), 1, 1),
+    _fail(_("{path} is larger than {limit:,} bytes; a spec is a small text file").format(path=path, limit=limit), Loc(str(path), 1, 1),
           [limits.hint("file_bytes")], code="limit")
 
 
@@ -94,8 +95,9 @@ def _bad_bytes(data: bytes, file: str, e: UnicodeDecodeError, enc: str):
     line = before.count(b"\n") + 1
     col_bytes = before[before.rfind(b"\n") + 1:]
     col = len(col_bytes.decode("utf-8", errors="replace")) + 1 if enc == "utf-8" else 1
-    hints = ["save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 in.yaml > out.yaml`)"]
+    hints = [_("save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 in.yaml > out.yaml`)")]
     if b"\x00" in data[:64] and enc == "utf-8":
-        hints.insert(0, "this looks like UTF-16 without a byte-order mark: save it as UTF-8, or as UTF-16 with a BOM")
-    _fail(f"the file is not valid {enc.upper().replace('-SIG', '')}: byte 0x{data[pos]:02x} at byte offset {pos}",
+        hints.insert(0, _("this looks like UTF-16 without a byte-order mark: save it as UTF-8, or as UTF-16 with a "
+                          "BOM"))
+    _fail(_("the file is not valid {enc}: byte 0x{data:02x} at byte offset {pos}").format(enc=enc.upper().replace('-SIG', ''), data=data[pos], pos=pos),
           Loc(file, line, col), hints, code="encoding")

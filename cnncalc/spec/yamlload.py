@@ -14,6 +14,7 @@ import yaml
 
 from .. import limits
 from ..errors import Loc, SpecError, SpecErrors, Diagnostic
+from ..i18n import _
 
 
 class YMap(dict):
@@ -114,10 +115,11 @@ def _tag_written(node, lines) -> bool:
 
 def _bad_tag(node, file, errors):
     tag = _tag_name(node.tag)
-    hints = ["YAML tags other than !!str, !!int, !!float, !!bool, !!null, !!seq and !!map are not part of a spec"]
+    hints = [_("YAML tags other than !!str, !!int, !!float, !!bool, !!null, !!seq and !!map are not "
+               "part of a spec")]
     if "python/" in node.tag:
-        hints = ["a spec never constructs Python objects; tags like this are refused, never run"]
-    errors.append(Diagnostic("error", f"unsupported YAML tag `{tag}`", _loc(file, node.start_mark), hints,
+        hints = [_("a spec never constructs Python objects; tags like this are refused, never run")]
+    errors.append(Diagnostic("error", _("unsupported YAML tag `{tag}`").format(tag=tag), _loc(file, node.start_mark), hints,
                              code="yaml-tag"))
 
 
@@ -132,7 +134,7 @@ def _tagged_scalar(node, file, errors):
     v = resolve_scalar(node.value, True)
     if kind in _TYPES and isinstance(v, _TYPES[kind]) and not (kind != "bool" and isinstance(v, bool)):
         return float(v) if kind == "float" else v
-    errors.append(Diagnostic("error", f"`{_tag_name(node.tag)} {node.value}`: `{node.value}` is not a valid {kind}",
+    errors.append(Diagnostic("error", _("`{tag_name} {value}`: `{value}` is not a valid {kind}").format(tag_name=_tag_name(node.tag), value=node.value, kind=kind),
                              _loc(file, node.start_mark), code="yaml-tag"))
     return None
 
@@ -153,7 +155,7 @@ def count_values(text: str, file: str, loader) -> int:
 
     def over(ev, n):
         raise SpecErrors([Diagnostic(
-            "error", f"the YAML holds more than {bound:,} values" + (" once its aliases (`*name`) are expanded"
+            "error", _("the YAML holds more than {bound:,} values").format(bound=bound) + (_(" once its aliases (`*name`) are expanded")
                                                                       if n else ""),
             _loc(file, ev.start_mark), [limits.hint("yaml_nodes")], code="limit")])
 
@@ -175,8 +177,7 @@ def count_values(text: str, file: str, loader) -> int:
                 sizes[ev.anchor] = 1
         elif isinstance(ev, yaml.AliasEvent):
             if ev.anchor in open_anchors:
-                raise SpecErrors([Diagnostic("error", f"the alias `*{ev.anchor}` refers to a value that contains "
-                                             "it (a recursive alias)", _loc(file, ev.start_mark),
+                raise SpecErrors([Diagnostic("error", _("the alias `*{anchor}` refers to a value that contains it (a recursive alias)").format(anchor=ev.anchor), _loc(file, ev.start_mark),
                                              code="yaml-alias")])
             n, via_alias = sizes.get(ev.anchor, 1), True
         else:
@@ -210,13 +211,12 @@ def _convert(node, file: str, errors: list, lines=()):
         elif isinstance(node, yaml.ScalarNode):
             return _tagged_scalar(node, file, errors)
         elif node.tag[len(_STD):] != ("seq" if isinstance(node, yaml.SequenceNode) else "map"):
-            errors.append(Diagnostic("error", f"`{_tag_name(node.tag)}` on a "
-                                     f"{'list' if isinstance(node, yaml.SequenceNode) else 'mapping'}",
+            errors.append(Diagnostic("error", _("`{tag_name}` on a {value}").format(tag_name=_tag_name(node.tag), value=_("list") if isinstance(node, yaml.SequenceNode) else _("mapping")),
                                      loc, code="yaml-tag"))
     if isinstance(node, yaml.ScalarNode):
         plain = node.style is None or node.style == ""
         if plain and len(node.value) > 400 and _INT.match(node.value):
-            errors.append(Diagnostic("error", f"a {len(node.value):,}-digit integer is not a size any layer has",
+            errors.append(Diagnostic("error", _("a {n_value:,}-digit integer is not a size any layer has").format(n_value=len(node.value)),
                                      loc, code="limit"))
             return None
         v = resolve_scalar(node.value, plain)
@@ -242,36 +242,36 @@ def _convert(node, file: str, errors: list, lines=()):
         for knode, vnode in node.value:
             key = _convert(knode, file, errors, lines)
             if isinstance(key, (YMap, YList)):
-                errors.append(Diagnostic("error", "a mapping key must be a plain name",
+                errors.append(Diagnostic("error", _("a mapping key must be a plain name"),
                                          _loc(file, knode.start_mark)))
                 continue
             if key is None:
                 key = YStr("")
                 key.loc = _loc(file, knode.start_mark)
             elif not isinstance(key, str):
-                errors.append(Diagnostic("error", f"a key must be a name, not the {type(key).__name__} `{key!r}`",
+                errors.append(Diagnostic("error", _("a key must be a name, not the {name} `{key!r}`").format(name=type(key).__name__, key=key),
                                          _loc(file, knode.start_mark),
-                                         [f"quote it if it is meant as a name: '{knode.value}'"], code="yaml-key"))
+                                         [_("quote it if it is meant as a name: '{value}'").format(value=knode.value)], code="yaml-key"))
                 continue
             kloc = _loc(file, knode.start_mark)
             if key in out:
                 first = out.key_locs[key]
                 errors.append(Diagnostic(
-                    "error", f"duplicate key `{key}` (first given at line {first.line})", kloc,
-                    [f"remove one of the two `{key}` entries"], code="duplicate-key"))
+                    "error", _("duplicate key `{key}` (first given at line {line})").format(key=key, line=first.line), kloc,
+                    [_("remove one of the two `{key}` entries").format(key=key)], code="duplicate-key"))
                 continue
             out[key] = _convert(vnode, file, errors, lines)
             out.key_locs[key] = kloc
             out.val_locs[key] = _loc(file, vnode.start_mark)
         return out
-    raise SpecError(f"unsupported YAML node {type(node).__name__}", loc)  # aliases resolved by compose
+    raise SpecError(_("unsupported YAML node {name}").format(name=type(node).__name__), loc)  # aliases resolved by compose
 
 
 def _syntax_hints(text: str, line: int, problem: str) -> tuple[int, int, list[str], str]:
     """Targeted hints for the common YAML traps.  Returns (line, col, hints, message)."""
     lines = text.splitlines()
     hints: list[str] = []
-    message = f"YAML syntax error: {problem}"
+    message = _("YAML syntax error: {problem}").format(problem=problem)
     here = lines[line - 1] if 0 < line <= len(lines) else ""
     # Trap 1: a bare op followed by more keys: `- BatchNorm2d` then `name: bn1`.
     if "mapping values are not allowed" in problem or "could not find expected ':'" in problem:
@@ -281,12 +281,12 @@ def _syntax_hints(text: str, line: int, problem: str) -> tuple[int, int, list[st
             if m:
                 op = m.group(2)
                 col = len(m.group(1)) + 3
-                hints.append(f"a bare op followed by more keys needs a colon: write `- {op}:`")
-                return back, col, hints, f"YAML syntax error: `{op}` is followed by more keys but has no colon"
+                hints.append(_("a bare op followed by more keys needs a colon: write `- {op}:`").format(op=op))
+                return back, col, hints, _("YAML syntax error: `{op}` is followed by more keys but has no colon").format(op=op)
     # Trap 2: an unquoted ${...} inside a flow collection.
     if "${" in here and ("{" in here.split("${")[0] or "[" in here.split("${")[0]):
         col = here.index("${") + 1
-        hints.append("inside `{...}` or `[...]` an expression must be quoted: '${...}'")
+        hints.append(_("inside `{...}` or `[...]` an expression must be quoted: '${...}'"))
         return line, col, hints, message
     return line, 0, hints, message
 
@@ -308,14 +308,14 @@ def load_yaml(text: str, file: str):
         raise SpecErrors([Diagnostic("error", message, Loc(file, line, col), hints,
                                      code="yaml-syntax")]) from None
     except yaml.YAMLError as e:  # pragma: no cover - defensive
-        raise SpecErrors([Diagnostic("error", f"YAML error: {e}", Loc(file, 1, 1))]) from None
+        raise SpecErrors([Diagnostic("error", _("YAML error: {error}").format(error=e), Loc(file, 1, 1))]) from None
     if node is None:
-        raise SpecErrors([Diagnostic("error", "the file is empty", Loc(file, 1, 1),
-                                     ["a spec needs at least `input:` and `layers:`"])])
+        raise SpecErrors([Diagnostic("error", _("the file is empty"), Loc(file, 1, 1),
+                                     [_("a spec needs at least `input:` and `layers:`")])])
     errors: list = []
     try:
         data = _convert(node, file, errors, text.splitlines())
     except RecursionError:
-        raise SpecErrors([Diagnostic("error", "the YAML nests too deeply", Loc(file, 1, 1),
-                                     ["a spec nests a few levels deep; this one nests hundreds"], code="limit")]) from None
+        raise SpecErrors([Diagnostic("error", _("the YAML nests too deeply"), Loc(file, 1, 1),
+                                     [_("a spec nests a few levels deep; this one nests hundreds")], code="limit")]) from None
     return data, errors
