@@ -13,6 +13,7 @@ import math
 import operator
 from fractions import Fraction
 
+from .i18n import _
 from . import limits
 
 
@@ -103,7 +104,7 @@ def _pow(a, b):
             and abs(a) > 1 and _bits(a) * abs(b) > bound + _bits(a):
         _too_big_int("power")
     if isinstance(b, (int, Fraction)) and isinstance(a, (int, Fraction)) and b < 0 and a == 0:
-        raise ExprError("zero to a negative power")
+        raise ExprError(_("zero to a negative power"))
     return operator.pow(a, b)
 
 
@@ -150,7 +151,7 @@ class ShapeView:
             return spatial[-1]
         if name == "d" and len(spatial) == 3:
             return spatial[0]
-        raise ExprError(f"`input.{name}` is not defined for an input of shape {s}")
+        raise ExprError(_("`input.{name}` is not defined for an input of shape {shape}").format(name=name, shape=s))
 
 
 class LimitError(ExprError):
@@ -172,7 +173,7 @@ def parse(text: str) -> ast.expr:
     try:
         tree = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as e:
-        raise ExprError(f"cannot parse expression `{_short(text)}`: {e.msg}") from None
+        raise ExprError(_("cannot parse expression `{text}`: {problem}").format(text=_short(text), problem=e.msg)) from None
     except (MemoryError, RecursionError):
         raise LimitError(f"the expression `{_short(text)}` nests too deeply", "expr_depth") from None
     _check_depth(tree, text)
@@ -205,7 +206,7 @@ def evaluate(node: ast.expr | str, env: dict, exact: bool = False):
     except ExprError:
         raise
     except ZeroDivisionError:
-        raise ExprError("division by zero") from None
+        raise ExprError(_("division by zero")) from None
     except OverflowError as e:
         raise ExprError(f"the result is too large for a number ({e})") from None
     except (TypeError, ValueError) as e:
@@ -223,41 +224,41 @@ def _eval(n, env):
     if isinstance(n, ast.Constant):
         if isinstance(n.value, (int, float, str, bool)) or n.value is None:
             return n.value
-        raise ExprError(f"unsupported literal {n.value!r}")
+        raise ExprError(_("unsupported literal {value!r}").format(value=n.value))
     if isinstance(n, ast.Name):
         if n.id in env:
             return env[n.id]
         if n.id in ("True", "False", "None"):
             return {"True": True, "False": False, "None": None}[n.id]
-        raise ExprError(f"unknown variable `{n.id}`", n.id, list(env))
+        raise ExprError(_("unknown variable `{name}`").format(name=n.id), n.id, list(env))
     if isinstance(n, ast.Attribute):
         base = n.value
         if isinstance(base, ast.Name) and isinstance(env.get(base.id), ShapeView):
             if n.attr not in ShapeView.ATTRS:
-                raise ExprError(f"`{base.id}` has no attribute `{n.attr}`", n.attr, ShapeView.ATTRS)
+                raise ExprError(_("`{name}` has no attribute `{attr}`").format(name=base.id, attr=n.attr), n.attr, ShapeView.ATTRS)
             return env[base.id].attr(n.attr)
-        raise ExprError("attribute access is only allowed on `input` (input.c, input.h, ...)")
+        raise ExprError(_("attribute access is only allowed on `input` (input.c, input.h, ...)"))
     if isinstance(n, ast.BinOp):
         a, b = _eval(n.left, env), _eval(n.right, env)
         if isinstance(n.op, ast.Div):
             if isinstance(a, (int, Fraction)) and isinstance(b, (int, Fraction)) and not isinstance(a, bool):
                 if b == 0:
-                    raise ExprError("division by zero")
+                    raise ExprError(_("division by zero"))
                 if _bits(a) + _bits(b) > limits.get("int_bits"):
                     _too_big_int("division")
                 return Fraction(a) / Fraction(b)
             if isinstance(b, (int, float, Fraction)) and b == 0:
-                raise ExprError("division by zero")
+                raise ExprError(_("division by zero"))
             return a / b
         op = _BIN.get(type(n.op))
         if op is None:
-            raise ExprError(f"operator {type(n.op).__name__} is not allowed")
+            raise ExprError(_("operator {op} is not allowed").format(op=type(n.op).__name__))
         if isinstance(n.op, (ast.FloorDiv, ast.Mod)) and _bits(a) + _bits(b) > limits.get("int_bits"):
             _too_big_int("division")
         try:
             return _norm(op(a, b))
         except ZeroDivisionError:
-            raise ExprError("division by zero") from None
+            raise ExprError(_("division by zero")) from None
         except TypeError as e:
             raise ExprError(str(e)) from None
         except OverflowError:
@@ -270,7 +271,7 @@ def _eval(n, env):
             return +v
         if isinstance(n.op, ast.Not):
             return not v
-        raise ExprError("unsupported unary operator")
+        raise ExprError(_("unsupported unary operator"))
     if isinstance(n, ast.BoolOp):
         if isinstance(n.op, ast.And):
             v = True
@@ -291,7 +292,7 @@ def _eval(n, env):
             right = _eval(right_n, env)
             f = _CMP.get(type(op))
             if f is None:
-                raise ExprError("unsupported comparison")
+                raise ExprError(_("unsupported comparison"))
             if not f(left, right):
                 return False
             left = right
@@ -301,7 +302,7 @@ def _eval(n, env):
     if isinstance(n, ast.Call):
         if not isinstance(n.func, ast.Name) or n.func.id not in FUNCTIONS:
             name = n.func.id if isinstance(n.func, ast.Name) else "?"
-            raise ExprError(f"unknown function `{name}`", name, list(FUNCTIONS))
+            raise ExprError(_("unknown function `{name}`").format(name=name), name, list(FUNCTIONS))
         args = [_eval(a, env) for a in n.args]
         kwargs = {k.arg: _eval(k.value, env) for k in n.keywords}
         try:
@@ -317,7 +318,7 @@ def _eval(n, env):
             return seq[idx]
         except (IndexError, TypeError, KeyError) as e:
             raise ExprError(f"bad index: {e}") from None
-    raise ExprError(f"`{ast.unparse(n)}` is not allowed in an expression")
+    raise ExprError(_("`{code}` is not allowed in an expression").format(code=ast.unparse(n)))
 
 
 class _Subst(ast.NodeTransformer):

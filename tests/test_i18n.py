@@ -253,7 +253,7 @@ def test_every_command_takes_lang():
 ])
 def test_errors_in_chinese(tmp_path, text, expect):
     spec = tmp_path / "bad.yaml"
-    spec.write_text("cnncalc: 1\nname: t\ninput: [3, 32, 32]\nlayers:\n" + text)
+    spec.write_text("cnncalc: 1\nname: t\ninput: [3, 32, 32]\nlayers:\n" + text + "vars: {width: 8}\n")
     r = run_cli("analyze", spec, env={"LANG": "zh_CN.UTF-8"})
     assert r.returncode == 2
     assert re.search(re.escape(str(spec)) + r":\d+:\d+: 错误: ", r.stderr) and "Traceback" not in r.stderr
@@ -300,13 +300,17 @@ BROKEN = [
     ("  - ReLU:\n    inplace: true\n    inplace: false\n", "7:5",
      ["重复的键 `inplace`（第一次出现在第 6 行）", "提示：删掉两个 `inplace` 中的一个"],
      ["duplicate key `inplace` (first given at line 6)", "hint: remove one of the two `inplace` entries"]),
+    # an expression with a misspelt variable: the expression evaluator's message, the closest name as the hint
+    ("  - Conv2d: {out_channels: '${widht}', kernel_size: 3}\n", "5:28",
+     ["未知变量 `widht`", "提示：你是不是想写 `width`？"],
+     ["unknown variable `widht`", "hint: did you mean `width`?"]),
 ]
 
 
 @pytest.mark.parametrize("text,where,zh,en", BROKEN)
 def test_kind_and_spec_errors_in_both_languages(tmp_path, text, where, zh, en):
     spec = tmp_path / "bad.yaml"
-    spec.write_text("cnncalc: 1\nname: t\ninput: [3, 32, 32]\nlayers:\n" + text)
+    spec.write_text("cnncalc: 1\nname: t\ninput: [3, 32, 32]\nlayers:\n" + text + "vars: {width: 8}\n")
     r = run_cli("analyze", spec, "--lang", "zh")
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert f"{spec}:{where}: 错误: " in r.stderr, r.stderr
