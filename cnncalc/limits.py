@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import os
 
+from .i18n import N_, _
+
 #: name -> (default, what it bounds)
 DEFAULTS = {
-    "file_bytes": (1024 * 1024, "size of a spec file in bytes"),
-    "yaml_nodes": (200_000, "YAML values in a spec after resolving aliases"),
-    "nodes": (50_000, "layers after expanding repeats and blocks"),
-    "expr_chars": (2_000, "characters in one expression"),
-    "expr_depth": (60, "nesting depth of one expression"),
-    "int_bits": (1_024, "bits of an integer computed in an expression"),
-    "seq_len": (10_000, "length of a string or list built by an expression"),
-    "sweep": (1_000, "values in one sweep (e.g. memory --batch)"),
-    "dim": (2**31 - 1, "size of one tensor dimension"),
-    "elements": (2**48, "elements of one tensor, batch included"),
+    "file_bytes": (1024 * 1024, N_("size of a spec file in bytes")),
+    "yaml_nodes": (200_000, N_("YAML values in a spec after resolving aliases")),
+    "nodes": (50_000, N_("layers after expanding repeats and blocks")),
+    "expr_chars": (2_000, N_("characters in one expression")),
+    "expr_depth": (60, N_("nesting depth of one expression")),
+    "int_bits": (1_024, N_("bits of an integer computed in an expression")),
+    "seq_len": (10_000, N_("length of a string or list built by an expression")),
+    "sweep": (1_000, N_("values in one sweep (e.g. memory --batch)")),
+    "dim": (2**31 - 1, N_("size of one tensor dimension")),
+    "elements": (2**48, N_("elements of one tensor, batch included")),
 }
 
 
@@ -44,5 +46,5 @@ def get(name: str) -> int:
 
 def hint(name: str) -> str:
     """How to raise the bound, for an error's hint line."""
-    return (f"the bound on {DEFAULTS[name][1]} is {get(name):,}; if this is intended, raise it with the "
-            f"environment variable {env_name(name)}")
+    return _("the bound on {what} is {bound}; if this is intended, raise it with the environment variable "
+             "{variable}").format(what=_(DEFAULTS[name][1]), bound=f"{get(name):,}", variable=env_name(name))
