@@ -570,3 +570,12 @@ def test_chinese_exercise_answers_are_diagnosed(name):
         block = out.split(f"错误     {where}: ", 1)[1].split("\n正确", 1)[0]
         assert f"正确答案是 {answer}" in block, block
         assert "诊断：" + mistake in block, block
+
+
+def test_rf_windows_in_chinese():
+    # LeNet (conv1 padding 2): conv 5x5 r = 5, j = 1; pool 2x2 r = 5 + 1*1 = 6, j = 2; conv 5x5 r = 6 + 4*2 = 14;
+    # pool 2x2 r = 14 + 1*2 = 16, j = 4; p = 2.  Unit 2 reads [2*4 - 2, 2*4 - 2 + 16 - 1] = [6, 21] on each axis
+    r = _zh("rf", LENET, "--unit", "2,2", "--width", "120")
+    assert r.returncode == 0, r.stderr
+    assert "感受野 (receptive field) 窗口：" in r.stdout and "精确窗口" in r.stdout and "最后的特征图" in r.stdout
+    assert "[6, 21] x [6, 21]" in r.stdout and "16x16 / 4x4 / 2x2" in r.stdout
