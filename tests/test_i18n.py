@@ -579,3 +579,12 @@ def test_rf_windows_in_chinese():
     assert r.returncode == 0, r.stderr
     assert "感受野 (receptive field) 窗口：" in r.stdout and "精确窗口" in r.stdout and "最后的特征图" in r.stdout
     assert "[6, 21] x [6, 21]" in r.stdout and "16x16 / 4x4 / 2x2" in r.stdout
+
+
+def test_rf_rules_in_chinese():
+    # U-Net's up1.up: a 2x2 transposed convolution with stride 2 halves the jump: 16 -> 16/2 = 8; the envelope
+    # grows by D*(K-1)/S*j_in = 1*1/2*16 = 8
+    r = _zh("rf", "specs/unet.yaml", "up1.up", "--unit", "3,3", "--width", "400")
+    assert r.returncode == 0, r.stderr
+    assert "单元 [3, 3] 路径上的规则" in r.stdout
+    assert "跳距乘以 1/S（16 -> 8），包络增大 D*(K-1)/S*j_in = 8" in r.stdout

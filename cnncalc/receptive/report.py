@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from ..i18n import _
 from .envelope import envelope
 from .probe import final_maps
 from .window import parse_unit, unit_window
@@ -27,7 +28,7 @@ def _n(x):
 
 def resolve(graph, name):
     """'node' or 'node:k' -> (node id, k); KeyError with close names when unknown."""
-    base, _, k = name.rpartition(":") if ":" in name else (name, "", "0")
+    base, _sep, k = name.rpartition(":") if ":" in name else (name, "", "0")
     if not k.isdigit():
         base, k = name, "0"
     for n in graph.nodes:
@@ -95,19 +96,21 @@ def rules(g, env, w):
             per_ax = []
             for ax, nm in enumerate(ax_names):
                 K, S, P, D = a["kernel_size"][ax], a["stride"][ax], a["padding"][ax], a["dilation"][ax]
-                line = (f"{n.name} ({n.op}, K={K}, S={S}, P={P}, D={D}, {{axes}}): output o reads the inputs "
-                        f"i = (o + P - D*t)/S for the taps t = 0..K-1 where that is a whole number; neighbouring "
-                        f"outputs move by 1/S = {_t(Fraction(1, S))} input pixel: the jump is multiplied by 1/S")
+                line = _("{node} ({op}, K={K}, S={S}, P={P}, D={D}, {axes}): output o reads the inputs "
+                         "i = (o + P - D*t)/S for the taps t = 0..K-1 where that is a whole number; neighbouring "
+                         "outputs move by 1/S = {step} input pixel: the jump is multiplied by 1/S").format(
+                    node=n.name, op=n.op, K=K, S=S, P=P, D=D, axes="{axes}", step=_t(Fraction(1, S)))
                 if j:
-                    line += (f" ({_t(j[ax])} -> {_t(j[ax] / S)}), the envelope grows by D*(K-1)/S*j_in = "
-                             f"{_t(Fraction(D * (K - 1), S) * j[ax])} and starts (D*(K-1) - P)/S*j_in = "
-                             f"{_t(Fraction(D * (K - 1) - P, S) * j[ax])} earlier")
+                    line += _(" ({j_in} -> {j_out}), the envelope grows by D*(K-1)/S*j_in = {grows} and starts "
+                              "(D*(K-1) - P)/S*j_in = {starts} earlier").format(
+                        j_in=_t(j[ax]), j_out=_t(j[ax] / S), grows=_t(Fraction(D * (K - 1), S) * j[ax]),
+                        starts=_t(Fraction(D * (K - 1) - P, S) * j[ax]))
                 if S > 1:
-                    line += (f". The envelope is a continuous hull: a unit's exact window moves by whole input "
-                             f"pixels, once every {S} outputs")
+                    line += _(". The envelope is a continuous hull: a unit's exact window moves by whole input "
+                              "pixels, once every {S} outputs").format(S=S)
                     if K % S:
-                        line += (f", and since S does not divide K an output reads {-(-K // S)} or {K // S} taps "
-                                 f"depending on o mod S")
+                        line += _(", and since S does not divide K an output reads {more} or {fewer} taps "
+                                  "depending on o mod S").format(more=-(-K // S), fewer=K // S)
                 per_ax.append((nm, line))
             out.extend(_join_axes(per_ax))
         elif n.op in ("Upsample", "interpolate"):
@@ -118,22 +121,23 @@ def rules(g, env, w):
                 Li, Lo = k.in_shape[ax + 1], k.out_shape[ax + 1]
                 if mode in ("nearest", "nearest-exact"):
                     rule = "x = floor(o*scale)" if mode == "nearest" else "x = floor((o + 1/2)*scale)"
-                    what = "one source pixel"
+                    what = _("one source pixel")
                 elif ac:
-                    rule, what = "x = o*(L_in - 1)/(L_out - 1)", "floor(x) and floor(x) + 1 (weight 0 when x is whole)"
+                    rule, what = "x = o*(L_in - 1)/(L_out - 1)", _("floor(x) and floor(x) + 1 (weight 0 when x is whole)")
                 else:
                     rule = "x = max(0, (o + 1/2)*scale - 1/2)"
-                    what = "floor(x) and floor(x) + 1 (weight 0 when x is whole)"
+                    what = _("floor(x) and floor(x) + 1 (weight 0 when x is whole)")
                 if mode == "bicubic":
-                    what = "floor(x) - 1 .. floor(x) + 2, clamped (only floor(x) when x is whole)"
+                    what = _("floor(x) - 1 .. floor(x) + 2, clamped (only floor(x) when x is whole)")
                 s = Fraction(Li, Lo)
-                line = (f"{n.name} ({n.op} {mode}{', align_corners' if ac else ''}, {{axes}}: {Li} -> {Lo}): "
-                        f"output o reads "
-                        f"{what}, {rule}, scale = {_t(s)}: the jump is multiplied by {_t(s)}")
+                line = _("{node} ({op} {mode}, {axes}: {L_in} -> {L_out}): output o reads {what}, {rule}, "
+                         "scale = {scale}: the jump is multiplied by {scale}").format(
+                    node=n.name, op=n.op, mode=mode + (", align_corners" if ac else ""), axes="{axes}", L_in=Li,
+                    L_out=Lo, what=what, rule=rule, scale=_t(s))
                 if j:
                     line += f" ({_t(j[ax])} -> {_t(j[ax] * s)})"
-                per_ax.append((nm, line + "; neighbouring units read different source pixels, so the exact "
-                                          "window is given beside the envelope"))
+                per_ax.append((nm, line + _("; neighbouring units read different source pixels, so the exact "
+                                            "window is given beside the envelope")))
             out.extend(_join_axes(per_ax))
         elif n.op == "cat" and getattr(k, "d", 0) >= 1:
             ax = k.d - 1
@@ -144,10 +148,12 @@ def rules(g, env, w):
                 L = g.shape(r)[k.d]
                 e = env.get(r, {}).get(src)
                 jj = f", p += {off}*j = {_t(off * e.j[ax])}" if e and not e.glob and off else ""
-                parts.append(f"{g.nodes[r[0]].name} fills {off}..{off + L - 1}{jj}")
+                parts.append(_("{part} fills {first}..{last}").format(part=g.nodes[r[0]].name, first=off,
+                                                                        last=off + L - 1) + jj)
                 off += L
-            out.append(f"{n.name} (cat along {nm}): input i's units sit after the earlier inputs, so output unit u "
-                       f"of part i is its unit u - offset_i and its field starts offset_i*j earlier: " + "; ".join(parts))
+            out.append(_("{node} (cat along {axis}): input i's units sit after the earlier inputs, so output unit u "
+                         "of part i is its unit u - offset_i and its field starts offset_i*j earlier: {parts}").format(
+                node=n.name, axis=nm, parts="; ".join(parts)))
         elif n.op in ("split", "chunk"):
             from .envelope import _spatial_dim
             ax = _spatial_dim(n)
@@ -156,13 +162,15 @@ def rules(g, env, w):
                 for s in n.out_shapes:
                     offs.append(off)
                     off += s[ax + 1]
-                out.append(f"{n.name} ({n.op} along {ax_names[ax] if ax < len(ax_names) else ax}): output k is the "
-                           f"input from offset_k on (offsets {offs}): unit u of output k is input unit u + offset_k, "
-                           "its field starts offset_k*j later")
+                out.append(_("{node} ({op} along {axis}): output k is the input from offset_k on (offsets "
+                             "{offsets}): unit u of output k is input unit u + offset_k, its field starts offset_k*j "
+                             "later").format(node=n.name, op=n.op, axis=ax_names[ax] if ax < len(ax_names) else ax,
+                                             offsets=offs))
         elif n.op.startswith("Adaptive") and any(L % o for L, o in zip(k.in_shape[1:], k.a["output_size"])):
-            out.append(f"{n.name} ({n.op}): uneven windows: output i reads [floor(i*L/n), ceil((i+1)*L/n) - 1] "
-                       f"(L = {list(k.in_shape[1:])}, n = {list(k.a['output_size'])}); the envelope uses the largest "
-                       "window and the mean stride, the exact window the unit's own")
+            out.append(_("{node} ({op}): uneven windows: output i reads [floor(i*L/n), ceil((i+1)*L/n) - 1] "
+                         "(L = {L}, n = {n}); the envelope uses the largest window and the mean stride, the exact "
+                         "window the unit's own").format(node=n.name, op=n.op, L=list(k.in_shape[1:]),
+                                                         n=list(k.a["output_size"])))
     return out
 
 
@@ -171,4 +179,4 @@ def _join_axes(per_ax):
     groups = {}
     for nm, line in per_ax:
         groups.setdefault(line, []).append(nm)
-    return [line.replace("{axes}", " and ".join(nms)) for line, nms in groups.items()]
+    return [line.replace("{axes}", _(" and ").join(nms)) for line, nms in groups.items()]
