@@ -588,3 +588,12 @@ def test_rf_rules_in_chinese():
     assert r.returncode == 0, r.stderr
     assert "单元 [3, 3] 路径上的规则" in r.stdout
     assert "跳距乘以 1/S（16 -> 8），包络增大 D*(K-1)/S*j_in = 8" in r.stdout
+
+
+def test_compare_in_chinese():
+    # ResNet-18 against ResNet-50: 11,689,512 and 25,557,032 parameters (torchvision's counts): ratio 2.19
+    r = _zh("compare", "specs/resnet18.yaml", "specs/resnet50.yaml", "--width", "120")
+    assert r.returncode == 0, r.stderr
+    assert "比较（与第一个的比值）" in r.stdout and "训练峰值显存" in r.stdout
+    line = next(x for x in r.stdout.splitlines() if x.startswith("参数量"))
+    assert "11.7M" in line and "25.6M (x2.19)" in line

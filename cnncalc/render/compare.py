@@ -1,6 +1,7 @@
 """The comparison of several reports (`cnncalc compare`) as text or Markdown; reads only its dict."""
 from __future__ import annotations
 
+from ..i18n import _
 from .layout import Col, table, wrap
 from .numbers import human
 
@@ -52,13 +53,15 @@ def _table(first, models, rows, width):
 
 
 def render_text(cmp, width: int = 100) -> str:
-    out = ["comparison (ratios to the first)", ""]
-    out += _table("", cmp["models"], [[row["label"]] + _cells(row) for row in cmp["rows"]], width)
+    out = [_("comparison (ratios to the first)"), ""]
+    out += _table("", cmp["models"], [[_(row["label"])] + _cells(row) for row in cmp["rows"]], width)
     if cmp["stages"]:
-        out += ["", "per stage (shared top-level names): params / MACs", ""]
-        out += _table("stage", cmp["models"], [[s["stage"]] + _stage_cells(cmp, s) for s in cmp["stages"]], width)
+        out += ["", _("per stage (shared top-level names): params / MACs"), ""]
+        out += _table(_("stage"), cmp["models"], [[s["stage"]] + _stage_cells(cmp, s) for s in cmp["stages"]],
+                      width)
     if len(set(cmp["conventions"])) > 1:
-        out.append(f"note: the reports use different conventions: {', '.join(cmp['conventions'])}")
+        out.append(_("note: the reports use different conventions: {conventions}").format(
+            conventions=", ".join(cmp["conventions"])))
     return wrap("\n".join(out), width) + "\n"
 
 

@@ -6,17 +6,18 @@ every spec has them.
 """
 from __future__ import annotations
 
+from ..i18n import N_
 from .rules import final_rf
 
 # (key, label, unit) of the rows compared; unit "B" is bytes
 METRICS = (
-    ("params", "params", ""),
-    ("macs", "MACs", ""),
-    ("flops", "FLOPs", ""),
-    ("activation_bytes", "activation memory", "B"),
-    ("saved_bytes", "saved for backward", "B"),
-    ("param_bytes", "weights", "B"),
-    ("training_peak_bytes", "training peak memory", "B"),
+    ("params", N_("params"), ""),
+    ("macs", N_("MACs"), ""),
+    ("flops", N_("FLOPs"), ""),
+    ("activation_bytes", N_("activation memory"), "B"),
+    ("saved_bytes", N_("saved for backward"), "B"),
+    ("param_bytes", N_("weights"), "B"),
+    ("training_peak_bytes", N_("training peak memory"), "B"),
 )
 
 
@@ -66,7 +67,7 @@ def compare(reports, labels=None) -> dict:
                      "ratios": [_ratio(v, vals[0]) for v in vals]})
     rfs = [output_rf(r) for r in reports]
     rf_vals = [v for v, _ in rfs]
-    rows.append({"metric": "rf", "label": "receptive field (last feature map)", "unit": "px", "values": rf_vals,
+    rows.append({"metric": "rf", "label": N_("receptive field (last feature map)"), "unit": "px", "values": rf_vals,
                  "ratios": [_ratio(v, rf_vals[0]) for v in rf_vals], "layers": [n for _, n in rfs]})
     st = [stages(r) for r in reports]
     # shared top-level names that hold parameters or work in some spec (not every ReLU or flatten)
