@@ -150,6 +150,7 @@ DDNET = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_data_dependent_nodes_are_named(tmp_path):
     (tmp_path / "dd.py").write_text(DDNET)
     r = _run(["analyze", "dd.py:Keep", "--input", "1x6x6", "--format", "json", "--seed", "5"], tmp_path)
