@@ -401,6 +401,24 @@ def _counter_gaps(a2, nodes, counter, per_node):
     return gaps
 
 
+def _per_module(res, check, a2, nodes, model, per, labels, tool):
+    """Per torch module of the rebuilt model: (first node, its nodes, analysed FLOPs, the tool's, blind-spot labels).
+    A tensor function has no module the tool can attribute work to: reported as not covered here."""
+    ana = _module_sums(a2, nodes)
+    members = {}
+    for n in nodes:
+        members.setdefault(n.module, []).append(n)
+    for module, ms in members.items():
+        n, an = ms[0], ana[module]
+        qual = model._paths.get(module)
+        if qual is None:
+            if an:
+                res.add(check, "module", module, an, None, NOT_COVERED,
+                        f"tensor function: {tool} attributes it to no module (counted in the total)")
+            continue
+        yield n, ms, an, per.get(qual, 0), [labels[m.id] for m in ms if m.id in labels]
+
+
 def _check_fcm(res, reload, g, model, total, per, per_node=None):
     a2 = reload(convention="torch")
     tot = a2.totals()["flops"]
@@ -414,38 +432,19 @@ def _check_fcm(res, reload, g, model, total, per, per_node=None):
                 + " (" + "; ".join(sorted({r for _, r in gaps.values()})) + "); the rest matches")
     else:
         _tool_total(res, "FLOPs (torch convention) vs FlopCounterMode", "FlopCounterMode", tot, total, blind, labels)
-    ana = _module_sums(a2, nodes)
-    done = set()
-    for n in nodes:
-        if n.module in done:
-            continue
-        done.add(n.module)
-        qual = model._paths.get(n.module)
-        fam = getattr(n.kind, "family", "")
-        an = ana[n.module]
-        if qual is None:          # a tensor function: FCM attributes it to no module
-            if an:
-                res.add("FLOPs (torch) per module", "module", n.module, an, None, NOT_COVERED,
-                        "tensor function: FlopCounterMode attributes it to no module (counted in the total)")
-            continue
-        got = per.get(qual, 0)
-        ls = [labels[m.id] for m in nodes if m.module == n.module and m.id in labels]
+    check = "FLOPs (torch) per module"
+    for n, members, an, got, ls in _per_module(res, check, a2, nodes, model, per, labels, "FlopCounterMode"):
         if ls and an == got:
-            res.add("FLOPs (torch) per module", "module", n.module, an, got, MATCH, blind_reason("FlopCounterMode", ls))
-        elif fam not in FCM_FAMILIES and an == 0 and got == 0:
-            res.add("FLOPs (torch) per module", "module", n.module, an, got, NOT_COVERED, FCM_REASON)
-        elif an != got and [m for m in nodes if m.module == n.module] and \
-                all(m.id in gaps for m in nodes if m.module == n.module) and \
-                an - sum(gaps[m.id][0] for m in nodes if m.module == n.module) == got:
-            res.add("FLOPs (torch) per module", "module", n.module, an, got, NOT_COVERED,
-                    "FlopCounterMode did not see " + "; ".join(sorted({gaps[m.id][1] for m in nodes
-                                                                       if m.module == n.module})))
+            res.add(check, "module", n.module, an, got, MATCH, blind_reason("FlopCounterMode", ls))
+        elif getattr(n.kind, "family", "") not in FCM_FAMILIES and an == 0 and got == 0:
+            res.add(check, "module", n.module, an, got, NOT_COVERED, FCM_REASON)
+        elif an != got and all(m.id in gaps for m in members) and an - sum(gaps[m.id][0] for m in members) == got:
+            res.add(check, "module", n.module, an, got, NOT_COVERED,
+                    "FlopCounterMode did not see " + "; ".join(sorted({gaps[m.id][1] for m in members})))
         elif n.kind.torch_counter_gap and an == 0 and got == 0:
-            res.add("FLOPs (torch) per module", "module", n.module, an, got, NOT_COVERED, n.kind.torch_counter_gap)
+            res.add(check, "module", n.module, an, got, NOT_COVERED, n.kind.torch_counter_gap)
         else:
-            ls = [labels[m.id] for m in nodes if m.module == n.module and m.id in labels]
-            res.add("FLOPs (torch) per module", "module", n.module, an, got, None,
-                    blind_reason("FlopCounterMode", ls) if ls and an == got else "")
+            res.add(check, "module", n.module, an, got)
     res.notes.append("FlopCounterMode in torch 2.13/2.14 counts the weight gradient of a grouped convolution "
                      "`groups` times; only backward counts are affected, and only forward counts are compared here")
 
@@ -474,27 +473,14 @@ def _check_fvcore(res, reload, g, model, inputs):
                 + (f"; {skipped}" if skipped else ""))
     else:
         _tool_total(res, "FLOPs (fvcore convention) vs fvcore", "fvcore", tot, total, blind, labels, skipped)
-    ana = _module_sums(a2, nodes)
-    done = set()
-    for n in nodes:
-        if n.module in done:
-            continue
-        done.add(n.module)
-        qual = model._paths.get(n.module)
-        an = ana[n.module]
-        if qual is None:
-            if an:
-                res.add("FLOPs (fvcore) per module", "module", n.module, an, None, NOT_COVERED,
-                        "tensor function: fvcore attributes it to no module (counted in the total)")
-            continue
-        got = per.get(qual, 0)
-        ls = [labels[m.id] for m in nodes if m.module == n.module and m.id in labels]
+    check = "FLOPs (fvcore) per module"
+    for n, _members, an, got, ls in _per_module(res, check, a2, nodes, model, per, labels, "fvcore"):
         if ls and an == got:
-            res.add("FLOPs (fvcore) per module", "module", n.module, an, got, MATCH, blind_reason("fvcore", ls))
+            res.add(check, "module", n.module, an, got, MATCH, blind_reason("fvcore", ls))
         elif an == 0 and got == 0:
-            res.add("FLOPs (fvcore) per module", "module", n.module, an, got, NOT_COVERED, FVCORE_REASON)
+            res.add(check, "module", n.module, an, got, NOT_COVERED, FVCORE_REASON)
         else:
-            res.add("FLOPs (fvcore) per module", "module", n.module, an, got)
+            res.add(check, "module", n.module, an, got)
 
 
 def _check_saved(res, analysis, reload, model, inputs, device, seed):
