@@ -19,10 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
-
-def _q(x):
-    x = Fraction(x)
-    return x.numerator if x.denominator == 1 else x
+from ..core.numbers import frac_val as _q
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from ..core.numbers import frac_text
 from ..i18n import _
 from .envelope import envelope
 from .probe import final_maps
@@ -17,8 +18,7 @@ AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
 def _t(x):
-    x = Fraction(x)
-    return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
+    return frac_text(Fraction(x))
 
 
 def _n(x):
