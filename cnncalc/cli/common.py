@@ -33,6 +33,12 @@ class Dtype(str, Enum):
     float64 = "float64"
 
 
+class TableJson(str, Enum):
+    """The output formats of commands with a table and JSON only (memory, verify, rf)."""
+    table = "table"
+    json = "json"
+
+
 class Lang(str, Enum):
     """The languages of cnncalc.i18n."""
     zh = "zh"

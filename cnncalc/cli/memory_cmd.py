@@ -21,10 +21,6 @@ class Optim(str, Enum):
     adamw_fused = "adamw-fused"
 
 
-class MemFmt(str, Enum):
-    table = "table"
-    json = "json"
-
 
 def parse_batches(text: str):
     from .. import limits
@@ -85,7 +81,7 @@ def register(app):
                dataset_size: Optional[int] = typer.Option(None, "--dataset-size", metavar="N",
                                                           help="samples per epoch: FLOPs per epoch"),
                layers: bool = typer.Option(False, "--layers", help="also a per-layer table"),
-               format: MemFmt = C.format_option(MemFmt.table), output: Optional[str] = C.output_option(),
+               format: C.TableJson = C.format_option(C.TableJson.table), output: Optional[str] = C.output_option(),
                width: Optional[int] = C.width_option(),
                no_expect: bool = typer.Option(False, "--no-expect", help=C.NO_EXPECT_HELP)):
         """Memory of training and inference (weights, gradients, optimizer state, activations), the largest
@@ -112,7 +108,7 @@ def register(app):
             C.no_result(diags, "memory report")
         report = memory_report(first, load, batches, opt, amp, budget, dataset_size, profile)
         report["diagnostics"] = diags
-        if format == MemFmt.json:
+        if format == C.TableJson.json:
             import json
             C.write_output(json.dumps(report, indent=2) + "\n", output)
         else:

@@ -2,20 +2,14 @@
 on its path explained, and optionally the gradient probe and the effective receptive field."""
 from __future__ import annotations
 
-from enum import Enum
 from typing import List, Optional
 
 import typer
 
-
-class RfFmt(str, Enum):
-    table = "table"
-    json = "json"
+from . import common as C
 
 
 def register(app):
-    from . import common as C
-
     @app.command(short_help="Receptive field of a unit: exact window, envelope, probe, effective field.")
     def rf(spec: str = C.spec_argument(),
            node: Optional[str] = typer.Argument(None, metavar="[NODE]", help="a node (name, or name:k for its k-th output); "
@@ -23,7 +17,7 @@ def register(app):
            unit: Optional[str] = typer.Option(None, "--unit", "-u", metavar="I[,J...]", help="the output unit, one index per spatial "
                                                                          "axis (e.g. 32,32; -1 is the last); "
                                                                          "default: the centre"),
-           format: RfFmt = C.format_option(RfFmt.table),
+           format: C.TableJson = C.format_option(C.TableJson.table),
            erf: bool = typer.Option(False, "--erf", help="also measure the effective receptive field at "
                                                          "initialisation (runs torch)"),
            plot: Optional[str] = typer.Option(None, "--plot", metavar="FILE", help="with --erf: write the ERF heatmap to this "
@@ -72,7 +66,7 @@ def register(app):
                 e["plot"] = draw(e, maps, plot)
             rep["erf"] = e
         from ..render import rf_windows as V
-        if format == RfFmt.json:
+        if format == C.TableJson.json:
             import json
             C.write_output(json.dumps(rep, indent=2) + "\n", output)
         else:

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import typer
-
 
 def register(app):
     from . import common as C

@@ -4,17 +4,12 @@ Module-level imports stay cheap (typer only): torch is imported when the command
 """
 from __future__ import annotations
 
-from enum import Enum
 from typing import List, Optional
 
 import typer
 
 from . import common as C
 
-
-class VerifyFmt(str, Enum):
-    table = "table"
-    json = "json"
 
 
 def register(app):
@@ -24,7 +19,7 @@ def register(app):
                                           help="where the model runs (auto: cuda when available)"),
                batch: Optional[int] = C.batch_option(),
                seed: int = typer.Option(0, "--seed", metavar="N", help="random seed of the weights and inputs"),
-               format: VerifyFmt = C.format_option(VerifyFmt.table), output: Optional[str] = C.output_option(),
+               format: C.TableJson = C.format_option(C.TableJson.table), output: Optional[str] = C.output_option(),
                width: Optional[int] = C.width_option(),
                input: Optional[List[str]] = C.input_option(), set: Optional[List[str]] = C.set_option(),
                dtype: Optional[C.Dtype] = C.dtype_option(),
