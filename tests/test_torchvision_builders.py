@@ -33,13 +33,7 @@ BUILDERS = [(m, n) for m, mod in MODULES.items() for n in tvm.list_models(module
 FAST = {"resnet18", "mobilenet_v3_small", "vit_b_16", "lraspp_mobilenet_v3_large", "r3d_18", "squeezenet1_1"}
 
 # what still differs, by builder (measured; the reason says why)
-_RAFT = ("captured by hooks (torch.fx cannot trace its checks on shapes): the feature encoder runs both images "
-         "as one batch [2N, 3, H, W], the correlation volume is [N*H*W, 1, H, W], the pyramid lookups grid_sample it per pixel, "
-         "and the coordinate grids are built from arange/meshgrid/linspace with no batch dim")
-XFAIL = {
-    "raft_small": f"775 of 1,274 nodes opaque: {_RAFT}",
-    "raft_large": f"769 of 1,559 nodes opaque: {_RAFT}",
-}
+XFAIL = {}
 
 
 @pytest.fixture(autouse=True, scope="module")

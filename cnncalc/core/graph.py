@@ -64,6 +64,18 @@ class Graph:
         nid, k = ref
         return self.nodes[nid].out_shapes[k]
 
+    def batch_of(self, ref):
+        """The batch of a tensor: its node's (``kind.N``; a captured module may fold pixels into the
+        batch or run two images as one batch), the graph's for an input, 1 for a constant."""
+        k = self.nodes[ref[0]].kind
+        return self.batch if k is None else k.N
+
+    def full_shape(self, ref):
+        """A tensor's shape with its batch (a constant's shape is already the whole tensor)."""
+        k = self.nodes[ref[0]].kind
+        s = tuple(self.shape(ref))
+        return s if k is not None and not k.batched else (self.batch_of(ref),) + s
+
     def consumers(self):
         out = {n.id: [] for n in self.nodes}
         for n in self.nodes:

@@ -205,7 +205,7 @@ def saved_storages(facts, n):
 
 
 def _tensor_bytes(facts, ref):
-    return facts.g.batch * math.prod(facts.g.shape(ref)) * facts.itemsize
+    return math.prod(facts.g.full_shape(ref)) * facts.itemsize
 
 
 def _bytes_of(facts, sid, extra):

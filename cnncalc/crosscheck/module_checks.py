@@ -162,11 +162,10 @@ def check_module(res, analysis, reload, phase, seed, fvcore=True):
                 hook_calls = _hook_calls(model, analysis, seed, known_module)
         except Exception as e:   # noqa: BLE001
             res.notes.append(f"functions between modules not measured ({type(e).__name__}: {str(e)[:120]})")
-    B = g.batch
     ok = bad = none = 0
     for n in nodes:
         c = calls.get(node_call.get(n.id))
-        want = [(B,) + tuple(s) for s in n.out_shapes]
+        want = [g.full_shape((n.id, i)) for i in range(len(n.out_shapes))]
         if n.id in opaque and c is not None:
             want = [tuple(s) for s in c.out_shapes]   # measured at capture, the batch where it was
         got = None

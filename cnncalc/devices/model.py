@@ -120,10 +120,10 @@ class DeviceTerms(M.Terms):
         return max(nid, self.frames.get(ref, -1))    # a block's input: until the block returns
 
     def wsf(self, n):
-        return W.forward_workspace(n.kind, self.facts.g.batch, self.isz, self.profile)
+        return W.forward_workspace(n.kind, n.kind.N, self.isz, self.profile)
 
     def wsb(self, n):
-        return W.backward_workspace(n.kind, self.facts.g.batch, self.isz, self.profile)
+        return W.backward_workspace(n.kind, n.kind.N, self.isz, self.profile)
 
     # ---- inference (eval, no_grad)
     def _inf_weights(self):

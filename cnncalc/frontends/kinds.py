@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from ..figure import Figure
-from ..kinds.base import Kind, KindError, RFStep, Saved, Term
+from ..kinds.base import Kind, KindError, RFStep, Saved, Term, prod
 
 # FlopCounterMode op names -> our MAC rules (every op it counts is a multiply-accumulate kind)
 _CONV_OPS = ("convolution", "conv")
@@ -175,3 +175,105 @@ class ParamCat(Kind):
 
     def describe_args(self):
         return f"cat({self.pname}.expand(N, ...), dim={self.dim})"
+
+
+class Rebatch(Kind):
+    """A call that moves data between the batch and the other dims: ``cat`` or ``split``/``chunk`` along
+    dim 0, a ``reshape``/``view`` that folds dims into the batch or takes them out of it, a ``repeat`` or
+    ``expand`` that gives a constant a batch (``frontends.batch_fold``).  No arithmetic: a copy (cat,
+    repeat) or a view.  Its inputs keep their own batches (``in_batches``); ``N`` is its outputs'."""
+
+    family = "tensor"
+    N_INPUTS = (1, 1000)
+    SIG = ()
+    has_module = False
+    exportable = False
+    COPIES = ("cat", "repeat")
+
+    def __init__(self, op, in_shapes, in_batches, out_shapes, batch):
+        self.op = op
+        self.a = {}
+        self.in_shapes = [tuple(s) for s in in_shapes]
+        self.in_batches = list(in_batches)      # None: a constant input (its shape is the whole tensor)
+        self.out_shapes = [tuple(s) for s in out_shapes]
+        self.N = batch
+        self.view = op not in self.COPIES
+
+    def grad_passes_through(self, in_shape):
+        # cat hands each input a slice of its output's gradient, a reshape a view of it
+        return self.op not in ("repeat", "expand")
+
+    def rf(self):
+        if self.op in ("reshape", "view", "flatten", "unflatten"):
+            return RFStep("global", formula="reshape across the batch")
+        return RFStep("merge", formula="samples regrouped along the batch; positions unchanged")
+
+    def _side(self, s, b):
+        return ("x".join(map(str, s)) or "scalar") if b is None else f"{b} x " + ("x".join(map(str, s)) or "1")
+
+    def describe_args(self):
+        ins = ", ".join(self._side(s, b) for s, b in zip(self.in_shapes, self.in_batches))
+        outs = ", ".join(self._side(s, self.N) for s in self.out_shapes)
+        return f"{self.op} across the batch: [{ins}] -> [{outs}] ({'a copy' if not self.view else 'a view'})"
+
+
+_ELEMENTWISE = {"add", "sub", "mul", "div", "neg", "sqrt", "rsqrt", "exp", "log", "pow", "reciprocal", "abs",
+                "floor", "ceil", "round", "sin", "cos", "clamp", "square"}
+
+
+class Constant(Kind):
+    """A tensor that does not depend on the input (``arange``, ``linspace``, ``meshgrid``, ``zeros`` and what is
+    computed from them alone): the same for every input and every batch, so it has no batch (``batched``
+    False: its shape is the whole tensor).  Creating and moving values is no arithmetic; an elementwise
+    operation on constants counts one operation per output element."""
+
+    family = "tensor"
+    N_INPUTS = (0, 1000)
+    SIG = ()
+    has_module = False
+    exportable = False
+    batched = False
+
+    def __init__(self, op, in_shapes, out_shapes):
+        self.op = op
+        self.a = {}
+        self.in_shapes = [tuple(s) for s in in_shapes]
+        self.out_shapes = [tuple(s) for s in out_shapes]
+        self.N = 1
+
+    def terms(self):
+        if self.op not in _ELEMENTWISE:
+            return []
+        v = sum(prod(s) for s in self.out_shapes)
+        return [Term(("elementwise",), v, Figure(v, "numel_out", {"numel_out": v}, "operations",
+                                                 note="on a constant: no batch"))]
+
+    def bwd_terms(self, needs_input_grad):
+        return []
+
+    def rf(self):
+        return RFStep("merge", formula="a constant: sees no input")
+
+    def grad_passes_through(self, in_shape):
+        return False
+
+    def describe_args(self):
+        return f"{self.op} (a constant: the same for every input, no batch)"
+
+
+class Detach(Kind):
+    """``x.detach()``: a view of its input that autograd does not record (no gradient flows back)."""
+
+    family = "tensor"
+    N_INPUTS = (1, 1)
+    SIG = ()
+    has_module = False
+    exportable = False
+    view = True
+    stops_gradient = True
+
+    def __init__(self, in_shapes, batch):
+        super().__init__("detach", {}, in_shapes, batch)
+
+    def describe_args(self):
+        return "detach (a view; no gradient flows back through it)"

@@ -575,6 +575,16 @@ def _identity(c, args, kwargs):
     return "alias", {}, [args[0]], []
 
 
+def _to(c, args, kwargs):
+    """``x.to(device)``: the same tensor on the device the analysis is about (a move, not a new layer); a
+    change of dtype is not modelled."""
+    import torch
+    rest = list(args[1:]) + [v for k, v in kwargs.items() if k not in ("non_blocking", "copy")]
+    if kwargs.get("copy") or not all(isinstance(v, (torch.device, str)) for v in rest):
+        raise Unmapped("`to` with a dtype (a cast is not modelled)")
+    return "alias", {}, [args[0]], []
+
+
 _FUNCS = None
 _METHODS = None
 
@@ -673,7 +683,7 @@ def tables():
         "softmax": _softmax("Softmax"), "log_softmax": _softmax("LogSoftmax"),
         "flatten": _flatten, "view": _reshape, "reshape": _reshape, "permute": _permute_method,
         "transpose": _transpose, "chunk": _chunk, "split": _split, "mean": _reduce("mean"), "amax": _reduce("amax"), "sum": _reduce("sum"),
-        "abs": _abs, "contiguous": _identity,
+        "abs": _abs, "contiguous": _identity, "to": _to,
         "matmul": _matmul("matmul"), "__matmul__": _matmul("matmul"), "bmm": _matmul("bmm"),
         "__getitem__": _getitem, "roll": _roll,
     }

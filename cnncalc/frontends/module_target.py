@@ -26,7 +26,11 @@ from ..figure import Figure
 from ..kinds import REGISTRY, KindError
 from ..kinds.base import check_types
 from .capture import PRef, Ref
-from .kinds import Opaque, ParamCat, ParamOp, ScalarOp
+from .kinds import Constant, Detach, Opaque, ParamCat, ParamOp, ScalarOp
+
+
+class _Built(Exception):
+    """Raised inside build_graph's mapping when a call's kind is built without the usual checks."""
 
 KWARGS_ENV = "CNNCALC_KWARGS"
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
@@ -378,6 +382,8 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
     reads, claimed = [], set()    # buffers a call reads as an argument (not its own module's), and counted ones
     node_call = {}                # node id -> the capture's call id (verify measures the same call on the module)
 
+    from . import batch_fold as bf
+    fac = cap.factors if cap.factors is not None else bf.factors(cap, batch)
     shuffles, skipped = _channel_shuffles(cap)
     from . import patterns
     fused, fskipped = patterns.find(cap, param_shapes, buf_numel, batch)
@@ -405,7 +411,23 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
         op = bound = n_out = None
         in_refs = []
         pnames = []
+        N = batch
         try:
+            # a module's own handler speaks first (an RNN names its batch_first); its batch is read after
+            how, f = ("same", 1) if (c.id in shuffles or c.id in fused or c.how == "module") else bf.classify(c, fac)
+            if how == "unknown":
+                raise Unmapped(f)
+            if how == "constant" and not _prefs_in((c.args, c.kwargs), []):
+                in_refs = bf.tensor_refs(c)
+                op, kind = "constant", Constant(_short_name(c), [shapes[r] for r in in_refs], c.out_shapes)
+                raise _Built
+            if how == "constant":
+                raise Unmapped("a tensor computed from parameters alone")
+            if how == "moves":
+                kind, in_refs = bf.rebatch(c, fac, shapes, batch, _short_name(c))
+                op = kind.op
+                raise _Built
+            N = f * batch
             if c.id in shuffles:
                 src, groups = shuffles[c.id]
                 op, bound, in_refs, pnames = "ChannelShuffle", {"groups": groups}, [src], []
@@ -427,45 +449,53 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
                     if len(in_refs) != len(c.args) or c.kwargs:
                         raise Unmapped("called with non-tensor arguments")
                 pnames = [c.path + "." + n if c.path else n for n, _ in c.target.named_parameters()]
+                how, f = bf.classify(c, fac, n_out)
+                if how != "same":
+                    raise Unmapped(f if how == "unknown" else "it moves the batch dimension")
+                N = f * batch
+            elif c.how == "method" and c.target == "detach":
+                op, bound, in_refs, pnames = "detach", {}, [c.args[0]], []
             else:
                 h = handler_for(c)
                 if h is None:
                     raise Unmapped("not a function we know")
                 if not c.value_ok and not getattr(h, "partial_output", False):
                     raise Unmapped("its output is not a tensor or a tuple of tensors")
-                op, bound, in_refs, pnames = h(_Ctx(c, shapes, param_shapes, batch), c.args, c.kwargs)
+                op, bound, in_refs, pnames = h(_Ctx(c, shapes, param_shapes, N), c.args, c.kwargs)
                 if not all(isinstance(r, Ref) for r in in_refs):
                     raise Unmapped("an input is not an activation")
             if op == "alias":
                 refmap[Ref(c.id, 0)] = refmap[in_refs[0]]
                 continue
+            rank = max((len(shapes[r]) for r in in_refs if fac.get(r)), default=None)
             in_shapes = []
             for r in in_refs:
-                s = shapes[r]
-                if not s or s[0] != batch:
-                    raise Unmapped(f"an input of shape {list(s)} has no batch dimension {batch}")
-                in_shapes.append(tuple(s[1:]))
-            for s in c.out_shapes[:n_out]:
-                if not s or s[0] != batch:
+                if fac.get(r) is None:
+                    raise Unmapped(f"an input of shape {list(shapes[r])} has no batch dimension {batch}")
+                in_shapes.append(bf.strip(shapes[r], fac[r], rank - 1 if rank else None))
+            for i, s in enumerate(c.out_shapes[:n_out]):
+                if fac.get(Ref(c.id, i)) != f:
                     raise Unmapped(f"its output of shape {list(s)} has no batch dimension {batch}")
-            scale_dim = _layer_scale_dim(op, param_shapes.get((bound or {}).get("param")), in_shapes, batch)
+            scale_dim = _layer_scale_dim(op, param_shapes.get((bound or {}).get("param")), in_shapes, N)
             if scale_dim is not None:
                 op = "LayerScale"
-                kind = REGISTRY[op](op, {"channel_dim": scale_dim}, in_shapes, batch)
+                kind = REGISTRY[op](op, {"channel_dim": scale_dim}, in_shapes, N)
+            elif op == "detach":
+                kind = Detach(in_shapes, N)
             elif op.startswith("param:"):
                 kind = ParamOp(op[6:].lstrip("r") if op[6:] not in ("rsub", "rdiv") else op[6:], bound["param"],
-                               param_shapes[bound["param"]], in_shapes, batch)
+                               param_shapes[bound["param"]], in_shapes, N)
             elif op == "paramcat:":
                 kind = ParamCat(bound["param"], param_shapes[bound["param"]], bound["dim"], bound["first"],
-                                in_shapes, batch)
+                                in_shapes, N)
             elif op.startswith("scalar:"):
                 kind = ScalarOp(op[7:].lstrip("r") if op[7:] not in ("rsub", "rdiv") else op[7:], bound["other"],
-                                in_shapes, batch)
+                                in_shapes, N)
                 kind.reverse = op[7:].startswith("r")
             else:
                 cls = REGISTRY[op]
                 args = check_types(cls, op, dict(bound))
-                kind = cls(op, args, in_shapes, batch)
+                kind = cls(op, args, in_shapes, N)
             want = [tuple(s[1:]) for s in c.out_shapes][:n_out]
             if [tuple(s) for s in kind.out_shapes] != want:
                 raise Unmapped(f"our {op} gives {[list(s) for s in kind.out_shapes]} but the real output is "
@@ -473,6 +503,8 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
             real_p = sum(param_numel.get(p, 0) for p in pnames)
             if kind.params().value != real_p:
                 raise Unmapped(f"our {op} has {kind.params().value} parameters but the module has {real_p}")
+        except _Built:          # a constant, or a call that moves the batch: its kind is built
+            pass
         except (Unmapped, KindError) as e:
             reason = str(e)
         except Exception as e:   # a handler meeting an argument form it does not expect
@@ -500,11 +532,14 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
                 pn = [p for p in _prefs_in((c.args, c.kwargs), []) if p in param_numel]
                 bn = [p for p in _prefs_in((c.args, c.kwargs), []) if p in buf_numel]
                 module = "+".join(pn) if pn else nm
-            strip = lambda s: tuple(s[1:]) if s and s[0] == batch else tuple(s)  # noqa: E731
-            kind = Opaque(what.rsplit(".", 1)[-1], [strip(shapes[r]) for r in in_refs],
-                          [strip(s) for s in c.out_shapes], batch, sum(param_numel[p] for p in pn),
+            strip = lambda s, f: tuple(s[1:]) if f else tuple(s)  # noqa: E731
+            fo = fac.get(Ref(c.id, 0)) if c.out_shapes else None
+            kind = Opaque(what.rsplit(".", 1)[-1], [strip(shapes[r], fac.get(r)) for r in in_refs],
+                          [strip(s, fo) for s in c.out_shapes], fo * batch if fo else (1 if fo == bf.CONSTANT else batch), sum(param_numel[p] for p in pn),
                           sum(buf_numel[b] for b in bn), c.flop_ops, c.flops, reason)
             inputs = [refmap[r] for r in in_refs]
+            if fo == bf.CONSTANT:
+                kind.batched = False
             if not inputs and g.inputs:
                 inputs = [(g.inputs[0], 0)]     # the analysis passes need an input edge
             n = g.add(name=nm, op="opaque", kind=kind, inputs=inputs, out_shapes=list(kind.out_shapes),
@@ -832,6 +867,24 @@ def _on_meta(model):
     return any(t.is_meta for t in list(model.parameters()) + list(model.buffers()))
 
 
+def _batch_factors(cap, ins, again):
+    """Where a tensor's leading dim is not the batch, capture again at another batch and read each
+    tensor's batch factor from the two (``batch_fold``).  Not for a capture whose work depends on the
+    data (a detector's proposals): its second run would take another path."""
+    from . import batch_fold as bf
+    batch = ins[0][1][0] if ins and ins[0][1] else 1
+    if not bf.moves_batch(cap, batch):
+        return
+    if any(_call_name(c) in DATA_SOURCES for c in cap.calls):
+        return
+    b2 = batch + 1
+    try:
+        cap2 = again([(n, (b2,) + tuple(s[1:])) for n, s in ins])
+    except Exception:    # noqa: BLE001  (a model that runs at one batch only keeps the single reading)
+        return
+    cap.factors = bf.factors(cap, batch, cap2, b2)
+
+
 def capture(model, ins, method="auto", rebuild=None):
     """Capture with fx, falling back to hooks.  Returns (Capture, [Diagnostic], model).
 
@@ -847,6 +900,7 @@ def capture(model, ins, method="auto", rebuild=None):
         if method in ("auto", "fx"):
             try:
                 cap = capture_fx(model, ins, known_module)
+                _batch_factors(cap, ins, lambda ins2: capture_fx(model, ins2, known_module))
                 notes.append(Diagnostic("note", "captured with torch.fx symbolic tracing; shapes from a run on the "
                                         "meta device", None, code="capture-fx"))
                 return cap, notes, model
@@ -869,6 +923,7 @@ def capture(model, ins, method="auto", rebuild=None):
             model.eval()
         try:
             cap = capture_hooks(model, ins, known_module)
+            _batch_factors(cap, ins, lambda ins2: capture_hooks(model, ins2, known_module))
         except Exception as e:
             raise UsageError(f"running the module on inputs {', '.join(str(list(s)) for _, s in ins)} failed: "
                              f"{type(e).__name__}: {e}") from None

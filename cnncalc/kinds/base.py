@@ -196,6 +196,8 @@ class Kind:
     view = False              # the output aliases the input (no new memory)
     eval_identity = False     # returns its input in evaluation mode (dropout): no new memory at inference
     concatenates = False      # joins its inputs along a dim (a spec's merge checks the other dims)
+    batched = True            # its outputs hold N samples (False: a constant, its shapes the whole tensor)
+    stops_gradient = False    # autograd does not record it (detach): no gradient flows through it
     doc = ""
 
     def __init__(self, op: str, args: dict, in_shapes: list, batch: int = 1):

@@ -222,7 +222,7 @@ def explain_node(a, node) -> dict:
     # memory
     items = []
     isz = a.itemsize
-    fig, note = _bytes_figure(node.out_shapes, g.batch, isz, "output_bytes", L["output_bytes"])
+    fig, note = _bytes_figure(node.out_shapes, k.N if k.batched else 1, isz, "output_bytes", L["output_bytes"])
     items.append(item(fig, note=note))
     if L["alloc_bytes"] == 0 and L["output_bytes"]:
         items.append(text_item(_("the output is a view of (or written into) its input: it allocates nothing new")))
@@ -240,7 +240,7 @@ def explain_node(a, node) -> dict:
             f = Figure(sv.numel * per, "numel*bytes", {"numel": sv.numel, "bytes": per}, f"saved {sv.what}",
                        unit="bytes")
         else:
-            f = Figure(g.batch * sv.numel * per, "N*numel*bytes", {"N": g.batch, "numel": sv.numel, "bytes": per},
+            f = Figure(k.N * sv.numel * per, "N*numel*bytes", {"N": k.N, "numel": sv.numel, "bytes": per},
                        f"saved {sv.what}", unit="bytes")
         note = _("already counted by another node") if rec["shared"] else ""
         if f.value != rec["bytes"]:

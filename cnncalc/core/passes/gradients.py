@@ -36,5 +36,5 @@ def gradient_flow(graph, params_of=None) -> GradientFlow:
         need = any(rec.get(i, False) for i, _ in n.inputs)
         p = params_of(n) if params_of else n.kind.params().value
         ng[n.id] = need
-        rec[n.id] = in_autograd(p, need)
+        rec[n.id] = in_autograd(p, need) and not n.kind.stops_gradient
     return GradientFlow(MappingProxyType(rec), MappingProxyType(ng))

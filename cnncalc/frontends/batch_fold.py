@@ -1,0 +1,169 @@
+"""Batch factors of a captured module's tensors: which tensors carry the batch, and how many times.
+
+The graph's shapes exclude the batch, and a node's kind holds the batch of its outputs (``kind.N``).
+Most models keep the batch in dim 0 of every tensor, unchanged.  Some move it:
+
+- RAFT runs both images through one encoder as a batch of 2N (``torch.cat([image1, image2], dim=0)``,
+  then ``torch.split(fmaps, [N, N], dim=0)``);
+- its correlation volume folds every pixel into the batch (``corr.reshape(N*H*W, 1, H, W)``) and unfolds
+  it after sampling (``.view(N, H, W, -1)``);
+- coordinate grids are built from ``arange``/``linspace``/``meshgrid``: they hold no batch at all (a
+  constant, the same for every input) until ``repeat(N, 1, 1, 1)`` gives them one.
+
+One capture cannot tell a leading 256 that is 256 x N from a constant 256, so when a capture holds a
+tensor whose leading dim is not the batch, the module is captured a second time at another batch and
+the two are compared call by call: a tensor whose leading dim is ``f * batch`` in both has batch factor
+``f`` (its node's batch is ``f * N``, its shape the rest); one whose shape does not change is a constant
+(factor 0: no batch, the whole shape is its shape); anything else is unknown (an opaque node, as
+before).  A capture whose calls differ between the two runs (a detector: its work depends on the data)
+keeps the single-capture reading.
+"""
+from __future__ import annotations
+
+from .capture import Ref
+
+CONSTANT = 0
+
+
+def moves_batch(cap, batch) -> bool:
+    """Whether some tensor of the capture does not have the batch as its leading dim."""
+    return any(not s or s[0] != batch for c in cap.calls for s in c.out_shapes)
+
+
+def _same_call(a, b) -> bool:
+    if a.how != b.how or len(a.out_shapes) != len(b.out_shapes):
+        return False
+    if a.how == "module":
+        return a.path == b.path
+    return a.target is b.target or a.target == b.target
+
+
+def factor_of(s1, s2, b1, b2):
+    """The batch factor of a tensor of shape s1 at batch b1 and s2 at batch b2, or None."""
+    if len(s1) != len(s2) or tuple(s1[1:]) != tuple(s2[1:]):
+        return None
+    if tuple(s1) == tuple(s2):
+        return CONSTANT
+    d1, d2 = s1[0], s2[0]
+    if d1 % b1 == 0 and d2 % b2 == 0 and d1 // b1 == d2 // b2:
+        return d1 // b1
+    return None
+
+
+def factors(cap, batch, cap2=None, batch2=None) -> dict:
+    """Ref -> batch factor (an int >= 1, CONSTANT, or None: unknown).  Without a second capture a
+    tensor whose leading dim is the batch has factor 1 and every other one is unknown."""
+    out = {}
+    if cap2 is not None and (len(cap2.calls) != len(cap.calls) or
+                             not all(_same_call(a, b) for a, b in zip(cap.calls, cap2.calls))):
+        cap2 = None
+    for i, (_, s) in enumerate(cap.inputs):
+        out[Ref(-1 - i, 0)] = 1
+    for k, c in enumerate(cap.calls):
+        for i, s in enumerate(c.out_shapes):
+            if cap2 is None:
+                out[Ref(c.id, i)] = 1 if s and s[0] == batch else None
+            else:
+                out[Ref(c.id, i)] = factor_of(s, cap2.calls[k].out_shapes[i], batch, batch2)
+    return out
+
+
+def tensor_refs(c):
+    """The activation tensors a call reads (Refs), in argument order."""
+    out = []
+
+    def walk(v):
+        if isinstance(v, Ref):
+            if v not in out:
+                out.append(v)
+        elif isinstance(v, (tuple, list)):
+            for x in v:
+                walk(x)
+        elif isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+    walk((c.args, c.kwargs))
+    return out
+
+
+def classify(c, fac, n_out=None):
+    """How a call treats the batch: ("same", f) when its outputs and its batched inputs have one factor f
+    (constant inputs broadcast against them), ("constant", None) when it reads and makes constants only,
+    ("moves", None) when the factor changes, ("unknown", reason)."""
+    outs = [fac.get(Ref(c.id, i)) for i in range(len(c.out_shapes[:n_out]))]
+    ins = [fac.get(r) for r in tensor_refs(c)]
+    if None in outs or not outs:
+        return "unknown", "an output has no batch dimension that follows the batch"
+    if None in ins:
+        return "unknown", "an input has no batch dimension that follows the batch"
+    if all(f == CONSTANT for f in outs + ins):
+        return "constant", None
+    fo = set(outs)
+    if len(fo) == 1 and CONSTANT not in fo and all(f in (CONSTANT,) + tuple(fo) for f in ins) \
+            and any(f != CONSTANT for f in ins):
+        return "same", fo.pop()
+    return "moves", None
+
+
+def strip(shape, f, like=None):
+    """A tensor's shape without its batch (factor f); a constant keeps its whole shape, except a leading 1
+    where it meets batched tensors of its rank (``[1, 7, 7, 2] + [256N, 7, 7, 2]``: it broadcasts over the
+    batch)."""
+    s = tuple(shape)
+    if f != CONSTANT:
+        return s[1:]
+    if like is not None and len(s) == like + 1 and s and s[0] == 1:
+        return s[1:]
+    return s
+
+
+def _dim0(d, rank):
+    return isinstance(d, int) and not isinstance(d, bool) and (d == 0 or d == -rank)
+
+
+def rebatch(c, fac, shapes, batch, name):
+    """A call that moves the batch -> (Rebatch kind, [input Refs]); raises Unmapped when it is not a pure
+    movement of data we know (cat/split/chunk along dim 0, a reshape, a repeat or expand)."""
+    from .kinds import Rebatch
+    from .mapping import Unmapped
+    refs = tensor_refs(c)
+    fin = [fac[r] for r in refs]
+    fout = [fac[Ref(c.id, i)] for i in range(len(c.out_shapes))]
+    if len(set(fout)) != 1 or fout[0] == CONSTANT:
+        raise Unmapped("its outputs hold different batches")
+    f = fout[0]
+    full_in = [tuple(shapes[r]) for r in refs]
+    rank = len(full_in[0]) if full_in else 0
+    args = list(c.args)     # a method's first argument is the tensor itself
+    if name in ("cat", "concat", "concatenate"):
+        d = c.kwargs.get("dim", args[1] if len(args) > 1 else 0)
+        ok = _dim0(d, rank) and CONSTANT not in fin and sum(fin) == f
+        op = "cat"
+    elif name in ("split", "chunk"):
+        d = c.kwargs.get("dim", args[2] if len(args) > 2 else 0)
+        ok = len(refs) == 1 and _dim0(d, rank) and fin[0] == f * len(fout)
+        op = name
+    elif name in ("reshape", "view", "flatten", "unflatten"):
+        ok = len(refs) == 1 and fin[0] != CONSTANT and \
+            fin[0] * _prod(full_in[0][1:]) == f * _prod(c.out_shapes[0][1:])
+        op = name
+    elif name in ("repeat", "expand", "expand_as"):
+        ok = len(refs) >= 1 and fin[0] == CONSTANT
+        op = "expand" if name == "expand_as" else name
+        refs, fin, full_in = refs[:1], fin[:1], full_in[:1]
+    else:
+        ok = False
+        op = name
+    if not ok:
+        raise Unmapped(f"{name} moves the batch dimension in a way we do not model")
+    in_shapes = [strip(s, g) for s, g in zip(full_in, fin)]
+    in_batches = [None if g == CONSTANT else g * batch for g in fin]
+    kind = Rebatch(op, in_shapes, in_batches, [tuple(s[1:]) for s in c.out_shapes], f * batch)
+    return kind, refs
+
+
+def _prod(xs):
+    n = 1
+    for x in xs:
+        n *= x
+    return n
