@@ -18,6 +18,10 @@ def layer_entry(analysis, n, names) -> dict:
     m = analysis.saved.layers[n.id]
     shapes = [list(s) for s in n.out_shapes]
     split = not analysis.has_errors
+    # a captured module may hold tensors of another batch (two images as one batch, pixels folded into
+    # it) or none (a constant): then the entry says its batch (None: no batch, the shape is the whole tensor)
+    other = {"batch": n.kind.N if n.kind.batched else None} \
+        if (not n.kind.batched or n.kind.N != g.batch) else {}
     return {
         "name": n.name,
         "op": n.op,
@@ -37,6 +41,7 @@ def layer_entry(analysis, n, names) -> dict:
         "saved_bytes": m.saved_bytes,
         "rf": analysis.rf.layers.get(n.id),
         "location": str(n.loc) if n.loc else None,
+        **other,
     }
 
 

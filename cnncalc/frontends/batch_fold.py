@@ -26,8 +26,10 @@ CONSTANT = 0
 
 
 def moves_batch(cap, batch) -> bool:
-    """Whether some tensor of the capture does not have the batch as its leading dim."""
-    return any(not s or s[0] != batch for c in cap.calls for s in c.out_shapes)
+    """Whether some tensor of the capture does not have the batch as its leading dim, or is made from no
+    activation at all (``arange``, a traced constant: at batch 1 its leading 1 would pass for the batch)."""
+    return any(not s or s[0] != batch for c in cap.calls for s in c.out_shapes) or \
+        any(c.out_shapes and not tensor_refs(c) and c.how != "module" for c in cap.calls)
 
 
 def _same_call(a, b) -> bool:

@@ -110,6 +110,11 @@ def _tensor_leaves(v, torch):
     return [], False, False
 
 
+def constant():
+    """The target of a captured constant: a tensor torch.fx computed while tracing, from no input, and
+    folded into the traced module as an attribute (``_tensor_constant0``)."""
+
+
 # ----------------------------------------------------------------------------- fx
 def capture_fx(model, inputs, known):
     """inputs: [(name, shape with batch)].  Raises on a tracing failure."""
@@ -164,6 +169,16 @@ def capture_fx(model, inputs, known):
         _reparametrize_module = None
 
     calls: list[Call] = []
+    model_tensors = list(model.parameters()) + list(model.buffers())
+    owned = {n for n, _ in list(model.named_parameters(remove_duplicate=False)) +
+             list(model.named_buffers(remove_duplicate=False))}
+    ptrs = {t.untyped_storage().data_ptr() for t in model_tensors if not t.is_meta}
+
+    def _made_from_nothing(target):
+        """A folded tensor that is not a view of the model's parameters or buffers (those stay references
+        to them: a relative position index read through a view)."""
+        t = getattr(tracer.root, target, None)
+        return isinstance(t, torch.Tensor) and not t.is_meta and t.untyped_storage().data_ptr() not in ptrs
     refs = {}       # fx node -> ref structure (Ref, tuple of Refs, or a plain value)
     phs = [n for n in graph.nodes if n.op == "placeholder"]
     fc = FlopCounterMode(display=False)
@@ -181,6 +196,16 @@ def capture_fx(model, inputs, known):
                 return super().run_node(n)
             if n.op == "get_attr":
                 v = super().run_node(n)
+                if isinstance(v, torch.Tensor) and n.target not in owned and _made_from_nothing(n.target):
+                    # a tensor the tracer computed from no input and folded into the traced module
+                    # (torch.arange(4.0).view(1, 4)): a constant, recorded as a call without arguments
+                    c = Call(len(calls), "function", constant, "", n.meta.get("cnn_scope", ()), (), {},
+                             [tuple(v.shape)], False, 0, {}, True)
+                    c.fx_name = n.name
+                    c.site = n.meta.get("cnn_site")
+                    calls.append(c)
+                    refs[n] = Ref(c.id, 0)
+                    return v
                 refs[n] = PRef(n.target) if isinstance(v, torch.Tensor) else v
                 return v
             # getitem on a captured tuple: a reference, not a call

@@ -190,21 +190,22 @@ class Rebatch(Kind):
     exportable = False
     COPIES = ("cat", "repeat")
 
-    def __init__(self, op, in_shapes, in_batches, out_shapes, batch):
-        self.op = op
+    def __init__(self, how, in_shapes, in_batches, out_shapes, batch):
+        self.how = how                          # the torch call: cat, split, chunk, reshape, view, repeat, ...
+        self.op = "batch_" + how
         self.a = {}
         self.in_shapes = [tuple(s) for s in in_shapes]
         self.in_batches = list(in_batches)      # None: a constant input (its shape is the whole tensor)
         self.out_shapes = [tuple(s) for s in out_shapes]
         self.N = batch
-        self.view = op not in self.COPIES
+        self.view = how not in self.COPIES
 
     def grad_passes_through(self, in_shape):
         # cat hands each input a slice of its output's gradient, a reshape a view of it
-        return self.op not in ("repeat", "expand")
+        return self.how not in ("repeat", "expand")
 
     def rf(self):
-        if self.op in ("reshape", "view", "flatten", "unflatten"):
+        if self.how in ("reshape", "view", "flatten", "unflatten"):
             return RFStep("global", formula="reshape across the batch")
         return RFStep("merge", formula="samples regrouped along the batch; positions unchanged")
 
@@ -214,7 +215,7 @@ class Rebatch(Kind):
     def describe_args(self):
         ins = ", ".join(self._side(s, b) for s, b in zip(self.in_shapes, self.in_batches))
         outs = ", ".join(self._side(s, self.N) for s in self.out_shapes)
-        return f"{self.op} across the batch: [{ins}] -> [{outs}] ({'a copy' if not self.view else 'a view'})"
+        return f"{self.how} across the batch: [{ins}] -> [{outs}] ({'a copy' if not self.view else 'a view'})"
 
 
 _ELEMENTWISE = {"add", "sub", "mul", "div", "neg", "sqrt", "rsqrt", "exp", "log", "pow", "reciprocal", "abs",

@@ -94,11 +94,16 @@ class Saved:
     alias: str | None = None      # "input"/"output" when it is that very tensor (deduplicated)
     batched: bool = True          # False: `numel` is the whole tensor, not per sample (a scalar, a bias)
     input_grad_only: bool = False  # kept only when the node's input needs a gradient (a padding's backward)
+    for_inputs: tuple | None = None  # kept only when one of these inputs (indices) needs a gradient (x * y
+    #                                  keeps y for x's gradient: not when x is a constant)
 
 
-def kept_saved(saved, needs_input_grad: bool):
-    """The saved tensors autograd keeps for a node whose input does (not) need a gradient."""
-    return [sv for sv in saved if needs_input_grad or not sv.input_grad_only]
+def kept_saved(saved, needs_input_grad: bool, inputs_need=None):
+    """The saved tensors autograd keeps for a node whose input does (not) need a gradient; ``inputs_need``
+    (whether each input needs one, when known) drops what only another input's gradient would use."""
+    return [sv for sv in saved if (needs_input_grad or not sv.input_grad_only) and
+            (sv.for_inputs is None or inputs_need is None or any(inputs_need[i] for i in sv.for_inputs
+                                                                 if i < len(inputs_need)))]
 
 
 @dataclass

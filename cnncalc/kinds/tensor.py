@@ -79,12 +79,17 @@ class Binary(TensorFn):
         return []
 
     def saved(self):
+        # torch: mul keeps each operand for the other's gradient; div keeps the divisor for both gradients
+        # and the dividend for the divisor's
+        if self.op == "mul" and len(self.in_shapes) == 2:
+            return [Saved(f"input{i}", prod(s), alias=f"input{i}" if i else "input", for_inputs=(1 - i,))
+                    for i, s in enumerate(self.in_shapes)]
         if self.op == "mul":
             return [Saved(f"input{i}", prod(s), alias=f"input{i}" if i else "input")
                     for i, s in enumerate(self.in_shapes)]
         if self.op == "div":
             return [Saved("input1", prod(self.in_shapes[1]), alias="input1"),
-                    Saved("input0", prod(self.in_shapes[0]), alias="input")]
+                    Saved("input0", prod(self.in_shapes[0]), alias="input", for_inputs=(1,))]
         return []
 
     def rf(self):

@@ -18,7 +18,7 @@ from ..figure import Figure, _unicode_floor
 from .numbers import fmt_value, substitute  # noqa: F401 (substitute: re-exported)
 from .numbers import lit as _lit
 from .layout import cells
-from ..kinds.base import kept_saved
+from ..core.passes.storage import node_saved
 from ..i18n import N_, _
 from ..i18n import tag as with_lang
 
@@ -159,8 +159,12 @@ def explain_node(a, node) -> dict:
         head.append(text_item(_("defined at: {location}").format(location=node.loc)))
     head.append(text_item(_("input: {inputs}").format(inputs="; ".join(ins) if ins else "-")))
     outs = [list(s) for s in node.out_shapes]
-    head.append(text_item(_("output: {shapes} (batch {batch} not shown)").format(
-        shapes="; ".join(map(str, outs)), batch=g.batch)))
+    if k.batched:
+        head.append(text_item(_("output: {shapes} (batch {batch} not shown)").format(
+            shapes="; ".join(map(str, outs)), batch=k.N)))
+    else:
+        head.append(text_item(_("output: {shapes} (no batch: the same for every input)").format(
+            shapes="; ".join(map(str, outs)))))
     if node.shared_call:
         head.append(text_item(_("calls the module `{module}` again: its parameters are counted there, "
                                 "its work and activations here").format(module=node.module)))
@@ -226,7 +230,7 @@ def explain_node(a, node) -> dict:
     items.append(item(fig, note=note))
     if L["alloc_bytes"] == 0 and L["output_bytes"]:
         items.append(text_item(_("the output is a view of (or written into) its input: it allocates nothing new")))
-    saved = kept_saved(k.saved(), L.get("needs_input_grad", True))
+    saved = node_saved(node, a.flow)
     for sv, rec in zip(saved, L.get("saved_items", [])):
         if sv.alias:
             what = {"input": _("its input"), "output": _("its output")}.get(

@@ -29,6 +29,9 @@ def collapse(report: dict, depth: int | None) -> list[dict]:
             for k in ("params", "buffers", "macs", "flops", "bwd_flops", "output_bytes", "saved_bytes"):
                 g[k] = (g.get(k) or 0) + (L.get(k) or 0)
             g["output_shape"] = L["output_shape"]
+            g.pop("batch", None)
+            if "batch" in L:
+                g["batch"] = L["batch"]
             g["rf"] = L.get("rf")
             g["op"] = "block"
         g["_n"] += 1
@@ -37,10 +40,19 @@ def collapse(report: dict, depth: int | None) -> list[dict]:
     return out
 
 
+def layer_shape(L) -> str:
+    """A layer's output shape (batch excluded), with its batch where it is not the graph's."""
+    s = shape_text(L["output_shape"])
+    if "batch" not in L:
+        return s
+    return _("{shape} (no batch)").format(shape=s) if L["batch"] is None else \
+        _("{shape} (batch {batch})").format(shape=s, batch=L["batch"])
+
+
 def _rows(layers, show_rf):
     rows = []
     for L in layers:
-        row = [L["name"], L["op"], shape_text(L["output_shape"]), human(L["params"]) if L["params"] else "-",
+        row = [L["name"], L["op"], layer_shape(L), human(L["params"]) if L["params"] else "-",
                human(L["macs"]) if L["macs"] else "-", human(L["flops"]) if L["flops"] else "-",
                human(L["output_bytes"], binary=True)]
         if show_rf:
@@ -171,7 +183,7 @@ def render_csv(report, depth=None) -> str:
     w.writerow(COLUMNS)
     for L in collapse(report, depth):
         w.writerow([";".join(L.get("inputs", [])) if k == "inputs" else
-                    shape_text(L[k]) if k == "output_shape" else rf_text(L.get(k)) if k == "rf" else L.get(k)
+                    layer_shape(L) if k == "output_shape" else rf_text(L.get(k)) if k == "rf" else L.get(k)
                     for k in COLUMNS])
     return buf.getvalue()
 
@@ -183,7 +195,7 @@ def render_markdown(report, depth=None) -> str:
              "| layer | op | output | params | MACs | FLOPs | memory | RF |",
              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     for L in collapse(report, depth):
-        lines.append(f"| {L['name']} | {L['op']} | {shape_text(L['output_shape'])} | {L['params']:,} | "
+        lines.append(f"| {L['name']} | {L['op']} | {layer_shape(L)} | {L['params']:,} | "
                      f"{L['macs']:,} | {L['flops']:,} | {human(L['output_bytes'], True)} | {rf_text(L.get('rf'))} |")
     T = report["totals"]
     lines += ["", f"**Totals**: params {T['params']:,} (buffers {T['buffers']:,}); MACs {T['macs']:,}; "

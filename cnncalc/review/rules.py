@@ -69,7 +69,6 @@ class Ctx:
         self.L = analysis.layer
         self.tot = analysis.totals()
         self.itemsize = analysis.itemsize
-        self.N = analysis.g.batch
         self.calls = {}
         for n in self.nodes:
             self.calls[n.module] = self.calls.get(n.module, 0) + 1
@@ -172,7 +171,7 @@ def linear_linear(c: Ctx):
             continue
         a1, a2 = n.kind.a, nxt.kind.a
         bias = 1 if (a1["bias"] or a2["bias"]) else 0
-        rows = c.N * math.prod(n.kind.in_shape[:-1])
+        rows = n.kind.N * math.prod(n.kind.in_shape[:-1])
         cur_p = c.L[n.id]["module_params"] + c.L[nxt.id]["module_params"]
         cur_m = c.L[n.id]["macs"] + c.L[nxt.id]["macs"]
         new_p = a2["out_features"] * (a1["in_features"] + bias)
@@ -206,7 +205,7 @@ def conv_conv(c: Ctx):
             bias = 1 if (a1["bias"] or a2["bias"]) else 0
             kv = math.prod(k)
             new_p = a2["out_channels"] * (a1["in_channels"] * kv + bias)
-            new_m = c.N * a2["out_channels"] * math.prod(nxt.kind.out_shape[1:]) * a1["in_channels"] * kv
+            new_m = nxt.kind.N * a2["out_channels"] * math.prod(nxt.kind.out_shape[1:]) * a1["in_channels"] * kv
         else:
             new_p = new_m = None
         yield _collapse_finding(c, "CC103", "conv-conv", n, nxt, what, cur_p, cur_m, new_p, new_m, why)
@@ -257,7 +256,7 @@ def large_kernel(c: Ctx):
         cin, cout, g = a["in_channels"], a["out_channels"], a["groups"]
         b = 1 if a["bias"] else 0
         new_p = cout * (cin // g * tap + b) + (n3 - 1) * cout * (cout // g * tap + b)
-        hw = c.N * math.prod(n.kind.out_shape[1:])
+        hw = n.kind.N * math.prod(n.kind.out_shape[1:])
         new_m = hw * cout * (cin // g) * tap + (n3 - 1) * hw * cout * (cout // g) * tap
         cur_p, cur_m = c.L[n.id]["module_params"], c.L[n.id]["macs"]
         if new_p >= cur_p:
@@ -313,7 +312,7 @@ def fc_dominates(c: Ctx):
             continue              # not a flattened feature map (an MLP's layers are all fully connected)
         C = shape[0]
         new_p = fout * (C + b)
-        saving = {"params": p - new_p, "macs": c.L[n.id]["macs"] - c.N * C * fout,
+        saving = {"params": p - new_p, "macs": c.L[n.id]["macs"] - n.kind.N * C * fout,
                   "bytes": (p - new_p) * c.itemsize}
         fix = _("global-average-pool the {shape} map of '{source}' to {channels} features first "
                 "(AdaptiveAvgPool2d(1) + Flatten): the layer shrinks to {formula} = {new_params} params; or reduce "
@@ -541,7 +540,7 @@ def softmax_loss(c: Ctx):
             continue
         if n.op == "LogSoftmax" and nxt.op == "NLLLoss":
             continue
-        elems = c.N * math.prod(n.out_shapes[0])
+        elems = n.kind.N * math.prod(n.out_shapes[0])
         flops = c.L[n.id]["flops"]
         if n.op == "Softmax":
             if nxt.op == "CrossEntropyLoss":

@@ -84,6 +84,11 @@ def storage(graph, itemsize) -> Storage:
     return Storage(MappingProxyType(of), MappingProxyType(size), itemsize)
 
 
+def node_saved(n, flow):
+    """The tensors autograd keeps for node n, given which of its inputs need a gradient."""
+    return kept_saved(n.kind.saved(), flow.needs_input_grad[n.id], [flow.in_autograd[r[0]] for r in n.inputs])
+
+
 def saved(graph, flow, store: Storage) -> Saved:
     isz = store.itemsize
     seen = set()
@@ -98,7 +103,7 @@ def saved(graph, flow, store: Storage) -> Saved:
         rec = flow.in_autograd[n.id]
         mine = 0
         items = []
-        for sv in kept_saved(k.saved(), flow.needs_input_grad[n.id]):
+        for sv in node_saved(n, flow):
             if sv.alias:
                 sid = store.of[alias_ref(sv, n.id, n.inputs)]
                 nbytes = store.size[sid]
