@@ -122,6 +122,8 @@ def outside_the_format(op, kw, shapes):
         return "flattens the batch"
     if op in ("PixelShuffle", "PixelUnshuffle", "ChannelShuffle") and rank != 4:
         return "torch would read the batch as the channels"
+    if op == "Unfold" and rank == 3:
+        return "torch would read the batch as the channels (a 3-D input is one unbatched [C, H, W] map)"
     if op == "cat" and kw.get("dim", 1) in (0, -rank):
         return "concatenates along the batch"
     if op in ("chunk", "split", "stack") and kw.get("dim", 0 if op != "stack" else 1) in (0, -rank, -rank - 1):
