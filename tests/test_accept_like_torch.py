@@ -31,6 +31,8 @@ SKIP = {"DeformConv2d", "reshape", "permute", "flatten", "mean", "amax", "sum", 
         "grid_sample", "StochasticDepth", "LayerScale", "pad",
         "MultiscaleAttention", "MViTPool", "MViTPositionalEncoding"}   # arguments of their own form (tests/test_tensor_ops.py)
 OPS = sorted(op for op in REGISTRY if op not in SKIP)
+# inferable sizes read from the input's last dim (the others from its first, the channels)
+LAST_DIM = ("in_features", "input_size")
 FUNCS = {"add", "sub", "mul", "div", "abs", "cat", "stack", "chunk", "split", "interpolate"}
 
 
@@ -132,7 +134,7 @@ def outside_the_format(op, kw, shapes):
         return "torch would read the batch as the time steps (a 2-D input is one unbatched sequence)"
     for a in REGISTRY[op].SIG:
         if a.infer and a.name in kw:
-            want = shapes[0][-1] if a.name == "in_features" else shapes[0][0]
+            want = shapes[0][-1] if a.name in LAST_DIM else shapes[0][0]
             if kw[a.name] != want or type(kw[a.name]) is not int:
                 return "explicit size against the input"
     return None
@@ -143,7 +145,7 @@ def _torch_kwargs(op, kw, shapes):
     out = dict(kw)
     for a in REGISTRY[op].SIG:
         if a.infer and a.name not in out:
-            out[a.name] = shapes[0][-1] if a.name == "in_features" else shapes[0][0]
+            out[a.name] = shapes[0][-1] if a.name in LAST_DIM else shapes[0][0]
     return out
 
 

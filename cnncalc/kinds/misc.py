@@ -363,7 +363,7 @@ _UNFOLD_POSITIVE = ("kernel_size", "dilation", "stride")
 class Unfold(Kind):
     """nn.Unfold / F.unfold (im2col): every kernel-sized block of a [C, H, W] map, flattened into a column.
 
-    Output [C*K_h*K_w, L], L = H_out*W_out with a convolution's output-size formula per axis.  A copy
+    Output [C*K_h*K_w, L], L = H_blocks*W_blocks, with a convolution's output-size formula per axis.  A copy
     with no arithmetic: 0 MACs and 0 FLOPs under every convention (FlopCounterMode and fvcore count
     none for aten::im2col either).  The output is a new tensor (overlapping windows repeat input
     elements).  Autograd saves no tensor (Im2ColBackward keeps the input's sizes only).  Backward is
@@ -375,7 +375,7 @@ class Unfold(Kind):
     SIG = (Arg("kernel_size", REQUIRED, "ints"), Arg("dilation", 1, "ints"), Arg("padding", 0, "ints"),
            Arg("stride", 1, "ints"))
     example = ("Unfold(3, padding=1, stride=2)", [[2, 7, 6]])
-    doc = ("nn.Unfold / F.unfold (im2col): [C, H, W] -> [C*K_h*K_w, L], L = H_out*W_out; a copy (0 FLOPs, "
+    doc = ("nn.Unfold / F.unfold (im2col): [C, H, W] -> [C*K_h*K_w, L], L = H_blocks*W_blocks; a copy (0 FLOPs, "
            "backward's col2im sums overlaps, not counted); nothing saved for backward")
 
     @classmethod
@@ -427,8 +427,10 @@ class Unfold(Kind):
         for i, ax in enumerate(("H", "W")):
             figs.append(Figure(self.grid[i], f"floor(({ax}_in + 2*P - D*(K-1) - 1) / S) + 1",
                                {f"{ax}_in": self.in_shape[i + 1], "P": a["padding"][i], "D": a["dilation"][i],
-                                "K": a["kernel_size"][i], "S": a["stride"][i]}, f"{ax}_out"))
-        figs.append(Figure(self.out_shape[1], "H_out*W_out", {"H_out": self.grid[0], "W_out": self.grid[1]}, "L",
+                                "K": a["kernel_size"][i], "S": a["stride"][i]}, f"{ax}_blocks",
+                               note=N_("block positions along the axis (a convolution's output size)")))
+        figs.append(Figure(self.out_shape[1], "H_blocks*W_blocks", {"H_blocks": self.grid[0], "W_blocks": self.grid[1]},
+                           "L",
                            note=N_("one column per block position, the grid of blocks flattened")))
         return figs
 
