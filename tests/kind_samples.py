@@ -44,6 +44,7 @@ def _samples():
     s["PixelShuffle"] = ("PixelShuffle(2)", [[8, 5, 4]])
     s["PixelUnshuffle"] = ("PixelUnshuffle(2)", [[2, 10, 8]])
     s["ChannelShuffle"] = ("ChannelShuffle(2)", [[4, 10, 9]])
+    s["Unfold"] = ("Unfold(3, dilation=[1, 2], padding=1, stride=2)", [[2, 7, 6]])
     s["CrossEntropyLoss"] = ("CrossEntropyLoss()", [[10]])
     s["NLLLoss"] = ("NLLLoss()", [[10]])
     for l in ("MSELoss", "L1Loss", "SmoothL1Loss", "BCEWithLogitsLoss"):

@@ -31,6 +31,8 @@ SKIP = {"DeformConv2d", "reshape", "permute", "flatten", "mean", "amax", "sum", 
         "grid_sample", "StochasticDepth", "LayerScale", "pad",
         "MultiscaleAttention", "MViTPool", "MViTPositionalEncoding"}   # arguments of their own form (tests/test_tensor_ops.py)
 OPS = sorted(op for op in REGISTRY if op not in SKIP)
+# inferable sizes read from the input's last dim (the others from its first, the channels)
+LAST_DIM = ("in_features", "input_size")
 FUNCS = {"add", "sub", "mul", "div", "abs", "cat", "stack", "chunk", "split", "interpolate"}
 
 
@@ -122,6 +124,8 @@ def outside_the_format(op, kw, shapes):
         return "flattens the batch"
     if op in ("PixelShuffle", "PixelUnshuffle", "ChannelShuffle") and rank != 4:
         return "torch would read the batch as the channels"
+    if op == "Unfold" and rank == 3:
+        return "torch would read the batch as the channels (a 3-D input is one unbatched [C, H, W] map)"
     if op == "cat" and kw.get("dim", 1) in (0, -rank):
         return "concatenates along the batch"
     if op in ("chunk", "split", "stack") and kw.get("dim", 0 if op != "stack" else 1) in (0, -rank, -rank - 1):
@@ -130,7 +134,7 @@ def outside_the_format(op, kw, shapes):
         return "torch would read the batch as the time steps (a 2-D input is one unbatched sequence)"
     for a in REGISTRY[op].SIG:
         if a.infer and a.name in kw:
-            want = shapes[0][-1] if a.name == "in_features" else shapes[0][0]
+            want = shapes[0][-1] if a.name in LAST_DIM else shapes[0][0]
             if kw[a.name] != want or type(kw[a.name]) is not int:
                 return "explicit size against the input"
     return None
@@ -141,7 +145,7 @@ def _torch_kwargs(op, kw, shapes):
     out = dict(kw)
     for a in REGISTRY[op].SIG:
         if a.infer and a.name not in out:
-            out[a.name] = shapes[0][-1] if a.name == "in_features" else shapes[0][0]
+            out[a.name] = shapes[0][-1] if a.name in LAST_DIM else shapes[0][0]
     return out
 
 

@@ -93,6 +93,8 @@ for _u in ("Upsample", "interpolate"):
 CASES["PixelShuffle"] = [({"upscale_factor": 2}, [[8, 4, 4]])]
 CASES["PixelUnshuffle"] = [({"downscale_factor": 2}, None)]
 CASES["ChannelShuffle"] = [({"groups": 2}, None)]
+CASES["Unfold"] = [({"kernel_size": 3, "padding": 1}, None),
+                   ({"kernel_size": [2, 3], "dilation": [2, 1], "padding": [0, 1], "stride": [1, 2]}, [[3, 7, 6]])]
 for _l in ("BCELoss", "BCEWithLogitsLoss", "L1Loss", "MSELoss", "SmoothL1Loss"):
     CASES[_l] = [({}, [[10]]), ({"reduction": "sum"}, [[10], [10]])]
 for _l in ("CrossEntropyLoss", "NLLLoss"):

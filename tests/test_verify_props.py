@@ -191,7 +191,14 @@ def act_layer(draw):
 def misc_layer(draw):
     shape = draw(spatial(cmax=8))
     nd, c = len(shape) - 1, shape[0]
-    kind = draw(st.sampled_from(["drop", "up", "shuffle", "pad", "flat", "tensor"]))
+    kind = draw(st.sampled_from(["drop", "up", "shuffle", "pad", "flat", "tensor", "unfold"]))
+    if kind == "unfold":
+        # im2col of a [C, H, W] map; run() rejects the combinations whose window does not fit
+        shape = (c, draw(st.integers(2, 9)), draw(st.integers(2, 9)))
+        def pair(lo, hi):
+            return draw(st.one_of(st.integers(lo, hi), st.lists(st.integers(lo, hi), min_size=2, max_size=2)))
+        a = {"kernel_size": pair(1, 3), "dilation": pair(1, 2), "padding": pair(0, 2), "stride": pair(1, 3)}
+        return shape, f"Unfold: {yaml_args(a)}"
     if kind == "drop":
         op = draw(st.sampled_from(["Dropout", "AlphaDropout", f"Dropout{nd}d"]))
         return shape, f"{op}: {yaml_args({'p': draw(st.sampled_from([0.1, 0.5]))})}"

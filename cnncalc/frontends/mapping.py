@@ -273,6 +273,13 @@ def _pixel(op, argname):
     return h
 
 
+def _unfold(c, args, kwargs):
+    """``F.unfold(input, kernel_size, dilation=1, padding=0, stride=1)`` (im2col; not ``Tensor.unfold``)."""
+    b = _bind([("input", _REQ), ("kernel_size", _REQ), ("dilation", 1), ("padding", 0), ("stride", 1)], args, kwargs)
+    x = b.pop("input")
+    return "Unfold", {k: tuple(v) if isinstance(v, list) else v for k, v in b.items()}, [x], []
+
+
 def _pad(c, args, kwargs):
     b = _bind([("input", _REQ), ("pad", _REQ), ("mode", "constant"), ("value", None)], args, kwargs)
     pad = tuple(b["pad"])
@@ -643,6 +650,7 @@ def tables():
     add(g(F, "pixel_unshuffle") + g(torch, "pixel_unshuffle"), _pixel("PixelUnshuffle", "downscale_factor"))
     add(g(F, "channel_shuffle") + g(torch, "channel_shuffle"), _pixel("ChannelShuffle", "groups"))
     add(g(F, "pad"), _pad)
+    add(g(F, "unfold"), _unfold)
     add(g(torch, "cat", "concat", "concatenate"), _tensors_fn("cat"))
     add(g(torch, "stack"), _tensors_fn("stack"))
     add(g(torch, "flatten"), _flatten)

@@ -5,7 +5,7 @@ from fractions import Fraction
 
 from ..i18n import N_, _
 from ..figure import Figure
-from .base import REQUIRED, Arg, Kind, KindError, RFStep, Saved, Term, ntuple, prod, register
+from .base import REQUIRED, Arg, Geometry, Kind, KindError, RFStep, Saved, Term, ntuple, prod, register
 from .conv import AXES
 from .tensor import _flatten_shape
 
@@ -343,6 +343,119 @@ class PixelUnshuffle(Kind):
         figs = {ax: [Figure(r, "r", {"r": r}, "k_eff"), Figure(r, "r", {"r": r}, "s"), Figure(0, "0", {}, "P")]
                 for ax in ("H", "W")}
         return RFStep("window", (r, r), (r, r), (0, 0), N_("pixel unshuffle"), figs)
+
+
+def _pair(v, name):
+    """torch's ``_pair`` for im2col: an int means the same value on H and W; a list must hold exactly two
+    ints (no one-element broadcast: torch refuses it)."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return (v, v)
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+        return tuple(v)
+    raise KindError(_("`{name}` must be an int or a list of 2 ints (H, W), got {v!r} (as in torch)").format(
+        name=name, v=list(v) if isinstance(v, (list, tuple)) else v), name)
+
+
+_UNFOLD_POSITIVE = ("kernel_size", "dilation", "stride")
+
+
+@register("Unfold")
+class Unfold(Kind):
+    """nn.Unfold / F.unfold (im2col): every kernel-sized block of a [C, H, W] map, flattened into a column.
+
+    Output [C*K_h*K_w, L], L = H_blocks*W_blocks, with a convolution's output-size formula per axis.  A copy
+    with no arithmetic: 0 MACs and 0 FLOPs under every convention (FlopCounterMode and fvcore count
+    none for aten::im2col either).  The output is a new tensor (overlapping windows repeat input
+    elements).  Autograd saves no tensor (Im2ColBackward keeps the input's sizes only).  Backward is
+    col2im: it sums each column element into the input gradient where windows overlap; like the other
+    data-movement kinds (padding, indexing, roll) no FLOPs are counted for that scatter, and neither
+    counter counts aten::col2im."""
+
+    family = "shape"
+    SIG = (Arg("kernel_size", REQUIRED, "ints"), Arg("dilation", 1, "ints"), Arg("padding", 0, "ints"),
+           Arg("stride", 1, "ints"))
+    example = ("Unfold(3, padding=1, stride=2)", [[2, 7, 6]])
+    doc = ("nn.Unfold / F.unfold (im2col): [C, H, W] -> [C*K_h*K_w, L], L = H_blocks*W_blocks; a copy (0 FLOPs, "
+           "backward's col2im sums overlaps, not counted); nothing saved for backward")
+
+    @classmethod
+    def check_args(cls, op, args):
+        pairs = {n: _pair(args.get(n, d), n) for n, d in (("kernel_size", 1), ("dilation", 1), ("padding", 0),
+                                                           ("stride", 1))}
+        for n in _UNFOLD_POSITIVE:
+            if min(pairs[n]) < 1:
+                raise KindError(_("`{name}` must be positive, got {v} (as in torch)").format(
+                    name=n, v=list(pairs[n])), n)
+        if min(pairs["padding"]) < 0:
+            raise KindError(_("`padding` must not be negative, got {p} (as in torch)").format(
+                p=list(pairs["padding"])), "padding")
+        return pairs
+
+    def setup(self):
+        pairs = self.check_args(self.op, self.a)
+        self.a.update(pairs)
+        x = self.in_shape
+        if len(x) != 3:
+            hints = [_("the spec's shapes leave out the batch: write the input as [C, H, W] (torch's 4-D "
+                       "[N, C, H, W])")] if len(x) == 2 else []
+            raise KindError(_("`{op}` needs a [C, H, W] input (torch: a 4-D batch), got {shape}").format(
+                op=self.op, shape=list(x)), None, hints, code="shape")
+        a = self.a
+        sp = []
+        for ax, L, k, d, p, s in zip(("H", "W"), x[1:], a["kernel_size"], a["dilation"], a["padding"], a["stride"]):
+            span = d * (k - 1) + 1
+            if L + 2 * p < span:
+                raise KindError(_("{axis}: the block spans {span} (dilation {dilation} * (kernel {kernel} - 1) + 1) "
+                                  "but the padded input is only {length} + 2*{padding} = {padded}: no block fits "
+                                  "(torch: the array of sliding blocks' components must be at least one)").format(
+                                    axis=ax, span=span, dilation=d, kernel=k, length=L, padding=p,
+                                    padded=L + 2 * p), "kernel_size",
+                                [_("use a smaller kernel, more padding, or a larger input")], code="shape")
+            sp.append((L + 2 * p - span) // s + 1)
+        self.grid = tuple(sp)
+        self.out_shapes = [(x[0] * prod(a["kernel_size"]), prod(sp))]
+
+    def geometry(self):
+        a = self.a
+        return Geometry(a["kernel_size"], a["stride"], a["dilation"], a["padding"], a["padding"])
+
+    def shape_figures(self):
+        a = self.a
+        kh, kw = a["kernel_size"]
+        figs = [Figure(self.out_shape[0], "C*K_h*K_w", {"C": self.in_shape[0], "K_h": kh, "K_w": kw}, "C_out",
+                       note=N_("one row per channel and kernel tap"))]
+        for i, ax in enumerate(("H", "W")):
+            figs.append(Figure(self.grid[i], f"floor(({ax}_in + 2*P - D*(K-1) - 1) / S) + 1",
+                               {f"{ax}_in": self.in_shape[i + 1], "P": a["padding"][i], "D": a["dilation"][i],
+                                "K": a["kernel_size"][i], "S": a["stride"][i]}, f"{ax}_blocks",
+                               note=N_("block positions along the axis (a convolution's output size)")))
+        figs.append(Figure(self.out_shape[1], "H_blocks*W_blocks", {"H_blocks": self.grid[0], "W_blocks": self.grid[1]},
+                           "L",
+                           note=N_("one column per block position, the grid of blocks flattened")))
+        return figs
+
+    def rf(self):
+        # the L axis flattens the grid of block positions: no window formula along it
+        return RFStep("global", formula=N_("unfold: the grid of blocks flattened into one axis"))
+
+    def rf_index(self, sets, i=0, out=0):
+        """Exact for one unit: column l is block (l // W_out, l % W_out), which reads rows
+        oh*S - P + D*t and columns ow*S - P + D*t; a set of columns reads the product of the unions."""
+        from .index_sets import bits, taps
+        a = self.a
+        w_out = self.grid[1]
+        rows = cols = 0
+        for l in bits(sets[0]):
+            rows |= 1 << (l // w_out)
+            cols |= 1 << (l % w_out)
+        return tuple(taps(m, a["stride"][ax], [a["dilation"][ax] * t - a["padding"][ax]
+                                               for t in range(a["kernel_size"][ax])], self.in_shape[ax + 1])
+                     for ax, m in enumerate((rows, cols)))
+
+    def torch_module(self):
+        import torch.nn as nn
+        a = self.a
+        return nn.Unfold(a["kernel_size"], dilation=a["dilation"], padding=a["padding"], stride=a["stride"])
 
 
 @register("ChannelShuffle")
