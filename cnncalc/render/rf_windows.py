@@ -72,8 +72,8 @@ def render_table(rep, width: int = 100) -> str:
                 out.append(f"  {src}: {info.get('status', '')}")
                 continue
             for ax, d in enumerate(info["axes"]):
-                out.append("  " + _("{input} axis {axis}: centre {centre}, 50% of the mass within +-{r50} ({w50} px), "
-                                    "95% within +-{r95} ({w95} px); theoretical field {theory} px").format(
+                out.append("  " + _("{input} axis {axis}: centre {centre}, half the mass within +-{r50} ({w50} px), "
+                                    "95 percent within +-{r95} ({w95} px); theoretical field {theory} px").format(
                     input=src, axis=ax, centre=d["centre"], r50=f"{d['radius_50']:.3g}", w50=d["width_50"],
                     r95=f"{d['radius_95']:.3g}", w95=d["width_95"], theory=d["theoretical"]))
         if e.get("plot"):
