@@ -22,7 +22,15 @@ from __future__ import annotations
 
 from .capture import Ref
 
-CONSTANT = 0
+
+class _Constant:
+    """The batch of a constant: it has none (its shape is the whole tensor)."""
+
+    def __repr__(self):
+        return "CONSTANT"
+
+
+CONSTANT = _Constant()
 
 
 def moves_batch(cap, batch) -> bool:
@@ -41,7 +49,8 @@ def _same_call(a, b) -> bool:
 
 
 def factor_of(s1, s2, b1, b2):
-    """The batch factor of a tensor of shape s1 at batch b1 and s2 at batch b2, or None."""
+    """The batch factor of a tensor of shape s1 at batch b1 and s2 at batch b2: an int f (its leading dim is
+    f x the batch in both), CONSTANT (the same shape in both), or None."""
     if len(s1) != len(s2) or tuple(s1[1:]) != tuple(s2[1:]):
         return None
     if tuple(s1) == tuple(s2):
@@ -52,21 +61,36 @@ def factor_of(s1, s2, b1, b2):
     return None
 
 
-def factors(cap, batch, cap2=None, batch2=None) -> dict:
-    """Ref -> batch factor (an int >= 1, CONSTANT, or None: unknown).  Without a second capture a
-    tensor whose leading dim is the batch has factor 1 and every other one is unknown."""
+def batches(cap, batch, cap2=None, batch2=None) -> dict:
+    """Ref -> the tensor's batch: an int (its leading dim, the samples it holds), CONSTANT (no batch), or
+    None (unknown: an opaque node).
+
+    With a second capture at ``batch2`` that made the same calls, a tensor of factor f (above) holds
+    ``f * batch`` samples.  Without one (a detector, whose second run would take another path, or a
+    module whose two runs differ) each tensor is read as it is in this run: a tensor computed from no
+    activation is a constant; any other tensor's leading dim is its batch (exact for this input: the
+    rows of a detector's box head are the proposals this run kept); a scalar made from activations is
+    unknown."""
     out = {}
     if cap2 is not None and (len(cap2.calls) != len(cap.calls) or
                              not all(_same_call(a, b) for a, b in zip(cap.calls, cap2.calls))):
         cap2 = None
     for i, (_, s) in enumerate(cap.inputs):
-        out[Ref(-1 - i, 0)] = 1
+        out[Ref(-1 - i, 0)] = batch
+    if cap2 is None and not moves_batch(cap, batch):
+        for c in cap.calls:
+            for i, _s in enumerate(c.out_shapes):
+                out[Ref(c.id, i)] = batch
+        return out
     for k, c in enumerate(cap.calls):
+        if cap2 is None:
+            const = c.how != "module" and all(out.get(r) is CONSTANT for r in tensor_refs(c))
         for i, s in enumerate(c.out_shapes):
-            if cap2 is None:
-                out[Ref(c.id, i)] = 1 if s and s[0] == batch else None
+            if cap2 is not None:
+                f = factor_of(s, cap2.calls[k].out_shapes[i], batch, batch2)
+                out[Ref(c.id, i)] = f * batch if isinstance(f, int) else f
             else:
-                out[Ref(c.id, i)] = factor_of(s, cap2.calls[k].out_shapes[i], batch, batch2)
+                out[Ref(c.id, i)] = CONSTANT if const else (s[0] if s else None)
     return out
 
 
@@ -88,31 +112,37 @@ def tensor_refs(c):
     return out
 
 
+def _broadcasts(b, out):
+    """An input of batch b read by a call whose outputs hold ``out`` samples without moving the batch: a
+    constant, or a single sample broadcast against them ([1, 4] + [K, 4])."""
+    return b is CONSTANT or (b == 1 and out != 1)
+
+
 def classify(c, fac, n_out=None):
-    """How a call treats the batch: ("same", f) when its outputs and its batched inputs have one factor f
-    (constant inputs broadcast against them), ("constant", None) when it reads and makes constants only,
-    ("moves", None) when the factor changes, ("unknown", reason)."""
+    """How a call treats the batch: ("same", N) when its outputs and its batched inputs hold N samples
+    (constants and single samples broadcast against them), ("constant", None) when it reads and makes
+    constants only, ("moves", None) when the batch changes, ("unknown", reason)."""
     outs = [fac.get(Ref(c.id, i)) for i in range(len(c.out_shapes[:n_out]))]
     ins = [fac.get(r) for r in tensor_refs(c)]
     if None in outs or not outs:
         return "unknown", "an output has no batch dimension that follows the batch"
     if None in ins:
         return "unknown", "an input has no batch dimension that follows the batch"
-    if all(f == CONSTANT for f in outs + ins):
+    if all(f is CONSTANT for f in outs + ins):
         return "constant", None
     fo = set(outs)
-    if len(fo) == 1 and CONSTANT not in fo and all(f in (CONSTANT,) + tuple(fo) for f in ins) \
-            and any(f != CONSTANT for f in ins):
-        return "same", fo.pop()
+    if len(fo) == 1 and CONSTANT not in fo:
+        n = next(iter(fo))
+        if any(f == n for f in ins) and all(f == n or _broadcasts(f, n) for f in ins):
+            return "same", n
     return "moves", None
 
 
 def strip(shape, f, like=None):
-    """A tensor's shape without its batch (factor f); a constant keeps its whole shape, except a leading 1
-    where it meets batched tensors of its rank (``[1, 7, 7, 2] + [256N, 7, 7, 2]``: it broadcasts over the
-    batch)."""
+    """A tensor's shape without its batch f; a constant keeps its whole shape, except a leading 1 where it
+    meets batched tensors of its rank (``[1, 7, 7, 2] + [256N, 7, 7, 2]``: it broadcasts over the batch)."""
     s = tuple(shape)
-    if f != CONSTANT:
+    if f is not CONSTANT:
         return s[1:]
     if like is not None and len(s) == like + 1 and s and s[0] == 1:
         return s[1:]
@@ -131,7 +161,7 @@ def rebatch(c, fac, shapes, batch, name):
     refs = tensor_refs(c)
     fin = [fac[r] for r in refs]
     fout = [fac[Ref(c.id, i)] for i in range(len(c.out_shapes))]
-    if len(set(fout)) != 1 or fout[0] == CONSTANT:
+    if len(set(fout)) != 1 or fout[0] is CONSTANT:
         raise Unmapped("its outputs hold different batches")
     f = fout[0]
     full_in = [tuple(shapes[r]) for r in refs]
@@ -139,18 +169,18 @@ def rebatch(c, fac, shapes, batch, name):
     args = list(c.args)     # a method's first argument is the tensor itself
     if name in ("cat", "concat", "concatenate"):
         d = c.kwargs.get("dim", args[1] if len(args) > 1 else 0)
-        ok = _dim0(d, rank) and CONSTANT not in fin and sum(fin) == f
+        ok = _dim0(d, rank) and not any(g is CONSTANT for g in fin) and sum(fin) == f
         op = "cat"
     elif name in ("split", "chunk"):
         d = c.kwargs.get("dim", args[2] if len(args) > 2 else 0)
         ok = len(refs) == 1 and _dim0(d, rank) and fin[0] == f * len(fout)
         op = name
     elif name in ("reshape", "view", "flatten", "unflatten"):
-        ok = len(refs) == 1 and fin[0] != CONSTANT and \
+        ok = len(refs) == 1 and fin[0] is not CONSTANT and \
             fin[0] * _prod(full_in[0][1:]) == f * _prod(c.out_shapes[0][1:])
         op = name
     elif name in ("repeat", "expand", "expand_as"):
-        ok = len(refs) >= 1 and fin[0] == CONSTANT
+        ok = len(refs) >= 1 and (fin[0] is CONSTANT or fin[0] == 1)
         op = "expand" if name == "expand_as" else name
         refs, fin, full_in = refs[:1], fin[:1], full_in[:1]
     else:
@@ -159,8 +189,8 @@ def rebatch(c, fac, shapes, batch, name):
     if not ok:
         raise Unmapped(f"{name} moves the batch dimension in a way we do not model")
     in_shapes = [strip(s, g) for s, g in zip(full_in, fin)]
-    in_batches = [None if g == CONSTANT else g * batch for g in fin]
-    kind = Rebatch(op, in_shapes, in_batches, [tuple(s[1:]) for s in c.out_shapes], f * batch)
+    in_batches = [None if g is CONSTANT else g for g in fin]
+    kind = Rebatch(op, in_shapes, in_batches, [tuple(s[1:]) for s in c.out_shapes], f)
     return kind, refs
 
 

@@ -57,7 +57,7 @@ class Capture:
     calls: list
     outputs: list             # [Ref]
     note: str = ""
-    factors: dict | None = None   # Ref -> batch factor, from a second capture (frontends.batch_fold)
+    batches: dict | None = None   # Ref -> the tensor's batch, from a second capture (frontends.batch_fold)
 
 
 def call_site():

@@ -383,7 +383,7 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
     node_call = {}                # node id -> the capture's call id (verify measures the same call on the module)
 
     from . import batch_fold as bf
-    fac = cap.factors if cap.factors is not None else bf.factors(cap, batch)
+    fac = cap.batches if cap.batches is not None else bf.batches(cap, batch)
     shuffles, skipped = _channel_shuffles(cap)
     from . import patterns
     fused, fskipped = patterns.find(cap, param_shapes, buf_numel, batch)
@@ -427,7 +427,7 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
                 kind, in_refs = bf.rebatch(c, fac, shapes, batch, _short_name(c))
                 op = kind.op
                 raise _Built
-            N = f * batch
+            N = f
             if c.id in shuffles:
                 src, groups = shuffles[c.id]
                 op, bound, in_refs, pnames = "ChannelShuffle", {"groups": groups}, [src], []
@@ -452,7 +452,7 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
                 how, f = bf.classify(c, fac, n_out)
                 if how != "same":
                     raise Unmapped(f if how == "unknown" else "it moves the batch dimension")
-                N = f * batch
+                N = f
             elif c.how == "method" and c.target == "detach":
                 op, bound, in_refs, pnames = "detach", {}, [c.args[0]], []
             else:
@@ -467,12 +467,13 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
             if op == "alias":
                 refmap[Ref(c.id, 0)] = refmap[in_refs[0]]
                 continue
-            rank = max((len(shapes[r]) for r in in_refs if fac.get(r)), default=None)
+            rank = max((len(shapes[r]) for r in in_refs if fac.get(r) == N), default=None)
             in_shapes = []
             for r in in_refs:
                 if fac.get(r) is None:
                     raise Unmapped(f"an input of shape {list(shapes[r])} has no batch dimension {batch}")
-                in_shapes.append(bf.strip(shapes[r], fac[r], rank - 1 if rank else None))
+                b = fac[r] if fac[r] == N else bf.CONSTANT    # a constant or a single sample: broadcast
+                in_shapes.append(bf.strip(shapes[r], b, rank - 1 if rank else None))
             for i, s in enumerate(c.out_shapes[:n_out]):
                 if fac.get(Ref(c.id, i)) != f:
                     raise Unmapped(f"its output of shape {list(s)} has no batch dimension {batch}")
@@ -532,13 +533,14 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
                 pn = [p for p in _prefs_in((c.args, c.kwargs), []) if p in param_numel]
                 bn = [p for p in _prefs_in((c.args, c.kwargs), []) if p in buf_numel]
                 module = "+".join(pn) if pn else nm
-            strip = lambda s, f: tuple(s[1:]) if f else tuple(s)  # noqa: E731
+            strip = lambda s, f: tuple(s[1:]) if isinstance(f, int) and s else tuple(s)  # noqa: E731
             fo = fac.get(Ref(c.id, 0)) if c.out_shapes else None
             kind = Opaque(what.rsplit(".", 1)[-1], [strip(shapes[r], fac.get(r)) for r in in_refs],
-                          [strip(s, fo) for s in c.out_shapes], fo * batch if fo else (1 if fo == bf.CONSTANT else batch), sum(param_numel[p] for p in pn),
+                          [strip(s, fo) for s in c.out_shapes], fo if isinstance(fo, int) else 1 if fo is bf.CONSTANT
+                          else batch, sum(param_numel[p] for p in pn),
                           sum(buf_numel[b] for b in bn), c.flop_ops, c.flops, reason)
             inputs = [refmap[r] for r in in_refs]
-            if fo == bf.CONSTANT:
+            if fo is bf.CONSTANT or fo is None:
                 kind.batched = False
             if not inputs and g.inputs:
                 inputs = [(g.inputs[0], 0)]     # the analysis passes need an input edge
@@ -882,7 +884,7 @@ def _batch_factors(cap, ins, again):
         cap2 = again([(n, (b2,) + tuple(s[1:])) for n, s in ins])
     except Exception:    # noqa: BLE001  (a model that runs at one batch only keeps the single reading)
         return
-    cap.factors = bf.factors(cap, batch, cap2, b2)
+    cap.batches = bf.batches(cap, batch, cap2, b2)
 
 
 def capture(model, ins, method="auto", rebuild=None):
