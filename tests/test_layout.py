@@ -162,3 +162,20 @@ layers:
     assert st[(back.id, 0)] == st[(flat.id, 0)] and a.layer[back.id]["alloc_bytes"] == 0   # row-major: a view
     # allocated by the layers: conv 1,920 + the copy 1,920 + the Linear's output 2*48*3*4 = 1,152
     assert a.totals()["activation_bytes"] == 1_920 + 1_920 + 1_152
+
+
+def test_maxvit_attention_saved_bytes_equal_torch():
+    # torchvision's MaxViT attention, 64 channels in 2 heads of 32, G=4 windows of P=49 tokens, batch 1:
+    # torch saves (its input x aside) q, k, v copied for bmm and the merge's input, 4 * 4*49*64*4 = 200,704 B,
+    # and the softmax output 4*2*49*49*4 = 76,832 B: 277,536 B (the earlier model said 327,712 B)
+    from torchvision.models.maxvit import RelativePositionalMultiHeadAttention
+    torch.manual_seed(0)
+    m = RelativePositionalMultiHeadAttention(64, 32, 49).train()
+    x = torch.randn(1, 4, 49, 64)
+    skip = {t.untyped_storage().data_ptr() for t in list(m.parameters()) + list(m.buffers()) + [x]}
+    seen, _ = _saved_storages(m, x)
+    want = sum(nb for p, nb in seen.items() if p not in skip)
+    assert want == 4 * 4 * 49 * 64 * 4 + 4 * 2 * 49 * 49 * 4 == 277_536
+    a = _analyse(m, (4, 49, 64), 1)
+    x_bytes = 4 * 49 * 64 * 4                     # the input, saved by to_qkv (the module's caller holds it)
+    assert a.totals()["saved_bytes"] - x_bytes == want
