@@ -2,6 +2,7 @@
 
   gradients   which nodes autograd records (passes/gradients.py)
   costs       params/buffers per module (shared modules once), MACs/FLOPs per call (passes/costs.py)
+  layout      strides of every tensor; which reshapes torch must copy (passes/layout.py)
   storage     output bytes, saved-for-backward bytes, deduplicated by storage (passes/storage.py)
   receptive   receptive field per axis, in the coordinates of each network input (passes/receptive.py)
   memory      training and inference peaks (memory.py)
@@ -30,7 +31,7 @@ class Analysis:
     """All numbers for one graph under one convention.  ``report()`` gives the JSON form.
 
     Attributes: ``g`` (the graph), ``conventions``, ``itemsize``, the passes' results ``flow``,
-    ``costs``, ``store``, ``saved``, ``rf``, then ``memory`` (the default breakdown, None with
+    ``costs``, ``layout``, ``store``, ``saved``, ``rf``, then ``memory`` (the default breakdown, None with
     errors), ``diagnostics``, ``errors``, ``expect_results``, ``excluded`` and ``layer`` (per node id,
     a read-only merged view for readers of per-layer numbers)."""
 
@@ -51,6 +52,7 @@ class Analysis:
         set_(self, "itemsize", facts.itemsize)
         set_(self, "flow", facts.flow)
         set_(self, "costs", facts.costs)
+        set_(self, "layout", facts.layout)
         set_(self, "store", facts.store)
         set_(self, "saved", facts.saved)
         set_(self, "rf", rf)

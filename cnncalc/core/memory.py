@@ -193,7 +193,7 @@ def optimizer_slots(name: str) -> int:
 
 # ---------------------------------------------------------------------------- graph facts
 # Every function below reads ``facts``: the passes' frozen results (``core.facts.Facts``, or the
-# Analysis, which holds the same attributes: g, conventions, itemsize, flow, costs, store, saved).
+# Analysis, which holds the same attributes: g, conventions, itemsize, flow, costs, layout, store, saved).
 def requires_grad(facts) -> dict:
     """node id -> whether its output is part of the autograd graph (``passes.gradients``)."""
     return facts.flow.in_autograd
@@ -303,8 +303,8 @@ def walk_inference(facts, terms: Terms):
         if n.is_input:
             store[(n.id, 0)] = facts.store.of[(n.id, 0)]
             continue
-        alias = (n.kind.view or n.kind.eval_identity) and n.inputs
         for i in range(len(n.out_shapes)):
+            alias = facts.layout.is_view(n, i) or (n.kind.eval_identity and n.inputs)
             store[(n.id, i)] = store[n.inputs[0]] if alias else facts.store.of[(n.id, i)]
     held = {store[(i, 0)] for i in g.inputs} | {store[r] for r in g.outputs}
     last = {}
@@ -508,7 +508,7 @@ def _activation_facts(facts, prec: Precision):
     gradient flow and costs; storage and saved tensors recomputed at that element size)."""
     if facts.g.dtype == prec.act_dtype or facts.itemsize == prec.activation:
         return facts
-    return run_passes(facts.g, DTYPE_BYTES[prec.act_dtype], facts.flow, facts.costs)
+    return run_passes(facts.g, DTYPE_BYTES[prec.act_dtype], facts.flow, facts.costs, facts.layout)
 
 
 def _param_totals(facts):

@@ -64,6 +64,11 @@ class Activation(Kind):
         # In place: the output is the input's memory.
         self.view = bool(self.a.get("inplace", False))
 
+    def elementwise(self):
+        # TensorIterator ops keep a permuted input's memory order; softmax and log_softmax write a
+        # row-major output (measured, torch 2.14)
+        return self.rule not in ("softmax", "log_softmax")
+
     def params(self):
         if self.op == "PReLU":
             n = self.a["num_parameters"]

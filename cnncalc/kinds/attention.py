@@ -162,6 +162,13 @@ class Transpose(TensorFn):
     def rf(self):
         return RFStep("global", formula=N_("transpose"))
 
+    def out_strides(self, ins):
+        st = list(ins[0][1])
+        r = len(st)
+        d0, d1 = self.a["dim0"] % r, self.a["dim1"] % r
+        st[d0], st[d1] = st[d1], st[d0]
+        return [tuple(st)]
+
     def torch_call(self, mod, xs):
         return xs[0].transpose(self.a["dim0"], self.a["dim1"])
 

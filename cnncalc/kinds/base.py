@@ -253,6 +253,41 @@ class Kind:
     def saved(self) -> list[Saved]:
         return []
 
+    # --- memory layout (core/passes/layout.py) -----------------------------
+    def full_out_shape(self, i=0) -> tuple:
+        """Output i's shape with the batch as dim 0 (a constant's shape is already whole)."""
+        return ((self.N,) if self.batched else ()) + tuple(self.out_shapes[i])
+
+    def elementwise(self) -> bool:
+        """Computed element by element by torch's TensorIterator, which lays a new output out in the
+        memory order of its first input (a permuted input gives a permuted output).  Default: all its
+        work is elementwise operations and its output has its first input's shape."""
+        if not self.in_shapes or self.out_shapes != [self.in_shapes[0]]:
+            return False
+        ts = [t for t in self.terms() if not t.alt]
+        return bool(ts) and all(t.rules == ("elementwise",) for t in ts)
+
+    def out_strides(self, ins) -> list:
+        """The strides of each output (full shape, batch first) given the inputs' ``[(full shape,
+        strides), ...]``; an entry None is a new row-major tensor, and for a view kind (``view``) means
+        torch cannot view the input and copies it.  Default: a view with its input's full shape keeps
+        its strides (identity, in-place ops), another view is taken as row-major; an elementwise kind
+        follows its first input's memory order (``strides.dense_like``); any other kind allocates
+        row-major outputs.  View kinds that move dims (permute, reshape, indexing) override it."""
+        from .strides import contiguous, dense_like
+        outs = [self.full_out_shape(i) for i in range(len(self.out_shapes))]
+        same = len(outs) == 1 and ins and tuple(ins[0][0]) == outs[0]
+        if self.view:
+            return [ins[0][1]] if same else [contiguous(s) for s in outs]
+        if same and self.elementwise():
+            return [dense_like(*ins[0])]
+        return [None] * len(outs)
+
+    def saved_in_layout(self, ins) -> list:
+        """``saved()`` given the inputs' ``[(full shape, strides), ...]``: a kind whose saved tensors
+        are views or copies depending on the inputs' layout (einsum) overrides it."""
+        return self.saved()
+
     def rf(self) -> RFStep:
         nd = len(self.in_shapes[0]) - 1 if self.in_shapes else 0
         return RFStep("window", (1,) * nd, (1,) * nd, (0,) * nd, N_("identity"))

@@ -7,6 +7,7 @@ from ..i18n import N_, _
 from ..figure import Figure
 from .base import REQUIRED, Arg, Geometry, Kind, KindError, RFStep, Saved, Term, ntuple, prod, register
 from .conv import AXES
+from .strides import view_strides
 from .tensor import _flatten_shape
 
 
@@ -34,6 +35,10 @@ class Flatten(Kind):
     def shape_figures(self):
         return [Figure(prod(self.in_shape), "*".join(f"d{i}" for i in range(len(self.in_shape))),
                        {f"d{i}": v for i, v in enumerate(self.in_shape)}, "features")]
+
+    def out_strides(self, ins):
+        # torch.reshape/flatten view the input when aten's computeStride allows, else copy (None)
+        return [view_strides(ins[0][0], ins[0][1], self.full_out_shape())]
 
     def rf(self):
         if len(self.in_shape) > 1 and self.a["start_dim"] == 1:
@@ -74,6 +79,10 @@ class Unflatten(Kind):
                             "unflattened_size")
         self.out_shapes = [tuple(self.in_shape[:d - 1]) + sz + tuple(self.in_shape[d:])]
 
+    def out_strides(self, ins):
+        # torch.reshape/flatten view the input when aten's computeStride allows, else copy (None)
+        return [view_strides(ins[0][0], ins[0][1], self.full_out_shape())]
+
 
 @register("Identity")
 class Identity(Kind):
@@ -99,6 +108,9 @@ class DropoutBase(Kind):
             raise KindError(_("dropout probability must be in [0, 1], got {p}").format(p=self.a['p']), "p")
         self.out_shapes = [self.in_shape]
         self.view = bool(self.a["inplace"])
+
+    def elementwise(self):
+        return True      # input * mask: the mask and the product follow the input's memory order
 
     def terms(self):
         v = self.N * self.numel_in()

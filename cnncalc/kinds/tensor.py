@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..i18n import N_, _
 from ..figure import Figure
 from .base import REQUIRED, Arg, Kind, KindError, RFStep, Saved, Term, prod, register
+from .strides import permute, view_strides
 
 
 def broadcast(shapes, op):
@@ -211,6 +212,9 @@ class Chunk(TensorFn):
             left -= size
         self.out_shapes = [tuple(s if i != d else sz for i, s in enumerate(self.in_shape)) for sz in sizes]
 
+    def out_strides(self, ins):
+        return [ins[0][1]] * len(self.out_shapes)     # slices along one dim keep the input's strides
+
     def torch_call(self, mod, xs):
         import torch
         return list(torch.chunk(xs[0], self.a["chunks"], dim=self.a["dim"]))
@@ -244,6 +248,9 @@ class Split(TensorFn):
             if sum(sizes) != L:
                 raise KindError(_("split sections {sizes} sum to {sum}, not {L}").format(sizes=sizes, sum=sum(sizes), L=L), "split_size_or_sections")
         self.out_shapes = [tuple(x if i != d else sz for i, x in enumerate(self.in_shape)) for sz in sizes]
+
+    def out_strides(self, ins):
+        return [ins[0][1]] * len(self.out_shapes)     # slices along one dim keep the input's strides
 
     def torch_call(self, mod, xs):
         import torch
@@ -303,6 +310,10 @@ class FlattenFn(TensorFn):
     def rf(self):
         return RFStep("global", formula=N_("flatten: spatial axes merged"))
 
+    def out_strides(self, ins):
+        # torch.reshape/flatten view the input when aten's computeStride allows, else copy (None)
+        return [view_strides(ins[0][0], ins[0][1], self.full_out_shape())]
+
     def torch_call(self, mod, xs):
         return xs[0].flatten(self.a["start_dim"], self.a["end_dim"])
 
@@ -331,6 +342,10 @@ class Reshape(TensorFn):
     def rf(self):
         return RFStep("global", formula=N_("reshape"))
 
+    def out_strides(self, ins):
+        # torch.reshape/flatten view the input when aten's computeStride allows, else copy (None)
+        return [view_strides(ins[0][0], ins[0][1], self.full_out_shape())]
+
     def torch_call(self, mod, xs):
         return xs[0].reshape((xs[0].shape[0],) + self.out_shape)
 
@@ -350,6 +365,9 @@ class Permute(TensorFn):
 
     def rf(self):
         return RFStep("global", formula=N_("permute"))
+
+    def out_strides(self, ins):
+        return [permute(ins[0][1], self.a["dims"])]
 
     def rf_index(self, sets, i=0, out=0):
         """Spatial axes are reordered: input axis d[m] is output axis m.  The axis that becomes the

@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..i18n import N_, _
 from ..figure import Figure
 from .base import REQUIRED, Arg, KindError, RFStep, Saved, Term, prod, register
+from .strides import einsum_pair, slice_strides
 from .tensor import Reduce, TensorFn, _dim
 
 
@@ -126,6 +127,24 @@ class Einsum(TensorFn):
     def saved(self):
         return [Saved("input0", self.numel_in(0), alias="input"), Saved("input1", self.numel_in(1), alias="input1")]
 
+    def _pair(self, ins):
+        return einsum_pair(self.ins, self.out, [s for s, _ in ins], [st for _, st in ins])
+
+    def saved_in_layout(self, ins):
+        """torch reshapes each operand, permuted to [batch letters, kept, contracted], to 3-D for bmm,
+        which saves the results: a view of the operand where its strides allow (the operand's storage),
+        else a copy (``strides.einsum_pair``)."""
+        out = []
+        for i, (view, numel) in enumerate(self._pair(ins)[0]):
+            if view:
+                out.append(Saved(f"input{i}", self.numel_in(i), alias="input1" if i else "input"))
+            else:
+                out.append(Saved(f"input{i} (copied to 3-D for bmm: not a view of it)", numel, batched=False))
+        return out
+
+    def out_strides(self, ins):
+        return [self._pair(ins)[1]]
+
     def rf(self):
         return RFStep("global", formula=N_("contraction: every output mixes whole rows of both operands"))
 
@@ -187,6 +206,9 @@ class GetItem(TensorFn):
 
     def grad_passes_through(self, in_shape):
         return False       # the input's gradient is a new zero tensor with the output's gradient written in
+
+    def out_strides(self, ins):
+        return [slice_strides(ins[0][1], self.idx)]
 
     def bwd_terms(self, needs_input_grad):
         return []

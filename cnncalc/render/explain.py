@@ -230,7 +230,7 @@ def explain_node(a, node) -> dict:
     items.append(item(fig, note=note))
     if L["alloc_bytes"] == 0 and L["output_bytes"]:
         items.append(text_item(_("the output is a view of (or written into) its input: it allocates nothing new")))
-    saved = node_saved(node, a.flow)
+    saved = node_saved(node, a.flow, a.layout)
     for sv, rec in zip(saved, L.get("saved_items", [])):
         if sv.alias:
             what = {"input": _("its input"), "output": _("its output")}.get(

@@ -1,5 +1,6 @@
-"""Storage and saved tensors: which storage each output lives in (a view shares its input's), the
-bytes of each, and what every node saves for backward (deduplicated by storage).
+"""Storage and saved tensors: which storage each output lives in (a view shares its input's, unless
+torch has to copy it: ``passes.layout``), the bytes of each, and what every node saves for backward
+(deduplicated by storage; einsum's saved operands are views or copies by their layout).
 
 Autograd records (and saves for) only the nodes in the autograd graph (``passes.gradients``); a
 node outside it still lists its items, marked not recorded (max pooling computes its indices even
@@ -10,7 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from types import MappingProxyType
-from ...kinds.base import kept_saved
+from ...kinds.base import Kind, kept_saved
+from .layout import layout as layout_pass
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,11 @@ def alias_ref(sv, node_id, inputs):
     return inputs[0 if sv.alias == "input" else int(sv.alias[5:])]
 
 
-def storage(graph, itemsize) -> Storage:
+def storage(graph, itemsize, lay=None) -> Storage:
     """Graph inputs hold the graph's batch; a node's outputs its kind's (the same, except where the
-    homework rebuilt a kind with another batch)."""
+    homework rebuilt a kind with another batch).  ``lay``: the graph's ``passes.layout`` (computed when
+    not given)."""
+    lay = lay or layout_pass(graph)
     of, size = {}, {}
     for n in graph.nodes:
         if n.is_input:
@@ -75,7 +79,7 @@ def storage(graph, itemsize) -> Storage:
             continue
         B = n.kind.N
         for i, s in enumerate(n.out_shapes):
-            if n.kind.view and n.inputs:
+            if lay.is_view(n, i):
                 of[(n.id, i)] = of[n.inputs[0]]
             else:
                 sid = ("s", n.id, i)
@@ -84,12 +88,17 @@ def storage(graph, itemsize) -> Storage:
     return Storage(MappingProxyType(of), MappingProxyType(size), itemsize)
 
 
-def node_saved(n, flow):
-    """The tensors autograd keeps for node n, given which of its inputs need a gradient."""
-    return kept_saved(n.kind.saved(), flow.needs_input_grad[n.id], [flow.in_autograd[r[0]] for r in n.inputs])
+def node_saved(n, flow, lay=None):
+    """The tensors autograd keeps for node n, given which of its inputs need a gradient and, for a kind
+    whose saved tensors depend on it (einsum: views or copies of its operands), its inputs' layout."""
+    k = n.kind
+    own = lay is not None and type(k).saved_in_layout is not Kind.saved_in_layout
+    return kept_saved(k.saved_in_layout(lay.inputs(n)) if own else k.saved(), flow.needs_input_grad[n.id],
+                      [flow.in_autograd[r[0]] for r in n.inputs])
 
 
-def saved(graph, flow, store: Storage) -> Saved:
+def saved(graph, flow, store: Storage, lay=None) -> Saved:
+    lay = lay or layout_pass(graph)
     isz = store.itemsize
     seen = set()
     layers = {}
@@ -103,7 +112,7 @@ def saved(graph, flow, store: Storage) -> Saved:
         rec = flow.in_autograd[n.id]
         mine = 0
         items = []
-        for sv in node_saved(n, flow):
+        for sv in node_saved(n, flow, lay):
             if sv.alias:
                 sid = store.of[alias_ref(sv, n.id, n.inputs)]
                 nbytes = store.size[sid]
@@ -114,6 +123,7 @@ def saved(graph, flow, store: Storage) -> Saved:
             if rec and sid not in seen:
                 seen.add(sid)
                 mine += nbytes
-        layers[n.id] = NodeMemory(out_bytes, 0 if k.view else out_bytes, mine, tuple(items))
+        alloc = sum(store.size.get(("s", n.id, i), 0) for i in range(len(n.out_shapes)))
+        layers[n.id] = NodeMemory(out_bytes, alloc, mine, tuple(items))
         total += mine
     return Saved(MappingProxyType(layers), total)
