@@ -383,6 +383,7 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
     node_call = {}                # node id -> the capture's call id (verify measures the same call on the module)
 
     from . import batch_fold as bf
+    from . import detection
     fac = cap.batches if cap.batches is not None else bf.batches(cap, batch)
     shuffles, skipped = _channel_shuffles(cap)
     from . import patterns
@@ -414,6 +415,10 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
         N = batch
         try:
             # a module's own handler speaks first (an RNN names its batch_first); its batch is read after
+            if detection.known(c):        # roi_align, nms: their rows are the boxes this run found
+                kind, in_refs = detection.build(c, fac, shapes)
+                op = kind.op
+                raise _Built
             how, f = ("same", 1) if (c.id in shuffles or c.id in fused or c.how == "module") else bf.classify(c, fac)
             if how == "unknown":
                 raise Unmapped(f)
@@ -473,6 +478,9 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
                 if fac.get(r) is None:
                     raise Unmapped(f"an input of shape {list(shapes[r])} has no batch dimension {batch}")
                 b = fac[r] if fac[r] == N else bf.CONSTANT    # a constant or a single sample: broadcast
+                if b is bf.CONSTANT and rank and len(shapes[r]) == rank and shapes[r][:1] == (N,) and \
+                        cap.batches is None:
+                    b = N      # one run read as it is: a tensor made from sizes alone, with N rows here
                 in_shapes.append(bf.strip(shapes[r], b, rank - 1 if rank else None))
             for i, s in enumerate(c.out_shapes[:n_out]):
                 if fac.get(Ref(c.id, i)) != f:

@@ -226,7 +226,8 @@ def explain_node(a, node) -> dict:
     # memory
     items = []
     isz = a.itemsize
-    fig, note = _bytes_figure(node.out_shapes, k.N if k.batched else 1, isz, "output_bytes", L["output_bytes"])
+    fig, note = _bytes_figure(node.out_shapes, k.N if k.batched else 1, k.out_itemsize or isz, "output_bytes",
+                              L["output_bytes"])
     items.append(item(fig, note=note))
     if L["alloc_bytes"] == 0 and L["output_bytes"]:
         items.append(text_item(_("the output is a view of (or written into) its input: it allocates nothing new")))

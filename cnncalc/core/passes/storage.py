@@ -84,7 +84,7 @@ def storage(graph, itemsize, lay=None) -> Storage:
             else:
                 sid = ("s", n.id, i)
                 of[(n.id, i)] = sid
-                size[sid] = B * math.prod(s) * itemsize
+                size[sid] = B * math.prod(s) * (n.kind.out_itemsize or itemsize)
     return Storage(MappingProxyType(of), MappingProxyType(size), itemsize)
 
 
@@ -108,7 +108,7 @@ def saved(graph, flow, store: Storage, lay=None) -> Saved:
             continue
         k = n.kind
         B = k.N
-        out_bytes = B * sum(math.prod(s) for s in n.out_shapes) * isz
+        out_bytes = B * sum(math.prod(s) for s in n.out_shapes) * (k.out_itemsize or isz)
         rec = flow.in_autograd[n.id]
         mine = 0
         items = []
