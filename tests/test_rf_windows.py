@@ -8,7 +8,6 @@ positive linear twin and reads the support of input gradients (cnncalc/receptive
 from __future__ import annotations
 
 import json
-from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -190,20 +189,79 @@ def test_envelope_offsets_of_spatial_cat_and_split():
     assert (up.r, up.j, up.padding) == ((5, 5), (1, 1), (2, 2))
     side = env[resolve(b.g, "side")]["input"]
     assert side.r == (5, 20) and side.padding == (2, 17)
-    assert len(notes) == 1 and notes[0].startswith("side:")
+    # centres of unit 0 along W: up's -2 + (5 - 1)/2 = 0, near's -17 + (3 - 1)/2 = -16
+    assert len(notes) == 1 and notes[0].startswith("side (cat):") and "(0, -16), (0, 0)" in notes[0]
 
 
-def test_envelope_agrees_with_the_analysis_pass_on_every_zoo_spec():
-    for p in sorted(ZOO.glob("*.yaml")):
-        a = analysis_for(p)
-        env = envelope(a.g)
-        for ref, per in a.rf_state.items():
-            for src, f in per.items():
-                e = env[ref][src]
-                got = (e.r, e.j, e.start, e.glob, e.data)
-                want = (tuple(f["r"]), tuple(f["j"]), tuple(f["start"]), bool(f["glob"]), bool(f["data"]))
-                assert tuple(map(lambda t: tuple(map(Fraction, t)) if isinstance(t, tuple) else t, got)) == \
-                    tuple(map(lambda t: tuple(map(Fraction, t)) if isinstance(t, tuple) else t, want)), (p.name, ref)
+def test_analysis_fields_through_spatial_cat_and_split():
+    """The analysis pass is the walk the envelope reads: its per-layer fields (analyze's `rf`) and its
+    review notes carry the offsets of a spatial split and concatenation."""
+    a = analysis_for(HERE / "rf_pads.yaml")
+    lay = {r["name"]: r["rf"] for r in a.report()["layers"]}
+    # bottom: a 3x3 conv (padding 1) on rows 4..8 of the input: unit 0 reads rows 4 - 1 = 3 .. 5, so
+    # start 3 (padding -3), centre 3 + (3 - 1)/2 = 4; along W nothing moves: padding 1, centre 0
+    assert (lay["bottom"]["size"], lay["bottom"]["padding"], lay["bottom"]["center"]) == ([3, 3], [-3, 1], [4, 0])
+    # halves (output 0, offset 0) is the input itself: r 1, p 0
+    assert (lay["halves"]["size"], lay["halves"]["padding"]) == ([1, 1], [0, 0])
+    # tiles: bottom back at row offset 4: start 3 - 4*1 = -1 = top's: r 3, p 1, aligned (no warning)
+    assert (lay["tiles"]["size"], lay["tiles"]["padding"]) == ([3, 3], [1, 1])
+    assert not [d for d in a.diagnostics if d.code == "rf-not-aligned"]
+    b = analysis_for(HERE / "rf_decoder.yaml")
+    lay = {r["name"]: r["rf"] for r in b.report()["layers"]}
+    # side: up r 5, p 2 on both axes; near r 3, p 1, moved 16 columns: start -1 - 16 = -17.
+    # W: start min(-2, -17) = -17, end max(-2 + 5, -17 + 3) = 3: r 20, p 17, centre -17 + 19/2 = -7.5
+    assert (lay["side"]["size"], lay["side"]["padding"], lay["side"]["center"]) == ([5, 20], [2, 17], [0, -7.5])
+    # head (1x1) keeps side's field: the review note reads 5x20, not the 5x5 of the parts
+    assert lay["head"]["size"] == [5, 20]
+    codes = {d.code: d.message for d in b.diagnostics}
+    assert "rf-not-aligned" in codes and "sees 5x20 of the 16x16 input" in codes["rf-smaller-than-input"]
+
+
+def test_spatial_cat_of_a_one_column_part_is_not_a_broadcast():
+    """A concatenation along W of a 1-column map with a 15-column one: no input is broadcast (that rule
+    is for elementwise merges, e.g. [C, 1, 1] * [C, H, W]), so the field stays local."""
+    a = analyse_text(spec("""  - Conv2d: {out_channels: 1, kernel_size: [3, 16], padding: [1, 0]}
+    name: one
+  - Conv2d: {out_channels: 1, kernel_size: [3, 2], padding: [1, 0]}
+    from: input
+    name: rest
+  - cat: {dim: 3}
+    from: [one, rest]
+    name: both
+"""))
+    rf = {r["name"]: r["rf"] for r in a.report()["layers"]}["both"]
+    # one: r (3, 16), start (-1, 0); rest: r (3, 2), start (-1, 0), at column offset 1: start 0 - 1*1 = -1.
+    # W: start min(0, -1) = -1, end max(0 + 16, -1 + 2) = 16: r 17, p 1; H: r 3, p 1; not global
+    assert (rf["size"], rf["padding"], rf["global"]) == ([3, 17], [1, 1], False)
+    # output unit 0 is one's unit 0 (columns 0..15): inside the field [-1, 15] clipped to [0, 15]
+    assert field(a, "both", (8, 0)) == [[7, 9], [0, 15]]
+
+
+def test_batch_cat_is_not_a_spatial_cat():
+    """The module front end's cat and split along dim 0 (``batch_cat``, ``batch_split``) move samples,
+    not positions: no offset, whatever the sizes along the batch."""
+    import torch
+    import torch.nn as nn
+    from cnncalc.api import _analysis
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c = nn.Conv2d(1, 1, 3, padding=1)
+            self.d = nn.Conv2d(1, 1, 5, padding=2)
+
+        def forward(self, x):
+            y = torch.cat([self.c(x), self.d(x)], dim=0)
+            a, b = torch.split(y, x.shape[0], dim=0)
+            return self.c(a + b)
+
+    a = _analysis(M(), input=(1, 16, 16))
+    lay = {r["name"]: (r["op"], r["rf"]["size"], r["rf"]["padding"]) for r in a.report()["layers"]}
+    # c: 3x3 p 1, d: 5x5 p 2, both centred on unit 0: their union r 5, p 2; unshifted through the batch
+    # cat and split; c again: r 5 + (3 - 1)*1 = 7, p 2 + 1*1 = 3
+    assert lay["cat"] == ("batch_cat", [5, 5], [2, 2]) and lay["split"] == ("batch_split", [5, 5], [2, 2])
+    assert lay["c_1"][1:] == ([7, 7], [3, 3])
+    assert not [d for d in a.diagnostics if d.code == "rf-not-aligned"]
 
 
 def test_parse_unit():
@@ -346,3 +404,13 @@ def test_rf_command_probe(torch_one_thread):
     assert {"centre", "corner"} <= set(labels) and all(p["verdict"] == "match" for p in rep["probe"])
     # the probe's measurement is the exact window the report gives for the requested unit
     assert rep["probe"][0]["measured"]["input"] == rep["targets"][0]["inputs"]["input"]["field"]
+
+
+def test_explain_figures_of_a_spatial_cat_use_the_shifted_parts():
+    b = analysis_for(HERE / "rf_decoder.yaml")
+    figs = {ax: {f.name: f for f in fs} for _src, ax, fs in b.rf_figures(resolve(b.g, "side")[0])}
+    # W: up p_0 = 2, r_0 = 5; near p 1 moved by 16 columns: p_1 = 1 + 16*1 = 17, r_1 = 3;
+    # p_out = max(2, 17) = 17, r_out = max(5 - 2, 3 - 17) + 17 = 20; H is unmoved: p_out = max(2, 1) = 2
+    w = figs["W"]
+    assert w["p_out"].bindings == {"p_0": 2, "p_1": 17} and w["p_out"].value == 17 and w["r_out"].value == 20
+    assert figs["H"]["p_out"].value == 2 and figs["H"]["r_out"].value == 5

@@ -293,6 +293,14 @@ class Kind:
         nd = len(self.in_shapes[0]) - 1 if self.in_shapes else 0
         return RFStep("window", (1,) * nd, (1,) * nd, (0,) * nd, N_("identity"))
 
+    def spatial_offsets(self):
+        """A concatenation or a split along a spatial axis: ``(axis, input offsets, output offsets)``,
+        ``axis`` counted from the first spatial axis (0 is H of a 2-d map), input ``i``'s units starting
+        at unit ``input offsets[i]`` of the output (a concatenation) and output ``k``'s at unit ``output
+        offsets[k]`` of the input (a split).  None for every other kind, and along the channels or the
+        batch (the receptive-field pass shifts the fields by these offsets)."""
+        return None
+
     def shape_figures(self) -> list[Figure]:
         return []
 

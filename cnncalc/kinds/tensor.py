@@ -157,12 +157,17 @@ class Cat(TensorFn):
     def rf(self):
         return RFStep("merge", formula=N_("concatenation"))
 
-    def rf_index(self, sets, i=0, out=0):
-        """Along a spatial dim, input i's units sit at an offset: the sum of the earlier inputs' sizes."""
+    def spatial_offsets(self):
+        """Along a spatial dim, input i's units sit after the earlier inputs: the sum of their sizes."""
         if self.d == 0:
+            return None
+        return (self.d - 1, _offsets([s[self.d] for s in self.in_shapes]), (0,))
+
+    def rf_index(self, sets, i=0, out=0):
+        so = self.spatial_offsets()
+        if so is None:
             return tuple(sets)
-        off = sum(s[self.d] for s in self.in_shapes[:i])
-        return _shift(sets, self.d - 1, -off, self.in_shapes[i][self.d])
+        return _shift(sets, so[0], -so[1][i], self.in_shapes[i][self.d])
 
     def torch_call(self, mod, xs):
         import torch
@@ -219,6 +224,9 @@ class Chunk(TensorFn):
         import torch
         return list(torch.chunk(xs[0], self.a["chunks"], dim=self.a["dim"]))
 
+    def spatial_offsets(self):
+        return _split_offsets(self)
+
     def rf_index(self, sets, i=0, out=0):
         return _split_index(self, sets, out)
 
@@ -257,6 +265,9 @@ class Split(TensorFn):
         s = self.a["split_size_or_sections"]
         return list(torch.split(xs[0], list(s) if not isinstance(s, int) else s, dim=self.a["dim"]))
 
+    def spatial_offsets(self):
+        return _split_offsets(self)
+
     def rf_index(self, sets, i=0, out=0):
         return _split_index(self, sets, out)
 
@@ -267,13 +278,28 @@ def _shift(sets, axis, delta, L):
     return tuple(m & ((1 << L) - 1) if a == axis else x for a, x in enumerate(sets))
 
 
-def _split_index(self, sets, out):
+def _offsets(sizes):
+    """Where each of consecutive parts of these sizes starts: 0, sizes[0], sizes[0] + sizes[1], ..."""
+    out, off = [], 0
+    for s in sizes:
+        out.append(off)
+        off += s
+    return tuple(out)
+
+
+def _split_offsets(self):
     """Output k of a split along a spatial dim starts at the sum of the earlier parts' sizes."""
     d = _dim(self.a["dim"], len(self.in_shape) + 1, self.op)
     if d == 0:
+        return None
+    return (d - 1, (0,), _offsets([s[d] for s in self.out_shapes]))
+
+
+def _split_index(self, sets, out):
+    so = _split_offsets(self)
+    if so is None:
         return tuple(sets)
-    off = sum(s[d] for s in self.out_shapes[:out])
-    return _shift(sets, d - 1, off, self.in_shape[d])
+    return _shift(sets, so[0], so[2][out], self.in_shape[so[0] + 1])
 
 
 def _check_pieces(n, op):

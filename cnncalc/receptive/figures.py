@@ -12,7 +12,7 @@ from fractions import Fraction
 
 from ..figure import Figure
 from ..i18n import _
-from .envelope import _spatial_dim, envelope
+from .envelope import envelope
 
 AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
@@ -22,16 +22,16 @@ def _v(x):
     return int(x) if x.denominator == 1 else x
 
 
-def offset_figures(graph, nid, env=None):
-    """[(title, [Figure])] for node ``nid`` (empty when none of these rules applies)."""
+def offset_figures(graph, nid, env=None, rf=None):
+    """[(title, [Figure])] for node ``nid`` (empty when none of these rules applies); ``env``: the
+    envelopes, or ``rf``: the analysis's receptive pass to read them from."""
     n = graph.nodes[nid]
     if n.is_input:
         return []
-    ax = _spatial_dim(n)
-    if ax is not None and n.op == "cat":
-        return _cat(graph, n, ax, env or envelope(graph))
-    if ax is not None and n.op in ("split", "chunk"):
-        return _split(graph, n, ax, env or envelope(graph))
+    so = n.kind.spatial_offsets()
+    if so is not None:
+        env = env or envelope(graph, rf=rf)
+        return (_cat if n.kind.concatenates else _split)(graph, n, so, env)
     if hasattr(n.kind, "rf_index") and n.op.startswith("Adaptive") and "output_size" in n.kind.a:
         return _adaptive(n)
     return []
@@ -47,13 +47,13 @@ def _ref_name(graph, r):
     return f"{nd.name}:{r[1]}" if len(nd.out_shapes) > 1 else nd.name
 
 
-def _cat(graph, n, ax, env):
+def _cat(graph, n, so, env):
+    ax, offs, _outs = so
     nm = _axis_name(n, ax)
     out = []
-    off = 0
     sizes = []
     shifted = {}                      # network input -> [(p_i, r_i)]
-    for i, r in enumerate(n.inputs):
+    for i, (r, off) in enumerate(zip(n.inputs, offs)):
         L = graph.shape(r)[ax + 1]
         src = _ref_name(graph, r)
         figs = [Figure(off, " + ".join(f"{nm}_{k}" for k in range(i)) if i else "0",
@@ -71,7 +71,6 @@ def _cat(graph, n, ax, env):
         out.append((_("{axis} offset of input {index} ({source}, cat along {axis})").format(
             axis=nm, index=i, source=src), figs))
         sizes.append(L)
-        off += L
     for s, parts in shifted.items():
         if len(parts) < 2:
             continue
@@ -88,11 +87,12 @@ def _cat(graph, n, ax, env):
     return out
 
 
-def _split(graph, n, ax, env):
+def _split(graph, n, so, env):
+    ax, _ins, offs = so
     nm = _axis_name(n, ax)
     src_env = env.get(n.inputs[0], {})
-    out, off, sizes = [], 0, []
-    for k, shape in enumerate(n.out_shapes):
+    out, sizes = [], []
+    for k, (shape, off) in enumerate(zip(n.out_shapes, offs)):
         L = shape[ax + 1]
         figs = [Figure(off, " + ".join(f"{nm}_{q}" for q in range(k)) if k else "0",
                        {f"{nm}_{q}": sizes[q] for q in range(k)}, f"off_{k}",
@@ -107,7 +107,6 @@ def _split(graph, n, ax, env):
                                                 "`{input}`) starts off*j_in later").format(index=k, input=s)))
         out.append((_("{axis} offset of output {index} ({op} along {axis})").format(axis=nm, index=k, op=n.op), figs))
         sizes.append(L)
-        off += L
     return out
 
 

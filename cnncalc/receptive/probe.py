@@ -92,19 +92,21 @@ def data_dependent(graph, window):
     return [graph.nodes[i].name for i in window.path if graph.nodes[i].kind.rf().kind == "data"]
 
 
-def final_maps(graph):
+def final_maps(graph, env=None):
     """For each graph output: itself, and where it is global (a classifier's logits) the last maps
-    whose units still see a local window (the final feature maps its global step reads)."""
+    whose units still see a local window (the final feature maps its global step reads).  ``env``:
+    the envelopes (``envelope.envelope``) when the caller has them."""
     out = []
-    for refs in output_maps(graph).values():
+    for refs in output_maps(graph, env).values():
         out.extend(r for r in refs if r not in out)
     return out
 
 
-def output_maps(graph):
+def output_maps(graph, env=None):
     """{graph output: [itself, and the final feature maps its global steps read]} (see final_maps)."""
-    from .envelope import envelope
-    env = envelope(graph)
+    if env is None:
+        from .envelope import envelope
+        env = envelope(graph)
     res = {}
     for ref in graph.outputs:
         out = res.setdefault(ref, [ref])

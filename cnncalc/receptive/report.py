@@ -45,20 +45,20 @@ def resolve(graph, name):
                                                       if near else ""))
 
 
-def targets(graph, node=None):
+def targets(graph, node=None, env=None):
     if node:
         return [resolve(graph, node)]
-    return final_maps(graph)
+    return final_maps(graph, env)
 
 
 def report(analysis, node=None, unit=None):
     """The JSON-serialisable rf report (see docs/receptive-field.md, "Exact windows")."""
     g = analysis.g
     notes = []
-    env = envelope(g, notes)
+    env = envelope(g, notes, analysis.rf)
     outs = set(g.outputs)
     res = {"schema": SCHEMA_VERSION, "spec": g.name, "targets": [], "notes": notes}
-    for ref in targets(g, node):
+    for ref in targets(g, node, env):
         shape = g.shape(ref)
         n = g.nodes[ref[0]]
         u = parse_unit(unit if node or (unit and len(str(unit).split(",")) == len(shape) - 1) else None, shape)
@@ -139,33 +139,25 @@ def rules(g, env, w):
                 per_ax.append((nm, line + _("; neighbouring units read different source pixels, so the exact "
                                             "window is given beside the envelope")))
             out.extend(_join_axes(per_ax))
-        elif n.op == "cat" and getattr(k, "d", 0) >= 1:
-            ax = k.d - 1
+        elif k.spatial_offsets() is not None and k.concatenates:
+            ax, offs, _outs = k.spatial_offsets()
             nm = ax_names[ax] if ax < len(ax_names) else f"axis {ax}"
-            off = 0
             parts = []
-            for i, r in enumerate(n.inputs):
-                L = g.shape(r)[k.d]
+            for r, off in zip(n.inputs, offs):
+                L = g.shape(r)[ax + 1]
                 e = env.get(r, {}).get(src)
                 jj = f", p += {off}*j = {_t(off * e.j[ax])}" if e and not e.glob and off else ""
                 parts.append(_("{part} fills {first}..{last}").format(part=g.nodes[r[0]].name, first=off,
                                                                         last=off + L - 1) + jj)
-                off += L
             out.append(_("{node} (cat along {axis}): input i's units sit after the earlier inputs, so output unit u "
                          "of part i is its unit u - offset_i and its field starts offset_i*j earlier: {parts}").format(
                 node=n.name, axis=nm, parts="; ".join(parts)))
-        elif n.op in ("split", "chunk"):
-            from .envelope import _spatial_dim
-            ax = _spatial_dim(n)
-            if ax is not None:
-                offs, off = [], 0
-                for s in n.out_shapes:
-                    offs.append(off)
-                    off += s[ax + 1]
-                out.append(_("{node} ({op} along {axis}): output k is the input from offset_k on (offsets "
-                             "{offsets}): unit u of output k is input unit u + offset_k, its field starts offset_k*j "
-                             "later").format(node=n.name, op=n.op, axis=ax_names[ax] if ax < len(ax_names) else ax,
-                                             offsets=offs))
+        elif k.spatial_offsets() is not None:
+            ax, _ins, offs = k.spatial_offsets()
+            out.append(_("{node} ({op} along {axis}): output k is the input from offset_k on (offsets "
+                         "{offsets}): unit u of output k is input unit u + offset_k, its field starts offset_k*j "
+                         "later").format(node=n.name, op=n.op, axis=ax_names[ax] if ax < len(ax_names) else ax,
+                                         offsets=list(offs)))
         elif n.op.startswith("Adaptive") and any(L % o for L, o in zip(k.in_shape[1:], k.a["output_size"])):
             out.append(_("{node} ({op}): uneven windows: output i reads [floor(i*L/n), ceil((i+1)*L/n) - 1] "
                          "(L = {L}, n = {n}); the envelope uses the largest window and the mean stride, the exact "

@@ -307,7 +307,7 @@ def explain_node(a, node) -> dict:
         for f in figs:
             items.append(dict(item(f), indent=1))
     from ..receptive.figures import offset_figures      # spatial offsets, per-unit adaptive windows
-    for title, figs in offset_figures(a.g, node.id):
+    for title, figs in offset_figures(a.g, node.id, rf=a.rf):
         items.append(text_item(f"{title}:"))
         items.extend(dict(item(f), indent=1) for f in figs)
     sections.append({"title": _("receptive field (r size, j effective stride, p effective padding: unit 0's field "

@@ -12,6 +12,10 @@ Values are exact Fractions: upsampling and transposed convolutions give fraction
 Where branches merge, the fields must be aligned (equal jumps and centres, as
 google-research/receptive_field checks) or a diagnostic says they are not; the union is reported,
 its jump taken per axis.
+A concatenation or a split along a spatial axis (the kind's ``spatial_offsets()``) moves units: in a
+concatenation, output unit u of input i is its unit u - off_i, so that input's field starts off_i*j
+earlier (start_i - off_i*j_i) before the union; output k of a split is the input from off_k on, its
+field starts off_k*j later.  This is the one walk: ``cnncalc rf`` (receptive/envelope.py) reads it.
 """
 from __future__ import annotations
 
@@ -31,8 +35,8 @@ AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 @dataclass(frozen=True)
 class Receptive:
     state: MappingProxyType      # (node id, output index) -> {network input name: field}
-    trace: MappingProxyType      # node id -> (step, [input fields], output fields)
-    layers: MappingProxyType     # node id -> the report's `rf` object (None without spatial input)
+    trace: MappingProxyType      # node id -> (step, [input fields, shifted], fields of output 0)
+    layers: MappingProxyType     # node id -> the report's `rf` object of output 0 (None without spatial input)
     diagnostics: tuple           # branches not aligned; the final field against the input (review)
 
     def figures(self, graph, nid):
@@ -62,7 +66,11 @@ def receptive(graph, has_errors=False, step_of=None, apply_step=None) -> Recepti
         step = step_of(n) if step_of else n.kind.rf()
         app = apply if apply_step is None else (lambda f, s, n=n: apply_step(n, f, s))
         ins = [state.get(r, {}) for r in n.inputs]
-        if step.kind == "merge" and len(n.inputs) > 1:
+        so = n.kind.spatial_offsets()
+        if so is not None:          # a concatenation along a spatial axis: parts after the first move
+            ins = [{src: _shift(f, so[0], -off) for src, f in d.items()} if off else d
+                   for d, off in zip(ins, so[1])]
+        if step.kind == "merge" and len(n.inputs) > 1 and not n.kind.concatenates:
             # an input broadcast along a spatial axis ([C, 1, 1] * [C, H, W]) reaches every output
             # position from one pixel: along that axis every unit sees all of that input's field
             osp = n.out_shapes[0][1:]
@@ -87,16 +95,26 @@ def receptive(graph, has_errors=False, step_of=None, apply_step=None) -> Recepti
             base = merge(n, ins, diags) if len(ins) > 1 and step.kind != "data" else (ins[0] if ins else {})
             out = {src: app(f, step) for src, f in base.items()}
         for i in range(len(n.out_shapes)):
-            state[(n.id, i)] = out
+            off = so[2][i] if so is not None and i < len(so[2]) else 0
+            state[(n.id, i)] = {src: _shift(f, so[0], off) for src, f in out.items()} if off else out
         trace[n.id] = (step, ins, out)
         layers[n.id] = rf_json(out)
     if not has_errors:
-        diags.extend(review(g, trace))
+        diags.extend(review(g, state))
     return Receptive(MappingProxyType(state), MappingProxyType(trace), MappingProxyType(layers), tuple(diags))
 
 
 def _global(f):
     return dict(f, glob=True, r=tuple(f["extent"]), start=(0,) * len(f["extent"]))
+
+
+def _shift(f, axis, units):
+    """The field of unit u + units, as the field of unit u (its start moves by units*j along ``axis``)."""
+    if f["glob"] or axis >= len(f["r"]):
+        return f
+    st = list(f["start"])
+    st[axis] = _q(st[axis] + units * f["j"][axis])
+    return dict(f, start=tuple(st))
 
 
 def apply(f, step):
@@ -179,38 +197,38 @@ def rf_json(fields):
     return out
 
 
-def final_fields(graph, trace):
-    """Per graph output and network input: the last node whose field is still local (the final
+def final_fields(graph, state):
+    """Per graph output and network input: the last node output whose field is still local (the final
     feature map before a global step such as global pooling or a Linear on the flattened map)."""
     found = []
     seen = set()
     for ref in graph.outputs:
-        stack = [ref[0]]
+        stack = [ref]
         visited = set()
         while stack:
-            nid = stack.pop()
-            if nid in visited:
+            r = stack.pop()
+            if r in visited:
                 continue
-            visited.add(nid)
-            node = graph.nodes[nid]
+            visited.add(r)
+            node = graph.nodes[r[0]]
             if node.is_input:
                 continue
-            fields = trace.get(nid, (None, None, {}))[2]
+            fields = state.get(r) or {}
             local = {s: f for s, f in fields.items() if not f["glob"]}
             for s, f in local.items():
-                if (nid, s) not in seen:
-                    seen.add((nid, s))
-                    found.append((nid, s, f))
+                if (r[0], s) not in seen:
+                    seen.add((r[0], s))
+                    found.append((r[0], s, f))
             if len(local) < len(fields) or not fields:
-                stack.extend(i for i, _o in node.inputs)
+                stack.extend(node.inputs)
     return found
 
 
-def review(graph, trace):
+def review(graph, state):
     """Design review: the final field far smaller than the input, or more than 4x larger."""
     diags = []
     inputs = {graph.nodes[i].name for i in graph.inputs}
-    for nid, src, f in final_fields(graph, trace):
+    for nid, src, f in final_fields(graph, state):
         if src not in inputs or not f["extent"]:
             continue
         n = graph.nodes[nid]
