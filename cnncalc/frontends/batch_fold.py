@@ -20,7 +20,7 @@ keeps the single-capture reading.
 """
 from __future__ import annotations
 
-from .capture import Ref
+from .capture import Ref, call_refs as tensor_refs
 
 
 class _Constant:
@@ -91,24 +91,6 @@ def batches(cap, batch, cap2=None, batch2=None) -> dict:
                 out[Ref(c.id, i)] = f * batch if isinstance(f, int) else f
             else:
                 out[Ref(c.id, i)] = CONSTANT if const else (s[0] if s else None)
-    return out
-
-
-def tensor_refs(c):
-    """The activation tensors a call reads (Refs), in argument order."""
-    out = []
-
-    def walk(v):
-        if isinstance(v, Ref):
-            if v not in out:
-                out.append(v)
-        elif isinstance(v, (tuple, list)):
-            for x in v:
-                walk(x)
-        elif isinstance(v, dict):
-            for x in v.values():
-                walk(x)
-    walk((c.args, c.kwargs))
     return out
 
 

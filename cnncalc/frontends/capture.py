@@ -33,6 +33,30 @@ class PRef:
     name: str
 
 
+def refs_in(v, cls=None) -> list:
+    """The distinct references (``Ref``, or ``cls``: ``PRef``) inside an argument structure, in order."""
+    cls = cls or Ref
+    out = []
+
+    def walk(x):
+        if isinstance(x, cls):
+            if x not in out:
+                out.append(x)
+        elif isinstance(x, (tuple, list)):
+            for y in x:
+                walk(y)
+        elif isinstance(x, dict):
+            for y in x.values():
+                walk(y)
+    walk(v)
+    return out
+
+
+def call_refs(c, cls=None) -> list:
+    """The distinct activations (or, with ``cls=PRef``, parameters and buffers) a call reads."""
+    return refs_in((c.args, c.kwargs), cls)
+
+
 @dataclass
 class Call:
     id: int

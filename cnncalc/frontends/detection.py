@@ -13,16 +13,14 @@ is that run's count (a data-dependent count, named as such by the report), not t
 from __future__ import annotations
 
 from ..figure import Figure
-from ..kinds.base import Kind, RFStep, Saved, Term
+from ..kinds.base import RFStep, Saved, Term
 from .capture import Ref
+from .kinds import CapturedKind
 
 
-class RoIAlign(Kind):
+class RoIAlign(CapturedKind):
     family = "pool"
     N_INPUTS = (2, 2)
-    SIG = ()
-    has_module = False
-    exportable = False
 
     def __init__(self, in_shapes, in_batches, K, pooled, sampling_ratio, spatial_scale, aligned):
         self.op = "roi_align"
@@ -69,12 +67,9 @@ class RoIAlign(Kind):
                 f"sampling_ratio={self.sr}, aligned={self.a['aligned']}) on {self.N} boxes")
 
 
-class NMS(Kind):
+class NMS(CapturedKind):
     family = "tensor"
     N_INPUTS = (2, 2)
-    SIG = ()
-    has_module = False
-    exportable = False
     out_itemsize = 8          # int64 indices
 
     def __init__(self, in_shapes, in_batches, M, iou_threshold):

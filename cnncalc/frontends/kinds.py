@@ -16,11 +16,17 @@ from ..kinds.base import Kind, KindError, RFStep, Saved, Term, prod
 _CONV_OPS = ("convolution", "conv")
 
 
-class Opaque(Kind):
+class CapturedKind(Kind):
+    """A kind of captured modules only: no spec name, no torch builder of ours, not written by export."""
+
+    SIG = ()
+    has_module = False
+    exportable = False
+
+
+class Opaque(CapturedKind):
     family = "opaque"
     N_INPUTS = (0, 1000)
-    SIG = ()
-    exportable = False
     status = "measured, not analytic"
 
     def __init__(self, op, in_shapes, out_shapes, batch, params=0, buffers=0, flop_ops=None, flops=0,
@@ -65,14 +71,11 @@ class Opaque(Kind):
         return f"{self.op} (opaque: {self.status})"
 
 
-class ScalarOp(Kind):
+class ScalarOp(CapturedKind):
     """``x <op> c`` with a Python number ``c``: one operation per element."""
 
     family = "tensor"
     N_INPUTS = (1, 1)
-    SIG = ()
-    has_module = False
-    exportable = False
 
     def __init__(self, op, other, in_shapes, batch):
         self.other = other
@@ -90,14 +93,11 @@ class ScalarOp(Kind):
         return f"{self.op}(other={self.other!r})"
 
 
-class ParamOp(Kind):
+class ParamOp(CapturedKind):
     """``x <op> p`` with a parameter ``p`` broadcast against ``x`` (the output has x's shape)."""
 
     family = "tensor"
     N_INPUTS = (1, 1)
-    SIG = ()
-    has_module = False
-    exportable = False
 
     def __init__(self, op, pname, pshape, in_shapes, batch):
         self.pname = pname
@@ -132,15 +132,12 @@ class ParamOp(Kind):
         return f"{self.op}({self.pname})"
 
 
-class ParamCat(Kind):
+class ParamCat(CapturedKind):
     """``cat([p.expand(N, ...), x], dim)``: a parameter (a class token) broadcast over the batch and
     concatenated with an activation: a copy, no arithmetic; the parameter counted here."""
 
     family = "tensor"
     N_INPUTS = (1, 1)
-    SIG = ()
-    has_module = False
-    exportable = False
 
     def __init__(self, pname, pshape, dim, first, in_shapes, batch):
         self.pname = pname
@@ -177,7 +174,7 @@ class ParamCat(Kind):
         return f"cat({self.pname}.expand(N, ...), dim={self.dim})"
 
 
-class Rebatch(Kind):
+class Rebatch(CapturedKind):
     """A call that moves data between the batch and the other dims: ``cat`` or ``split``/``chunk`` along
     dim 0, a ``reshape``/``view`` that folds dims into the batch or takes them out of it, a ``repeat`` or
     ``expand`` that gives a constant a batch (``frontends.batch_fold``).  No arithmetic: a copy (cat,
@@ -185,9 +182,6 @@ class Rebatch(Kind):
 
     family = "tensor"
     N_INPUTS = (1, 1000)
-    SIG = ()
-    has_module = False
-    exportable = False
     COPIES = ("cat", "repeat")
 
     def __init__(self, how, in_shapes, in_batches, out_shapes, batch):
@@ -222,7 +216,7 @@ _ELEMENTWISE = {"add", "sub", "mul", "div", "neg", "sqrt", "rsqrt", "exp", "log"
                 "floor", "ceil", "round", "sin", "cos", "clamp", "square"}
 
 
-class Constant(Kind):
+class Constant(CapturedKind):
     """A tensor that does not depend on the input (``arange``, ``linspace``, ``meshgrid``, ``zeros`` and what is
     computed from them alone): the same for every input and every batch, so it has no batch (``batched``
     False: its shape is the whole tensor).  Creating and moving values is no arithmetic; an elementwise
@@ -230,9 +224,6 @@ class Constant(Kind):
 
     family = "tensor"
     N_INPUTS = (0, 1000)
-    SIG = ()
-    has_module = False
-    exportable = False
     batched = False
 
     def __init__(self, op, in_shapes, out_shapes):
@@ -262,14 +253,11 @@ class Constant(Kind):
         return f"{self.op} (a constant: the same for every input, no batch)"
 
 
-class Detach(Kind):
+class Detach(CapturedKind):
     """``x.detach()``: a view of its input that autograd does not record (no gradient flows back)."""
 
     family = "tensor"
     N_INPUTS = (1, 1)
-    SIG = ()
-    has_module = False
-    exportable = False
     view = True
     stops_gradient = True
 

@@ -25,7 +25,7 @@ from ..errors import Diagnostic, Loc, UsageError
 from ..figure import Figure
 from ..kinds import REGISTRY, KindError
 from ..kinds.base import check_types
-from .capture import PRef, Ref
+from .capture import PRef, Ref, refs_in
 from .kinds import Constant, Detach, Opaque, ParamCat, ParamOp, ScalarOp
 
 
@@ -249,30 +249,9 @@ class _Ctx:
         return bool(s) and s[0] == self.batch and self.out_shapes[0][:1] == (self.batch,)
 
 
-def _refs_in(v, out):
-    if isinstance(v, Ref):
-        if v not in out:
-            out.append(v)
-    elif isinstance(v, (tuple, list)):
-        for x in v:
-            _refs_in(x, out)
-    elif isinstance(v, dict):
-        for x in v.values():
-            _refs_in(x, out)
-    return out
-
-
-def _prefs_in(v, out):
-    if isinstance(v, PRef):
-        if v.name not in out:
-            out.append(v.name)
-    elif isinstance(v, (tuple, list)):
-        for x in v:
-            _prefs_in(x, out)
-    elif isinstance(v, dict):
-        for x in v.values():
-            _prefs_in(x, out)
-    return out
+def _prefs_in(v):
+    """The names of the parameters and buffers inside an argument structure."""
+    return [p.name for p in refs_in(v, PRef)]
 
 
 def _loc(call):
@@ -287,7 +266,7 @@ def _channel_shuffles(cap):
     {ids of the intermediate calls}): the chain becomes one ChannelShuffle node."""
     uses = {}
     for c in cap.calls:
-        for r in _refs_in((c.args, c.kwargs), []):
+        for r in refs_in((c.args, c.kwargs)):
             uses.setdefault(r.call, []).append(c.id)
     for r in cap.outputs:
         uses.setdefault(r.call, []).append(-1)
@@ -297,7 +276,7 @@ def _channel_shuffles(cap):
         return c.target if c.how == "method" else getattr(c.target, "__name__", "")
 
     def single_input(c):
-        refs = _refs_in((c.args, c.kwargs), [])
+        refs = refs_in((c.args, c.kwargs))
         return refs[0] if len(refs) == 1 and refs[0].idx == 0 else None
 
     def only_user(cid, user):
@@ -422,7 +401,7 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
             how, f = ("same", 1) if (c.id in shuffles or c.id in fused or c.how == "module") else bf.classify(c, fac)
             if how == "unknown":
                 raise Unmapped(f)
-            if how == "constant" and not _prefs_in((c.args, c.kwargs), []):
+            if how == "constant" and not _prefs_in((c.args, c.kwargs)):
                 in_refs = bf.tensor_refs(c)
                 op, kind = "constant", Constant(_short_name(c), [shapes[r] for r in in_refs], c.out_shapes)
                 raise _Built
@@ -529,17 +508,17 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
             status[n.id] = "exact"
             owned = {(c.path + "." + b) if c.path else b for b, _ in c.target.named_buffers()} \
                 if c.how == "module" else set()
-            read = [b for b in _prefs_in((c.args, c.kwargs), []) if b in buf_numel and b not in owned]
+            read = [b for b in _prefs_in((c.args, c.kwargs)) if b in buf_numel and b not in owned]
             reads.append((n.id, kind, read, c.scope))
         else:
-            in_refs = [r for r in _refs_in((c.args, c.kwargs), []) if r in refmap]
+            in_refs = [r for r in refs_in((c.args, c.kwargs)) if r in refmap]
             if c.how == "module":
                 pn = [(c.path + "." + n) if c.path else n for n, _ in c.target.named_parameters()]
                 bn = [(c.path + "." + n) if c.path else n for n, _ in c.target.named_buffers()]
                 module = c.path
             else:
-                pn = [p for p in _prefs_in((c.args, c.kwargs), []) if p in param_numel]
-                bn = [p for p in _prefs_in((c.args, c.kwargs), []) if p in buf_numel]
+                pn = [p for p in _prefs_in((c.args, c.kwargs)) if p in param_numel]
+                bn = [p for p in _prefs_in((c.args, c.kwargs)) if p in buf_numel]
                 module = "+".join(pn) if pn else nm
             strip = lambda s, f: tuple(s[1:]) if isinstance(f, int) and s else tuple(s)  # noqa: E731
             fo = fac.get(Ref(c.id, 0)) if c.out_shapes else None
@@ -557,7 +536,7 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
             status[n.id] = Opaque.status
             opaque.append(n.id)
             claimed.update(bn)
-            read = [b for b in _prefs_in((c.args, c.kwargs), []) if b in buf_numel and b not in bn]
+            read = [b for b in _prefs_in((c.args, c.kwargs)) if b in buf_numel and b not in bn]
             reads.append((n.id, kind, read, c.scope))
             diags.append(Diagnostic(
                 "warning", f"{nm} ({what}) is not analysed: {reason}; counted as an opaque node: shape from a "
@@ -635,10 +614,10 @@ def _data_dependent(g, cap, node_call):
             continue
         name = _call_name(c)
         why = DATA_SOURCES.get(name)
-        if name == "where" and len(_refs_in((c.args, c.kwargs), [])) == 1 and len(c.args) + len(c.kwargs) == 1:
+        if name == "where" and len(refs_in((c.args, c.kwargs))) == 1 and len(c.args) + len(c.kwargs) == 1:
             why = "indices of the true elements"
         if name == "__getitem__" and len(c.args) > 1:
-            idx = _refs_in(c.args[1:], [])
+            idx = refs_in(c.args[1:])
             if any(r.call >= 0 and _call_name(calls[r.call]) in _BOOL_OPS for r in idx):
                 why = "elements selected by a boolean mask"
         if why:
@@ -649,7 +628,7 @@ def _data_dependent(g, cap, node_call):
         c = calls.get(node_call.get(n.id))
         # a tensor made from sizes alone (zeros, empty, full) after a source: its size may be a data-dependent
         # count (MultiScaleRoIAlign's zeros(num_rois, ...), filled in place)
-        made = c is not None and first is not None and c.id > first and not _refs_in((c.args, c.kwargs), [])
+        made = c is not None and first is not None and c.id > first and not refs_in((c.args, c.kwargs))
         if made or any(nid in dd for nid, _ in n.inputs):
             dd.add(n.id)
     return sources, dd

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import operator
 
-from .capture import PRef, Ref
+from .capture import PRef, Ref, call_refs
 
 _VIEWS = ("view", "reshape", "permute", "contiguous", "unsqueeze", "transpose", "flatten")
 
@@ -22,27 +22,11 @@ def _name(c):
 def _uses(cap):
     uses = {}
     for c in cap.calls:
-        for r in _refs(c):
+        for r in call_refs(c):
             uses.setdefault(r.call, []).append(c.id)
     for r in cap.outputs:
         uses.setdefault(r.call, []).append(-1)
     return uses
-
-
-def _refs(c):
-    out = []
-
-    def walk(v):
-        if isinstance(v, Ref):
-            out.append(v)
-        elif isinstance(v, (tuple, list)):
-            for x in v:
-                walk(x)
-        elif isinstance(v, dict):
-            for x in v.values():
-                walk(x)
-    walk((c.args, c.kwargs))
-    return out
 
 
 def _is_add(c):
