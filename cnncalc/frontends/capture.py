@@ -281,18 +281,7 @@ def capture_fx(model, inputs, known):
         interp = Interp(gm2)
         out = interp.run(*ins)
     out_node = next(n for n in graph.nodes if n.op == "output")
-    outs = []
-
-    def collect(r):
-        if isinstance(r, Ref):
-            outs.append(r)
-        elif isinstance(r, (tuple, list)):
-            for x in r:
-                collect(x)
-        elif isinstance(r, dict):
-            for x in r.values():
-                collect(x)
-    collect(to_ref(out_node.args[0]))
+    outs = refs_in(to_ref(out_node.args[0]))
     del out
     return Capture("fx", list(inputs), calls, outs)
 
