@@ -202,6 +202,7 @@ class Kind:
     eval_identity = False     # returns its input in evaluation mode (dropout): no new memory at inference
     concatenates = False      # joins its inputs along a dim (a spec's merge checks the other dims)
     out_itemsize = None       # bytes per element of its outputs when not the model's dtype (int64 indices: 8)
+    adaptive = False          # an adaptive pool: windows from the input and output sizes
     batched = True            # its outputs hold N samples (False: a constant, its shapes the whole tensor)
     stops_gradient = False    # autograd does not record it (detach): no gradient flows through it
     doc = ""

@@ -289,6 +289,7 @@ def _adaptive_windows(L, n):
 
 class AdaptiveBase(Kind):
     family = "pool"
+    adaptive = True           # its windows follow from the input and output sizes (uneven when they do not divide)
     nd = 2
     is_max = False
 

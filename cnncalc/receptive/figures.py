@@ -32,7 +32,7 @@ def offset_figures(graph, nid, env=None, rf=None):
     if so is not None:
         env = env or envelope(graph, rf=rf)
         return (_cat if n.kind.concatenates else _split)(graph, n, so, env)
-    if hasattr(n.kind, "rf_index") and n.op.startswith("Adaptive") and "output_size" in n.kind.a:
+    if hasattr(n.kind, "rf_index") and n.kind.adaptive and "output_size" in n.kind.a:
         return _adaptive(n)
     return []
 

@@ -113,7 +113,7 @@ def rules(g, env, w):
                                   "depending on o mod S").format(more=-(-K // S), fewer=K // S)
                 per_ax.append((nm, line))
             out.extend(_join_axes(per_ax))
-        elif n.op in ("Upsample", "interpolate"):
+        elif k.family == "upsample":
             a = k.a
             mode, ac = a["mode"], bool(a.get("align_corners"))
             per_ax = []
@@ -158,7 +158,7 @@ def rules(g, env, w):
                          "{offsets}): unit u of output k is input unit u + offset_k, its field starts offset_k*j "
                          "later").format(node=n.name, op=n.op, axis=ax_names[ax] if ax < len(ax_names) else ax,
                                          offsets=list(offs)))
-        elif n.op.startswith("Adaptive") and any(L % o for L, o in zip(k.in_shape[1:], k.a["output_size"])):
+        elif k.adaptive and any(L % o for L, o in zip(k.in_shape[1:], k.a["output_size"])):
             out.append(_("{node} ({op}): uneven windows: output i reads [floor(i*L/n), ceil((i+1)*L/n) - 1] "
                          "(L = {L}, n = {n}); the envelope uses the largest window and the mean stride, the exact "
                          "window the unit's own").format(node=n.name, op=n.op, L=list(k.in_shape[1:]),
