@@ -426,3 +426,18 @@ def test_any_bytes_as_a_spec_give_a_result_or_located_errors(data, tmp_path_fact
         a.report()
     except SpecErrors as e:
         assert all(d.loc is not None for d in e.diagnostics)
+
+
+def test_the_code_note_is_said_once_when_the_model_is_rebuilt(tmp_path):
+    """A module fx cannot trace is rebuilt for a real run (and again by nothing else): the note that its code
+    runs is said once, not per build."""
+    mod = tmp_path / "branchy.py"
+    mod.write_text("import torch\nimport torch.nn as nn\n\n"
+                   "class Net(nn.Module):\n"
+                   "    def __init__(self):\n        super().__init__()\n        self.c = nn.Conv2d(3, 4, 3)\n\n"
+                   "    def forward(self, x):\n"
+                   "        return self.c(x) if x.sum() > -1e9 else x\n")
+    code, out, _ = run_limited(["analyze", f"{mod}:Net", "--input", "3x8x8"], tmp_path, limit=False, timeout=120)
+    assert code == 0, out[-2000:]
+    assert "forward hooks" in out            # the hooks capture ran: the model was built twice
+    assert out.count("only do this with code you trust") == 1

@@ -36,8 +36,15 @@ KWARGS_ENV = "CNNCALC_KWARGS"
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
 
+_WARNED = set()
+
+
 def warn_running(mod_name: str):
-    """Say on stderr, before it happens, that a MODULE:ATTR target runs Python code."""
+    """Say on stderr, before it happens, that a MODULE:ATTR target runs Python code (once per module: a
+    model rebuilt for a real run or for verify is the same code)."""
+    if mod_name in _WARNED:
+        return
+    _WARNED.add(mod_name)
     from ..safetext import clean
     what = "running the Python file" if mod_name.endswith(".py") or os.path.isfile(mod_name) else "importing"
     sys.stderr.write(f"note: {what} `{clean(mod_name)}` and calling its code (MODULE:ATTR target); "
