@@ -114,3 +114,38 @@ def test_flop_counters_agree_on_the_head():
     fv.unsupported_ops_warnings(False)
     fv.uncalled_modules_warnings(False)
     assert af.report()["totals"]["flops"] == fv.total()
+
+
+class BoxCoding(nn.Module):
+    """The pointwise functions a detector's box coding uses, on activations."""
+
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        y = self.c(x)
+        a = torch.exp(y) + torch.log2(y.abs() + 1) + y.clamp(min=0, max=1) + torch.sqrt(y * y + 1) + y.floor()
+        m = (y > 0.5) & (y < 2)
+        return torch.where(m, a, y) * 2
+
+
+def test_pointwise_functions_are_analysed_and_agree_with_torch():
+    """Every call is a kind (no opaque node); verify measures the module itself: shapes, both FLOP counters and
+    the bytes autograd saves (exp keeps its output, log2 and clamp their input, where its bool condition)."""
+    from cnncalc.crosscheck.checks import verify_analysis
+    torch.manual_seed(0)
+    m = BoxCoding()
+    a = analysis_for_module(None, inputs=["3x8x8"], batch=2, model=m)
+    assert a.info["opaque"] == []
+    by = {L["name"]: L for L in a.report()["layers"]}
+    n = 2 * 4 * 8 * 8       # elements of y: 512
+    assert by["exp"]["flops"] == n and by["clamp"]["flops"] == 2 * n      # clamp to [0, 1]: two bounds
+    assert by["gt"]["output_bytes"] == n * 1 and by["and"]["output_bytes"] == n    # bool: 1 byte each
+    assert by["where"]["saved_bytes"] == n * 1        # its condition, 1 byte per element
+    assert by["exp"]["saved_bytes"] == n * 4          # its float32 output
+    res = verify_analysis(a, lambda convention=None, batch=None: analysis_for_module(
+        None, inputs=["3x8x8"], batch=2, model=m, convention=convention), device="cpu", probe=False)
+    assert res["summary"]["mismatch"] == 0
+    names = {c["check"] for c in res["checks"] if c["verdict"] == "match"}
+    assert "bytes saved for backward (own module)" in names

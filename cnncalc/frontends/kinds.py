@@ -266,3 +266,62 @@ class Detach(CapturedKind):
 
     def describe_args(self):
         return "detach (a view; no gradient flows back through it)"
+
+
+# torch's pointwise functions without a registered kind: what autograd keeps for backward, whether the output
+# carries a gradient at all (a comparison's bool does not), its bytes per element when not the model's dtype
+POINTWISE = {
+    "exp": ("output", True, None), "sqrt": ("output", True, None), "rsqrt": ("output", True, None),
+    "reciprocal": ("output", True, None),
+    "log": ("input", True, None), "log2": ("input", True, None), "log10": ("input", True, None),
+    "log1p": ("input", True, None), "sin": ("input", True, None), "cos": ("input", True, None),
+    "clamp": ("input", True, None), "clip": ("input", True, None), "clamp_min": ("input", True, None),
+    "clamp_max": ("input", True, None),
+    "floor": (None, True, None), "ceil": (None, True, None), "round": (None, True, None),
+    "trunc": (None, True, None), "neg": (None, True, None), "sign": (None, True, None),
+    "ge": (None, False, 1), "gt": (None, False, 1), "le": (None, False, 1), "lt": (None, False, 1),
+    "eq": (None, False, 1), "ne": (None, False, 1), "logical_and": (None, False, 1),
+    "logical_or": (None, False, 1), "logical_not": (None, False, 1), "and": (None, False, 1),
+    "or": (None, False, 1), "invert": (None, False, 1),
+    "where": ("condition", True, None),
+}
+
+
+class Pointwise(CapturedKind):
+    """A pointwise function of one or more tensors, broadcast (``exp``, ``clamp``, ``floor``, a comparison,
+    ``where``): ``ops`` operations per output element; autograd keeps its input, its output or, for ``where``,
+    the condition (1 byte per element), as torch does; a comparison's output is bool (1 byte) and carries
+    no gradient."""
+
+    family = "tensor"
+    N_INPUTS = (1, 3)
+
+    def __init__(self, op, in_shapes, batch, ops=1):
+        self.ops = ops
+        self.keeps, grad, self.out_itemsize = POINTWISE[op]
+        self.stops_gradient = not grad
+        super().__init__(op, {}, in_shapes, batch)
+
+    def setup(self):
+        from ..kinds.tensor import broadcast
+        self.out_shapes = [broadcast(self.in_shapes, self.op)]
+
+    def terms(self):
+        v = self.N * self.numel_out() * self.ops
+        return [Term(("elementwise",), v, Figure(v, "N*numel_out*ops", {"N": self.N, "numel_out": self.numel_out(),
+                                                                         "ops": self.ops}, "operations"))]
+
+    def saved(self):
+        if self.keeps == "output":
+            return [Saved("output", self.numel_out(), alias="output")]
+        if self.keeps == "input":
+            return [Saved("input", self.numel_in(), alias="input")]
+        if self.keeps == "condition":
+            return [Saved("condition", self.numel_in(), itemsize=1, alias="input")]
+        return []
+
+    def rf(self):
+        return RFStep("merge", formula="pointwise")
+
+    def describe_args(self):
+        return f"{self.op} (pointwise, {self.ops} operation(s) per element)"

@@ -582,6 +582,25 @@ def _identity(c, args, kwargs):
     return "alias", {}, [args[0]], []
 
 
+def _pointwise(op):
+    """A pointwise function (frontends.kinds.POINTWISE) of activations, Python numbers as other operands."""
+    def h(c, args, kwargs):
+        from .capture import refs_in
+        refs = refs_in((args, kwargs))
+        if not refs:
+            raise Unmapped(f"{op} of no activation")
+        if refs_in((args, kwargs), PRef):
+            raise Unmapped(f"{op} with a parameter operand")
+        ops = 1
+        if op in ("clamp", "clip"):
+            b = _bind([("input", _REQ), ("min", None), ("max", None)], args, kwargs)
+            ops = max(1, sum(v is not None for v in (b["min"], b["max"])))
+        if op == "where" and len(args) + len(kwargs) != 3:
+            raise Unmapped("where with one argument (the indices of the true elements)")
+        return "pointwise:" + op, {"ops": ops}, refs, []
+    return h
+
+
 def _to(c, args, kwargs):
     """``x.to(device)``: the same tensor on the device the analysis is about (a move, not a new layer); a
     change of dtype is not modelled."""
@@ -704,6 +723,15 @@ def tables():
     m["__truediv__"] = _binary("div")
     m["__itruediv__"] = _binary("div")
     m["__rtruediv__"] = _rbinary("div")
+    from .kinds import POINTWISE
+    dunder = {"and": operator.and_, "or": operator.or_, "invert": operator.invert, "ge": operator.ge,
+              "gt": operator.gt, "le": operator.le, "lt": operator.lt, "eq": operator.eq, "ne": operator.ne,
+              "neg": operator.neg}
+    for op in POINTWISE:
+        h = _pointwise(op)
+        add([getattr(torch, op, None), dunder.get(op)], h)
+        m.setdefault(op, h)
+        m.setdefault(f"__{op}__", h)
     _FUNCS, _METHODS = f, m
     return f, m
 

@@ -26,7 +26,7 @@ from ..figure import Figure
 from ..kinds import REGISTRY, KindError
 from ..kinds.base import check_types
 from .capture import PRef, Ref, refs_in
-from .kinds import Constant, Detach, Opaque, ParamCat, ParamOp, ScalarOp
+from .kinds import Constant, Detach, Opaque, ParamCat, ParamOp, Pointwise, ScalarOp
 
 
 class _Built(Exception):
@@ -477,6 +477,8 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
                 kind = REGISTRY[op](op, {"channel_dim": scale_dim}, in_shapes, N)
             elif op == "detach":
                 kind = Detach(in_shapes, N)
+            elif op.startswith("pointwise:"):
+                kind = Pointwise(op[10:], in_shapes, N, **bound)
             elif op.startswith("param:"):
                 kind = ParamOp(op[6:].lstrip("r") if op[6:] not in ("rsub", "rdiv") else op[6:], bound["param"],
                                param_shapes[bound["param"]], in_shapes, N)
