@@ -28,10 +28,6 @@ from ..kinds.base import check_types
 from .capture import PRef, Ref, refs_in
 from .kinds import Constant, Detach, Opaque, ParamCat, ParamOp, Pointwise, ScalarOp
 
-
-class _Built(Exception):
-    """Raised inside build_graph's mapping when a call's kind is built without the usual checks."""
-
 KWARGS_ENV = "CNNCALC_KWARGS"
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -329,6 +325,10 @@ def _channel_shuffles(cap):
     return found, skipped
 
 
+class _Built(Exception):
+    """Raised inside build_graph's mapping when a call's kind is built without the usual checks."""
+
+
 def build_graph(model, cap, batch, name, file, dtype="float32", convention=None):
     """Turn a Capture into a Graph.  Returns (graph, diagnostics, info)."""
     from .. import conventions as conventions_mod
@@ -400,11 +400,11 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
         pnames = []
         N = batch
         try:
-            # a module's own handler speaks first (an RNN names its batch_first); its batch is read after
             if detection.known(c):        # roi_align, nms: their rows are the boxes this run found
                 kind, in_refs = detection.build(c, fac, shapes)
                 op = kind.op
                 raise _Built
+            # a module's own handler speaks first (an RNN names its batch_first); its batch is read after
             how, f = ("same", 1) if (c.id in shuffles or c.id in fused or c.how == "module") else bf.classify(c, fac)
             if how == "unknown":
                 raise Unmapped(f)
@@ -532,12 +532,12 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
             strip = lambda s, f: tuple(s[1:]) if isinstance(f, int) and s else tuple(s)  # noqa: E731
             fo = fac.get(Ref(c.id, 0)) if c.out_shapes else None
             kind = Opaque(what.rsplit(".", 1)[-1], [strip(shapes[r], fac.get(r)) for r in in_refs],
-                          [strip(s, fo) for s in c.out_shapes], fo if isinstance(fo, int) else 1 if fo is bf.CONSTANT
-                          else batch, sum(param_numel[p] for p in pn),
+                          [strip(s, fo) for s in c.out_shapes], fo if isinstance(fo, int) else 1,
+                          sum(param_numel[p] for p in pn),
                           sum(buf_numel[b] for b in bn), c.flop_ops, c.flops, reason)
             inputs = [refmap[r] for r in in_refs]
-            if fo is bf.CONSTANT or fo is None:
-                kind.batched = False
+            if not isinstance(fo, int):
+                kind.batched = False        # a constant or a tensor of unknown batch: its shape is the whole tensor
             if not inputs and g.inputs:
                 inputs = [(g.inputs[0], 0)]     # the analysis passes need an input edge
             n = g.add(name=nm, op="opaque", kind=kind, inputs=inputs, out_shapes=list(kind.out_shapes),
