@@ -76,10 +76,10 @@ def test_activation_bytes_equal_the_tensors_torch_allocates():
     rep = a.report()
     got = {L["name"]: L["output_bytes"] for L in rep["layers"]}
     # by hand, float32 (4 B), N = 2: cat 2N*3*8*8 = 768 el; enc 2N*4*4*4 = 256; reshape [16N,1,4,4] = 512;
-    # avg_pool2d 16N*1*2*2 = 128; arange 4 (one 4-element tensor each, no batch)
+    # avg_pool2d 16N*1*2*2 = 128; arange 4 int64 (8 B each; one tensor, no batch)
     assert got["cat"] == 768 * 4 and got["enc"] == 256 * 4
     assert got["reshape"] == 512 * 4 and got["avg_pool2d"] == 128 * 4
-    assert got["arange"] == 4 * 4
+    assert got["arange"] == 4 * 8
 
 
 def test_verify_on_the_module_agrees_everywhere():

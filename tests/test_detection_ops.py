@@ -149,3 +149,40 @@ def test_pointwise_functions_are_analysed_and_agree_with_torch():
     assert res["summary"]["mismatch"] == 0
     names = {c["check"] for c in res["checks"] if c["verdict"] == "match"}
     assert "bytes saved for backward (own module)" in names
+
+
+class Rows(nn.Module):
+    """Rows picked by a score threshold (a mask), by the indices of the best ones, sliced and selected."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):                       # x: [N, 4] rows
+        y = self.fc(x)
+        kept = y[y[:, 0] > 0]                   # a boolean mask: the rows whose first score is positive
+        best = y[torch.argsort(y[:, 1])[:3]]    # an index tensor: three rows
+        return kept.sum() + best.sum() + y[1:].sum() + y[0].sum()
+
+
+def test_rows_by_mask_index_slice_and_select_agree_with_torch():
+    from cnncalc.crosscheck.checks import verify_analysis
+    torch.manual_seed(0)
+    m = Rows()
+    a = analysis_for_module(None, inputs=["4"], batch=8, model=m, seed=0)
+    by = {L["name"]: L for L in a.report()["layers"]}
+    idx = [L for L in a.report()["layers"] if L["op"] == "batch_index"]
+    assert len(idx) == 2
+    # the mask keeps the rows of this run (its batch); the 3 best rows are 3 at any batch: no batch, [3, 4]
+    best = next(L for L in idx if L["output_shape"] == [3, 4])
+    assert best["batch"] is None and best["output_bytes"] == 3 * 4 * 4
+    kept = next(L for L in idx if L is not best)
+    assert kept["output_shape"] == [4] and kept["output_bytes"] == kept["batch"] * 4 * 4
+    # torch keeps the boolean mask itself (measured: saved_tensors_hooks give the [8] bool tensor): 8 bytes
+    assert kept["saved_bytes"] == 8 * 1
+    res = verify_analysis(a, lambda convention=None, batch=None: analysis_for_module(
+        None, inputs=["4"], batch=8, model=m, convention=convention, seed=0), device="cpu", probe=False)
+    assert res["summary"]["mismatch"] == 0, [c for c in res["checks"] if c["verdict"] == "mismatch"]
+    saved = [c for c in res["checks"] if c["check"] == "bytes saved for backward (own module)"]
+    assert saved and all(c["verdict"] == "match" for c in saved)
+    del by

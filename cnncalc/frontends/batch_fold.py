@@ -62,15 +62,14 @@ def factor_of(s1, s2, b1, b2):
 
 
 def batches(cap, batch, cap2=None, batch2=None) -> dict:
-    """Ref -> the tensor's batch: an int (its leading dim, the samples it holds), CONSTANT (no batch), or
-    None (unknown: an opaque node).
+    """Ref -> the tensor's batch: an int (its leading dim in this capture: the samples it holds), CONSTANT (no
+    batch), or None (unknown: a scalar made from activations, an opaque node).
 
-    With a second capture at ``batch2`` that made the same calls, a tensor of factor f (above) holds
-    ``f * batch`` samples.  Without one (a detector, whose second run would take another path, or a
-    module whose two runs differ) each tensor is read as it is in this run: a tensor computed from no
-    activation is a constant; any other tensor's leading dim is its batch (exact for this input: the
-    rows of a detector's box head are the proposals this run kept); a scalar made from activations is
-    unknown."""
+    A constant is a tensor whose shape is the same in a second capture at ``batch2`` that made the same
+    calls; without one (a detector, whose second run would take another path), a tensor computed from no
+    activation.  Every other tensor holds its leading dim's samples: ``f * batch`` for a tensor that
+    follows the batch (RAFT's 2N encoder batch, its 256N correlation rows), the rows this run found for
+    one that does not (a detector's proposals, the rows a mask kept): exact for this input."""
     out = {}
     if cap2 is not None and (len(cap2.calls) != len(cap.calls) or
                              not all(_same_call(a, b) for a, b in zip(cap.calls, cap2.calls))):
@@ -83,14 +82,13 @@ def batches(cap, batch, cap2=None, batch2=None) -> dict:
                 out[Ref(c.id, i)] = batch
         return out
     for k, c in enumerate(cap.calls):
-        if cap2 is None:
-            const = c.how != "module" and all(out.get(r) is CONSTANT for r in tensor_refs(c))
+        made_from_nothing = c.how != "module" and all(out.get(r) is CONSTANT for r in tensor_refs(c))
         for i, s in enumerate(c.out_shapes):
             if cap2 is not None:
-                f = factor_of(s, cap2.calls[k].out_shapes[i], batch, batch2)
-                out[Ref(c.id, i)] = f * batch if isinstance(f, int) else f
+                const = factor_of(s, cap2.calls[k].out_shapes[i], batch, batch2) is CONSTANT
             else:
-                out[Ref(c.id, i)] = CONSTANT if const else (s[0] if s else None)
+                const = made_from_nothing
+            out[Ref(c.id, i)] = CONSTANT if const else (s[0] if s else None)
     return out
 
 
@@ -143,9 +141,11 @@ def rebatch(c, fac, shapes, batch, name):
     refs = tensor_refs(c)
     fin = [fac[r] for r in refs]
     fout = [fac[Ref(c.id, i)] for i in range(len(c.out_shapes))]
-    if len(set(fout)) != 1 or fout[0] is CONSTANT:
+    if len(set(fout)) != 1:
         raise Unmapped("its outputs hold different batches")
     f = fout[0]
+    if f is CONSTANT and name != "getitem":
+        raise Unmapped(f"{name} reduces or moves the batch dimension in a way we do not model")
     full_in = [tuple(shapes[r]) for r in refs]
     rank = len(full_in[0]) if full_in else 0
     args = list(c.args)     # a method's first argument is the tensor itself
@@ -161,6 +161,20 @@ def rebatch(c, fac, shapes, batch, name):
         ok = len(refs) == 1 and fin[0] is not CONSTANT and \
             fin[0] * _prod(full_in[0][1:]) == f * _prod(c.out_shapes[0][1:])
         op = name
+    elif name == "getitem" and refs and refs[0] == args[0] and fin[0] is not CONSTANT:
+        ix = args[1] if len(args) > 1 else None
+        lead, rest = (ix[0], list(ix[1:])) if isinstance(ix, tuple) and ix else (ix, [])
+        whole = all(e == slice(None) for e in rest)
+        if isinstance(lead, Ref) and whole and len(refs) == 2:
+            # rows gathered by an index tensor, or picked by a boolean mask: a copy
+            op = "index"
+            ok = tuple(c.out_shapes[0][1:]) == full_in[0][1:]      # whole rows, however many
+        elif isinstance(lead, slice) and whole and len(refs) == 1:
+            op, ok = "slice", True          # rows sliced: a view
+        elif isinstance(lead, int) and not isinstance(lead, bool) and whole and len(refs) == 1:
+            op, ok = "select", True         # one row: a view
+        else:
+            op, ok = "getitem", False
     elif name in ("repeat", "expand", "expand_as"):
         ok = len(refs) >= 1 and (fin[0] is CONSTANT or fin[0] == 1)
         op = "expand" if name == "expand_as" else name
@@ -169,10 +183,16 @@ def rebatch(c, fac, shapes, batch, name):
         ok = False
         op = name
     if not ok:
-        raise Unmapped(f"{name} moves the batch dimension in a way we do not model")
+        raise Unmapped(f"{name} reduces or moves the batch dimension in a way we do not model")
     in_shapes = [strip(s, g) for s, g in zip(full_in, fin)]
     in_batches = [None if g is CONSTANT else g for g in fin]
-    kind = Rebatch(op, in_shapes, in_batches, [tuple(s[1:]) for s in c.out_shapes], f)
+    if f is CONSTANT:       # a few rows taken out of a batch (y[:3]): a tensor without a batch
+        kind = Rebatch(op, in_shapes, in_batches, [tuple(s) for s in c.out_shapes], 1)
+        kind.batched = False
+    else:
+        kind = Rebatch(op, in_shapes, in_batches, [tuple(s[1:]) for s in c.out_shapes], f)
+    if op == "index":
+        kind.keeps = "index"    # torch keeps the index tensor (or the boolean mask) for backward, as given
     return kind, refs
 
 

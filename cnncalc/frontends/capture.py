@@ -52,6 +52,12 @@ def refs_in(v, cls=None) -> list:
     return out
 
 
+def int_itemsizes(ts) -> list:
+    """Per tensor: its bytes per element when it is not a floating-point tensor (indices, masks), else None:
+    a float tensor takes the dtype the analysis is asked for."""
+    return [None if (t.dtype.is_floating_point or t.dtype.is_complex) else t.element_size() for t in ts]
+
+
 def call_refs(c, cls=None) -> list:
     """The distinct activations (or, with ``cls=PRef``, parameters and buffers) a call reads."""
     return refs_in((c.args, c.kwargs), cls)
@@ -72,6 +78,8 @@ class Call:
     flop_ops: dict = field(default_factory=dict)
     value_ok: bool = True     # every output is a tensor
     site: tuple | None = None  # (file, line) of the call in the model's source
+    int_itemsizes: list = field(default_factory=list)   # per output: bytes per element of a non-float tensor
+    #                                                     (bool 1, int64 8), None for a float (the model's dtype)
 
 
 @dataclass
@@ -225,6 +233,7 @@ def capture_fx(model, inputs, known):
                     # (torch.arange(4.0).view(1, 4)): a constant, recorded as a call without arguments
                     c = Call(len(calls), "function", constant, "", n.meta.get("cnn_scope", ()), (), {},
                              [tuple(v.shape)], False, 0, {}, True)
+                    c.int_itemsizes = int_itemsizes([v])
                     c.fx_name = n.name
                     c.site = n.meta.get("cnn_site")
                     calls.append(c)
@@ -254,6 +263,7 @@ def capture_fx(model, inputs, known):
                 how, target, path = "function", n.target, ""
             c = Call(len(calls), how, target, path, n.meta.get("cnn_scope", ()), to_ref(n.args), to_ref(n.kwargs),
                      [tuple(t.shape) for t in ts], multi, total, ops, allt)
+            c.int_itemsizes = int_itemsizes(ts)
             c.fx_name = n.name
             c.site = n.meta.get("cnn_site")
             calls.append(c)
@@ -324,6 +334,7 @@ def capture_hooks(model, inputs, known):
             return
         c = Call(len(calls), how, target, path, tuple(state["stack"]), to_ref(tuple(args)), to_ref(dict(kwargs)),
                  [tuple(t.shape) for t in ts], multi, flops, ops, allt, site)
+        c.int_itemsizes = int_itemsizes(ts)
         calls.append(c)
         for i, t in enumerate(ts):
             tmap[id(t)] = Ref(c.id, i)

@@ -182,7 +182,8 @@ class Rebatch(CapturedKind):
 
     family = "tensor"
     N_INPUTS = (1, 1000)
-    COPIES = ("cat", "repeat")
+    COPIES = ("cat", "repeat", "index")
+    keeps = None              # "index": autograd keeps the index tensor or boolean mask (input 1)
 
     def __init__(self, how, in_shapes, in_batches, out_shapes, batch):
         self.how = how                          # the torch call: cat, split, chunk, reshape, view, repeat, ...
@@ -196,7 +197,10 @@ class Rebatch(CapturedKind):
 
     def grad_passes_through(self, in_shape):
         # cat hands each input a slice of its output's gradient, a reshape a view of it
-        return self.how not in ("repeat", "expand")
+        return self.how not in ("repeat", "expand", "index", "slice", "select")
+
+    def saved(self):
+        return [Saved("index", 1, alias="input1")] if self.keeps == "index" else []
 
     def rf(self):
         if self.how in ("reshape", "view", "flatten", "unflatten"):
@@ -208,7 +212,7 @@ class Rebatch(CapturedKind):
 
     def describe_args(self):
         ins = ", ".join(self._side(s, b) for s, b in zip(self.in_shapes, self.in_batches))
-        outs = ", ".join(self._side(s, self.N) for s in self.out_shapes)
+        outs = ", ".join(self._side(s, self.N if self.batched else None) for s in self.out_shapes)
         return f"{self.how} across the batch: [{ins}] -> [{outs}] ({'a copy' if not self.view else 'a view'})"
 
 
@@ -325,3 +329,17 @@ class Pointwise(CapturedKind):
 
     def describe_args(self):
         return f"{self.op} (pointwise, {self.ops} operation(s) per element)"
+
+
+class Cast(CapturedKind):
+    """``x.to(dtype)``, ``x.float()``, ``x.long()``: a copy in another dtype (its element size from the capture); no
+    arithmetic; autograd keeps nothing (the gradient is cast back)."""
+
+    family = "tensor"
+    N_INPUTS = (1, 1)
+
+    def __init__(self, in_shapes, batch):
+        super().__init__("cast", {}, in_shapes, batch)
+
+    def describe_args(self):
+        return "cast to another dtype (a copy)"

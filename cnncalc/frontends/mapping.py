@@ -602,13 +602,18 @@ def _pointwise(op):
 
 
 def _to(c, args, kwargs):
-    """``x.to(device)``: the same tensor on the device the analysis is about (a move, not a new layer); a
-    change of dtype is not modelled."""
+    """``x.to(device)``: the same tensor on the device the analysis is about (a move, not a new layer);
+    ``x.to(dtype)``, ``x.float()``, ``x.long()``, ...: a cast (build_graph decides: the same dtype is the
+    tensor itself, another a copy)."""
     import torch
     rest = list(args[1:]) + [v for k, v in kwargs.items() if k not in ("non_blocking", "copy")]
-    if kwargs.get("copy") or not all(isinstance(v, (torch.device, str)) for v in rest):
-        raise Unmapped("`to` with a dtype (a cast is not modelled)")
-    return "alias", {}, [args[0]], []
+    if not isinstance(args[0], Ref):
+        raise Unmapped("a cast of something other than an activation")
+    if kwargs.get("copy") or not all(isinstance(v, (torch.device, str, torch.dtype)) for v in rest):
+        raise Unmapped("`to` with other arguments than a device or a dtype")
+    if all(isinstance(v, (torch.device, str)) for v in rest) and c.call.how == "method" and c.call.target == "to":
+        return "alias", {}, [args[0]], []
+    return "cast", {}, [args[0]], []
 
 
 _FUNCS = None
@@ -710,7 +715,8 @@ def tables():
         "softmax": _softmax("Softmax"), "log_softmax": _softmax("LogSoftmax"),
         "flatten": _flatten, "view": _reshape, "reshape": _reshape, "permute": _permute_method,
         "transpose": _transpose, "chunk": _chunk, "split": _split, "mean": _reduce("mean"), "amax": _reduce("amax"), "sum": _reduce("sum"),
-        "abs": _abs, "contiguous": _identity, "to": _to,
+        "abs": _abs, "contiguous": _identity, "to": _to, "float": _to, "double": _to, "half": _to,
+        "bfloat16": _to, "long": _to, "int": _to, "bool": _to, "type": _to,
         "matmul": _matmul("matmul"), "__matmul__": _matmul("matmul"), "bmm": _matmul("bmm"),
         "__getitem__": _getitem, "roll": _roll,
     }

@@ -26,7 +26,7 @@ from ..figure import Figure
 from ..kinds import REGISTRY, KindError
 from ..kinds.base import check_types
 from .capture import PRef, Ref, refs_in
-from .kinds import Constant, Detach, Opaque, ParamCat, ParamOp, Pointwise, ScalarOp
+from .kinds import Cast, Constant, Detach, Opaque, ParamCat, ParamOp, Pointwise, ScalarOp
 
 KWARGS_ENV = "CNNCALC_KWARGS"
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
@@ -375,9 +375,11 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
     from . import patterns
     fused, fskipped = patterns.find(cap, param_shapes, buf_numel, batch)
     skipped = skipped | fskipped
+    isz = {}                      # Ref -> bytes per element of a non-float tensor (None: a float)
     for c in cap.calls:
         for i, s in enumerate(c.out_shapes):
             shapes[Ref(c.id, i)] = tuple(s)
+            isz[Ref(c.id, i)] = c.int_itemsizes[i] if i < len(c.int_itemsizes) else None
         if c.id in skipped:
             continue
         if c.id in shuffles:
@@ -455,6 +457,8 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
                 op, bound, in_refs, pnames = h(_Ctx(c, shapes, param_shapes, N), c.args, c.kwargs)
                 if not all(isinstance(r, Ref) for r in in_refs):
                     raise Unmapped("an input is not an activation")
+            if op == "cast" and isz.get(in_refs[0]) == (c.int_itemsizes or [None])[0]:
+                op = "alias"            # torch returns the tensor itself when the dtype does not change
             if op == "alias":
                 refmap[Ref(c.id, 0)] = refmap[in_refs[0]]
                 continue
@@ -477,6 +481,8 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
                 kind = REGISTRY[op](op, {"channel_dim": scale_dim}, in_shapes, N)
             elif op == "detach":
                 kind = Detach(in_shapes, N)
+            elif op == "cast":
+                kind = Cast(in_shapes, N)
             elif op.startswith("pointwise:"):
                 kind = Pointwise(op[10:], in_shapes, N, **bound)
             elif op.startswith("param:"):
@@ -553,6 +559,9 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
                 "FlopCounterMode (measured, not analytic)", _loc(c),
                 ["map it to a known layer, or accept the measured numbers"], node=nm, code="opaque-node"))
         node_call[n.id] = c.id
+        ints = [x for x in c.int_itemsizes[:len(n.out_shapes)] if x is not None]
+        if ints and n.kind.out_itemsize is None and len(ints) == len(n.out_shapes) and len(set(ints)) == 1:
+            n.kind.out_itemsize = ints[0]      # indices, masks: their own element size, whatever the model's dtype
         for i in range(min(len(c.out_shapes), len(n.out_shapes))):   # outputs beyond the kind's are not its
             refmap[Ref(c.id, i)] = (n.id, i)
     g.outputs = [refmap[r] for r in cap.outputs if r in refmap]
