@@ -20,6 +20,7 @@ keeps the single-capture reading.
 """
 from __future__ import annotations
 
+from ..kinds.base import prod
 from .capture import Ref, call_refs as tensor_refs
 
 
@@ -135,7 +136,8 @@ def _dim0(d, rank):
 
 def rebatch(c, fac, shapes, batch, name):
     """A call that moves the batch -> (Rebatch kind, [input Refs]); raises Unmapped when it is not a pure
-    movement of data we know (cat/split/chunk along dim 0, a reshape, a repeat or expand)."""
+    movement of data we know: cat/split/chunk along dim 0, a reshape, a repeat or expand of a tensor
+    without batch, rows picked by an index tensor or a mask, sliced (``x[a:b]``) or selected (``x[i]``)."""
     from .kinds import Rebatch
     from .mapping import Unmapped
     refs = tensor_refs(c)
@@ -159,7 +161,7 @@ def rebatch(c, fac, shapes, batch, name):
         op = name
     elif name in ("reshape", "view", "flatten", "unflatten"):
         ok = len(refs) == 1 and fin[0] is not CONSTANT and \
-            fin[0] * _prod(full_in[0][1:]) == f * _prod(c.out_shapes[0][1:])
+            fin[0] * prod(full_in[0][1:]) == f * prod(c.out_shapes[0][1:])
         op = name
     elif name == "getitem" and refs and refs[0] == args[0] and fin[0] is not CONSTANT:
         ix = args[1] if len(args) > 1 else None
@@ -194,10 +196,3 @@ def rebatch(c, fac, shapes, batch, name):
     if op == "index":
         kind.keeps = "index"    # torch keeps the index tensor (or the boolean mask) for backward, as given
     return kind, refs
-
-
-def _prod(xs):
-    n = 1
-    for x in xs:
-        n *= x
-    return n
