@@ -157,3 +157,28 @@ def test_table_shows_the_batch_of_each_tensor():
     assert layer_shape({"output_shape": [4, 4, 4], "batch": 6}) == "4x4x4 (batch 6)"
     assert layer_shape({"output_shape": [4], "batch": None}) == "4 (no batch)"
     assert layer_shape({"output_shape": [4, 4, 4]}) == "4x4x4"
+
+
+def test_unsqueeze_squeeze_and_none_indexing_are_views():
+    """x.unsqueeze(2), x[:, None], x.squeeze(1): reshapes that allocate nothing; verify on the module agrees."""
+    from cnncalc.crosscheck.checks import verify_analysis
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+        def forward(self, x):
+            y = self.conv(x)                        # [N, 4, 6, 6]
+            a = y.unsqueeze(2) * y[:, :, None]      # [N, 4, 1, 6, 6]
+            return a.squeeze(2) + y
+
+    m = M()
+    a = analysis_for_module(None, inputs=["3x6x6"], batch=2, model=m)
+    assert a.info["opaque"] == []
+    views = [L for L in a.report()["layers"] if L["op"] == "reshape"]
+    assert len(views) == 3 and all(L["output_bytes"] and a.layer[next(
+        n.id for n in a.g.nodes if n.name == L["name"])]["alloc_bytes"] == 0 for L in views)
+    res = verify_analysis(a, lambda convention=None, batch=None: analysis_for_module(
+        None, inputs=["3x6x6"], batch=2, model=m, convention=convention), device="cpu", probe=False)
+    assert res["summary"]["mismatch"] == 0

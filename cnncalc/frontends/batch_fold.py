@@ -130,6 +130,27 @@ def strip(shape, f, like=None):
     return s
 
 
+def along_batch(c, name) -> bool:
+    """Whether a call works along dim 0 (the batch): a cat, split or chunk there, rows picked by an index
+    tensor, sliced or selected.  Such a call goes to ``rebatch`` even when its batch does not change (a
+    detector's `boxes[order]`, a cat of a one-element list)."""
+    args = list(c.args)
+    if not args or not isinstance(args[0], (Ref, list, tuple)):
+        return False
+    first = args[0][0] if isinstance(args[0], (list, tuple)) and args[0] else args[0]
+    rank = len(c.out_shapes[0]) if c.out_shapes else 0
+    if name in ("cat", "concat", "concatenate"):
+        return isinstance(first, Ref) and _dim0(c.kwargs.get("dim", args[1] if len(args) > 1 else 0), rank)
+    if name in ("split", "chunk"):
+        return _dim0(c.kwargs.get("dim", args[2] if len(args) > 2 else 0), rank)
+    if name == "getitem" and len(args) > 1:
+        ix = args[1]
+        lead = ix[0] if isinstance(ix, tuple) and ix else ix
+        return isinstance(lead, Ref) or (isinstance(lead, slice) and lead != slice(None)) or \
+            (isinstance(lead, int) and not isinstance(lead, bool))
+    return False
+
+
 def _dim0(d, rank):
     return isinstance(d, int) and not isinstance(d, bool) and (d == 0 or d == -rank)
 

@@ -519,10 +519,19 @@ def _einsum(c, args, kwargs):
     return "einsum", {"equation": args[0]}, ops, []
 
 
+def _unsqueeze(c, args, kwargs):
+    """``x.unsqueeze(d)``, ``x.squeeze(d)``, ``x[:, None]``: a view with size-1 dims added or removed (a reshape)."""
+    if not isinstance(args[0], Ref):
+        raise Unmapped("a reshape of something other than an activation")
+    return _reshape(c, args, kwargs)
+
+
 def _getitem(c, args, kwargs):
     x, ix = args[0], args[1]
     if not isinstance(x, Ref):
         raise Unmapped("indexing of something other than an activation")
+    if isinstance(ix, tuple) and None in ix and all(e is None or e is Ellipsis or e == slice(None) for e in ix):
+        return _unsqueeze(c, args, kwargs)          # x[:, None], x[..., None]: new size-1 dims
     ix = list(ix) if isinstance(ix, tuple) else [ix]
     rank = len(c.in_shape(x))
     if Ellipsis in ix:
@@ -678,6 +687,7 @@ def tables():
     add(g(torch, "cat", "concat", "concatenate"), _tensors_fn("cat"))
     add(g(torch, "stack"), _tensors_fn("stack"))
     add(g(torch, "flatten"), _flatten)
+    add(g(torch, "unsqueeze", "squeeze"), _unsqueeze)
     add(g(torch, "reshape"), _reshape)
     add(g(torch, "permute"), _permute_fn)
     add(g(torch, "transpose", "swapaxes"), _transpose)
@@ -714,6 +724,7 @@ def tables():
         "tanh": _method_act("Tanh"),
         "softmax": _softmax("Softmax"), "log_softmax": _softmax("LogSoftmax"),
         "flatten": _flatten, "view": _reshape, "reshape": _reshape, "permute": _permute_method,
+        "unsqueeze": _unsqueeze, "squeeze": _unsqueeze,
         "transpose": _transpose, "chunk": _chunk, "split": _split, "mean": _reduce("mean"), "amax": _reduce("amax"), "sum": _reduce("sum"),
         "abs": _abs, "contiguous": _identity, "to": _to, "float": _to, "double": _to, "half": _to,
         "bfloat16": _to, "long": _to, "int": _to, "bool": _to, "type": _to,

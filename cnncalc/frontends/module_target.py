@@ -416,6 +416,8 @@ def build_graph(model, cap, batch, name, file, dtype="float32", convention=None)
                 raise _Built
             if how == "constant":
                 raise Unmapped("a tensor computed from parameters alone")
+            if how == "same" and c.how != "module" and bf.along_batch(c, _short_name(c)):
+                how = "moves"           # along dim 0: rows moved, even where their count does not change
             if how == "moves":
                 kind, in_refs = bf.rebatch(c, fac, shapes, batch, _short_name(c))
                 op = kind.op
