@@ -406,17 +406,4 @@ def capture_hooks(model, inputs, known):
             h.remove()
         while leaf_fc:   # a leaf that raised left its counter on the dispatch stack: close it
             leaf_fc.pop().__exit__(None, None, None)
-    outs = []
-
-    def collect(v):
-        if isinstance(v, torch.Tensor):
-            if id(v) in tmap:
-                outs.append(tmap[id(v)])
-        elif isinstance(v, (tuple, list)):
-            for x in v:
-                collect(x)
-        elif isinstance(v, dict):
-            for x in v.values():
-                collect(x)
-    collect(out)
-    return Capture("hooks", list(inputs), calls, outs)
+    return Capture("hooks", list(inputs), calls, refs_in(to_ref(out)))
