@@ -20,6 +20,7 @@ from ..core.numbers import num as _num
 from ..core.passes import receptive as R
 from ..core.passes.costs import costs
 from ..core.passes.gradients import gradient_flow
+from ..core.passes.layout import layout
 from ..core.passes.storage import saved, storage
 from ..kinds import REGISTRY
 from ..kinds.base import KindError, RFStep
@@ -121,7 +122,8 @@ class Recomputed:
 
         flow = gradient_flow(graph)
         cost = costs(graph, self.conventions, flow, terms_of)
-        mem = saved(graph, flow, storage(graph, self.itemsize))
+        lay = layout(graph)
+        mem = saved(graph, flow, storage(graph, self.itemsize, lay), lay)
         wrong = next((m for m in reversed(self.combo) if m.rf_mode), None)
         field = R.receptive(graph, has_errors=True, step_of=_step_of,
                             apply_step=self._wrong_step(wrong) if wrong else None)
